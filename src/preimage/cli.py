@@ -1,0 +1,263 @@
+"""The ``preimage`` command. Thin: every verb parses options and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from typing import List, Optional
+
+from .errors import PreimageError
+
+COMMANDS = {}
+
+
+def command(name: str, help: str, example: str):
+    def deco(fn):
+        COMMANDS[name] = (fn, help, example)
+        return fn
+    return deco
+
+
+def _add_model_args(p: argparse.ArgumentParser, layer: bool = True) -> None:
+    p.add_argument("--model", required=True, help="zoo name (e.g. refnet), package.module:factory or file.py:factory")
+    if layer:
+        p.add_argument("--layer", help="layer alias (conv3, fc6, ...) or module path (features.8)")
+    p.add_argument("--weights", help="safetensors file or weights-only torch checkpoint")
+    p.add_argument("--mean", help="input mean for [0,1] images, comma-separated (e.g. 0.485,0.456,0.406)")
+    p.add_argument("--std", help="input std for [0,1] images, comma-separated")
+    p.add_argument("--random-weights", action="store_true", help="skip a zoo model's bundled/downloaded weights")
+
+
+def _load_model(a):
+    from .models import load_model
+
+    return load_model(a.model, weights=a.weights, mean=a.mean, std=a.std,
+                      input_size=getattr(a, "size", None), pretrained=not a.random_weights)
+
+
+# ---------------------------------------------------------------- train-classifier / eval-classifier
+def _p_train_classifier(p):
+    p.add_argument("--data", required=True, help="image folder root/<class>/<image>")
+    p.add_argument("--arch", default="refnet", help="zoo architecture or factory spec (default refnet)")
+    p.add_argument("--epochs", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=0.2, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val", help="image folder to evaluate on at the end")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    p.add_argument("--out", required=True, help="output weights (.safetensors)")
+
+
+@command("train-classifier", "train a classifier on an image folder",
+         "preimage train-classifier --data ../shared/data/cifar10/train --arch refnet --epochs 16 "
+         "--val ../shared/data/cifar10/test --out refnet.safetensors")
+def cmd_train_classifier(a):
+    from .models import load_model
+    from .models.training import train_classifier
+
+    info = load_model(a.arch, pretrained=False)
+    s = train_classifier(info, a.data, a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+                         seed=a.seed, resume=a.resume, val=a.val, log=lambda m: print(m, flush=True))
+    print(f"wrote {a.out} ({s['train_seconds']:.0f}s of training)")
+
+
+def _p_eval_classifier(p):
+    _add_model_args(p, layer=False)
+    p.add_argument("--data", required=True, help="image folder root/<class>/<image>")
+    p.add_argument("--out", help="write the JSON here as well as to stdout")
+
+
+@command("eval-classifier", "accuracy, per-class accuracy and confusion matrix on an image folder",
+         "preimage eval-classifier --model refnet --data ../shared/data/cifar10/test")
+def cmd_eval_classifier(a):
+    import json
+
+    from . import _io
+    from .models.training import evaluate_classifier
+
+    r = evaluate_classifier(_load_model(a), a.data)
+    text = json.dumps(r, indent=2)
+    if a.out:
+        _io.write_text(a.out, text + "\n")
+    print(text)
+
+
+# ---------------------------------------------------------------- layers
+def _p_layers(p):
+    p.add_argument("model", help="zoo name, package.module:factory or file.py:factory")
+    p.add_argument("--size", type=int, help="input size in pixels (default: the model's)")
+    p.add_argument("--weights", help="weights file (not needed to list layers)")
+    p.add_argument("--mean", help=argparse.SUPPRESS)
+    p.add_argument("--std", help=argparse.SUPPRESS)
+    p.add_argument("--random-weights", action="store_true", default=True, help=argparse.SUPPRESS)
+
+
+@command("layers", "list every addressable layer of a model with its output shape",
+         "preimage layers refnet --size 32")
+def cmd_layers(a):
+    from .representations import probe_layers
+
+    info = _load_model(a)
+    size = a.size or info.input_size
+    rows = probe_layers(info.module, size, info.aliases, info.mean, info.std)
+    print(f"{info.name}: input 3x{size}x{size}")
+    w = max(len(r.path) for r in rows)
+    print(f"{'module path':<{w}}  {'alias':<7}  {'type':<18} {'output shape':<18} stride")
+    for r in rows:
+        shape = "x".join(map(str, r.shape)) if r.shape else "(not run)"
+        print(f"{r.path:<{w}}  {r.alias or '':<7}  {r.kind:<18} {shape:<18} {r.stride or ''}")
+
+
+# ---------------------------------------------------------------- invert
+def _positive(name):
+    def f(s):
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}")
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {v}")
+        return v
+    return f
+
+
+def _p_invert(p):
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or sample:NAME (astronaut, coffee, chelsea, ...)")
+    _add_model_args(p)
+    p.add_argument("--preset", default="default", help="default, mv2015 or mv2016")
+    p.add_argument("--iters", type=_positive("--iters"), help="iterations (default: the preset's)")
+    p.add_argument("--samples", type=_positive("--samples"), default=1, help="reconstructions per image from different random starts")
+    p.add_argument("--window", type=_positive("--window"), help="match only a centred KxK window of the feature map")
+    p.add_argument("--channels", help="match only channels A:B")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, help="image size in pixels (default: the model's input size)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cpu)")
+    p.add_argument("--out", default="preimage-out", help="output folder (default preimage-out)")
+
+
+def _stem(s: str) -> str:
+    from pathlib import Path
+
+    return s.split(":", 1)[1] if s.startswith("sample:") else Path(s).stem
+
+
+@command("invert", "reconstruct images from the code of a layer by optimisation",
+         "preimage invert sample:astronaut sample:coffee --model refnet --layer conv3 --samples 3 --out out/")
+def cmd_invert(a):
+    import time
+
+    import torch
+
+    from . import _io
+    from .images import encode_png, load_image
+    from .optimize import invert
+    from .optimize.objectives import parse_channels
+    from .optimize.presets import get_preset
+    from .report import grid, heatmap
+    from .representations import CNNLayer
+
+    preset = get_preset(a.preset)
+    channels = parse_channels(a.channels)
+    if a.layer is None:
+        from .errors import LayerError
+        raise LayerError(f"--layer is required for model {a.model!r}; 'preimage layers {a.model}' lists them")
+    info = _load_model(a)
+    device = torch.device(a.device) if a.device else torch.device("cpu")
+    size = a.size or info.input_size
+    rep = CNNLayer(info.module.to(device), a.layer, info.mean, info.std, info.aliases, size,
+                   name=f"{info.name}/{a.layer}")
+    images = torch.stack([load_image(s, size) for s in a.images]).to(device)
+    t0 = time.time()
+    res = invert(rep, images, preset=preset, iters=a.iters, samples=a.samples, window=a.window,
+                 channels=channels, seed=a.seed)
+    seconds = time.time() - t0
+    im = res.image_metrics()
+    out = {"model": info.name, "layer": a.layer, "preset": preset.name, "iters": res.iterations,
+           "seconds": round(seconds, 3), "samples": a.samples, "seed": a.seed, "size": size,
+           "window": a.window, "channels": a.channels, "objective": res.objective, "images": []}
+    rows, labels = [], []
+    with _io.StagedDir(a.out) as d:
+        for i, src in enumerate(a.images):
+            stem = f"{i:02d}_{_stem(src)}_{a.layer.replace('/', '_')}"
+            row = [images[i].cpu()]
+            for k in range(a.samples):
+                name = f"{stem}_s{k}.png"
+                (d / name).write_bytes(encode_png(res.images[i, k]))
+                row.append(res.images[i, k].cpu())
+                out["images"].append({"input": src, "output": name, "sample": k,
+                                      "feature_error": float(res.feature_error[i, k]),
+                                      "image_error": float(im["image_error"][i, k]),
+                                      "psnr": float(im["psnr"][i, k]), "ssim": float(im["ssim"][i, k])})
+            if a.samples > 1:
+                name = f"{stem}_std.png"
+                (d / name).write_bytes(encode_png(heatmap(res.std[i])))
+                out["images"][-1]["std"] = name
+                row.append(heatmap(res.std[i]))
+            rows.append(row)
+            labels.append(_stem(src))
+        cols = ["original"] + [f"sample {k}" for k in range(a.samples)] + (["std"] if a.samples > 1 else [])
+        (d / "side_by_side.png").write_bytes(encode_png(grid(rows, cols)))
+        out["side_by_side"] = "side_by_side.png"
+        import json
+        (d / "results.json").write_text(json.dumps(out, indent=2) + "\n")
+    for r in out["images"]:
+        print(f"{r['input']:<24} sample {r['sample']}  feature_error {r['feature_error']:.4f}  "
+              f"image_error {r['image_error']:.4f}  psnr {r['psnr']:.2f}  ssim {r['ssim']:.3f}")
+    print(f"wrote {len(out['images'])} reconstructions, side_by_side.png and results.json to {a.out} ({seconds:.1f}s)")
+
+
+PARSERS = {"invert": _p_invert, "layers": _p_layers, "train-classifier": _p_train_classifier,
+           "eval-classifier": _p_eval_classifier}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line: ``preimage COMMAND: error: ...``, exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(
+        prog="preimage",
+        description="What an image representation keeps and what it throws away.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n" + "\n".join(f"  {ex}" for _, _, ex in COMMANDS.values()),
+    )
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (fn, help_, example) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_.capitalize() + ".",
+                           epilog="example:\n  " + example, formatter_class=argparse.RawDescriptionHelpFormatter)
+        PARSERS[name](p)
+        p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
+        p.set_defaults(func=fn)
+    return ap
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = build_parser()
+    try:
+        a = ap.parse_args(argv)
+    except SystemExit as e:  # usage errors (2) and --help (0)
+        return int(e.code or 0)
+    if not getattr(a, "func", None):
+        ap.print_help()
+        return 2
+    from . import progress
+
+    progress.set_quiet(a.quiet)
+    try:
+        a.func(a)
+    except PreimageError as e:
+        print(f"preimage: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("preimage: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

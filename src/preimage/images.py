@@ -1,0 +1,238 @@
+"""Images in and out.
+
+Public images are float32 tensors in [0, 1], shape (N, 3, H, W) (or (3, H, W) for one image).
+Anything Pillow reads loads as RGB: grey, RGBA (composited on white), palette, 16-bit and
+float TIFFs are all converted. ``sample:NAME`` names a photo that scikit-image ships.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from . import _io
+from .errors import ImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+# Colour photographs that scikit-image ships (skimage.data.<name>()).
+SAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "cat", "immunohistochemistry",
+           "motorcycle_left", "camera", "moon", "page", "text", "horse")
+
+
+def _pil_to_array(img: Image.Image) -> np.ndarray:
+    """Any Pillow image -> float32 (H, W, 3) in [0, 1]."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+        a = np.clip(a / hi, 0.0, 1.0)
+        return np.repeat(a[..., None], 3, axis=2).astype(np.float32)
+    if mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        a = np.clip(a, 0.0, 1.0) if lo >= 0.0 and hi <= 1.0 else (a - lo) / max(hi - lo, 1e-12)
+        return np.repeat(a[..., None], 3, axis=2).astype(np.float32)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return a
+
+
+def array_to_tensor(a: np.ndarray) -> torch.Tensor:
+    """(H, W) or (H, W, C) array (uint8 or float in [0, 1]) -> float32 (3, H, W) tensor."""
+    a = np.asarray(a)
+    if a.dtype == np.uint8:
+        a = a.astype(np.float32) / 255.0
+    elif a.dtype == np.uint16:
+        a = a.astype(np.float32) / 65535.0
+    else:
+        a = a.astype(np.float32)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3:
+        raise ImageError(f"expected an (H, W) or (H, W, C) array, got shape {a.shape}")
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    elif a.shape[2] == 4:
+        alpha = a[..., 3:4]
+        a = a[..., :3] * alpha + (1.0 - alpha)
+    elif a.shape[2] != 3:
+        raise ImageError(f"expected 1, 3 or 4 channels, got {a.shape[2]}")
+    if not np.isfinite(a).all():
+        raise ImageError("image contains non-finite values (NaN or inf)")
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).clamp_(0.0, 1.0)
+
+
+def load_sample(name: str) -> torch.Tensor:
+    """A photo shipped by scikit-image, e.g. ``astronaut``, ``coffee``, ``chelsea``."""
+    import skimage.data
+
+    fn = getattr(skimage.data, name, None) if name in SAMPLES else None
+    if fn is None:
+        raise ImageError(f"unknown sample image {name!r}; valid: {', '.join(SAMPLES)}")
+    return array_to_tensor(fn())
+
+
+def load_image(source: str | os.PathLike, size: Optional[int] = None) -> torch.Tensor:
+    """Load one image as a float32 (3, H, W) tensor in [0, 1].
+
+    ``source`` is a file path or ``sample:NAME``. With ``size``, the image is resized so its
+    shorter side is ``size`` and centre-cropped to ``size`` x ``size``.
+    """
+    s = str(source)
+    if s.startswith("sample:"):
+        t = load_sample(s[len("sample:"):])
+    else:
+        path = Path(s)
+        if not path.exists():
+            raise ImageError(f"image file not found: {s}")
+        if path.is_dir():
+            raise ImageError(f"expected an image file, got a directory: {s}")
+        try:
+            with Image.open(path) as img:
+                img.load()
+                a = _pil_to_array(img)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            raise ImageError(f"cannot read image {s}: {type(e).__name__}: {e}".splitlines()[0]) from None
+        if not np.isfinite(a).all():
+            raise ImageError(f"image {s} contains non-finite values")
+        t = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
+    if size is not None:
+        t = resize_crop(t, size)
+    return t
+
+
+def resize(img: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
+    """Resize (C, H, W) or (N, C, H, W) to ``size`` (int: shorter side; (h, w): exact) with antialiasing."""
+    single = img.dim() == 3
+    x = img[None] if single else img
+    h, w = x.shape[-2:]
+    if isinstance(size, int):
+        if size <= 0:
+            raise ImageError(f"size must be positive, got {size}")
+        s = size / min(h, w)
+        out_hw = (max(1, round(h * s)), max(1, round(w * s)))
+    else:
+        out_hw = (int(size[0]), int(size[1]))
+    if out_hw != (h, w):
+        x = F.interpolate(x, size=out_hw, mode="bilinear", align_corners=False, antialias=True).clamp_(0, 1)
+    return x[0] if single else x
+
+
+def center_crop(img: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
+    """Centre crop of (..., H, W) to ``size`` (int: square)."""
+    th, tw = (size, size) if isinstance(size, int) else size
+    h, w = img.shape[-2:]
+    if th > h or tw > w:
+        raise ImageError(f"cannot crop {h}x{w} image to {th}x{tw}")
+    top, left = (h - th) // 2, (w - tw) // 2
+    return img[..., top:top + th, left:left + tw]
+
+
+def resize_crop(img: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize the shorter side to ``size`` then centre-crop to a square."""
+    return center_crop(resize(img, size), size)
+
+
+def to_grayscale(img: torch.Tensor) -> torch.Tensor:
+    """Luma (ITU-R 601) replicated on three channels, shape preserved."""
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=img.dtype, device=img.device).view(3, 1, 1)
+    y = (img * w).sum(dim=-3, keepdim=True)
+    return y.expand_as(img).contiguous()
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """(3, H, W) or (1, H, W) float tensor in [0, 1] -> (H, W, 3) uint8 array."""
+    if img.dim() == 4:
+        if img.shape[0] != 1:
+            raise ImageError(f"to_uint8 takes one image, got a batch of {img.shape[0]}")
+        img = img[0]
+    a = img.detach().float().clamp(0, 1).mul(255).round().byte().cpu().numpy().transpose(1, 2, 0)
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    return a
+
+
+def encode_png(img: torch.Tensor | np.ndarray) -> bytes:
+    a = to_uint8(img) if isinstance(img, torch.Tensor) else np.asarray(img, dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def save_image(img: torch.Tensor | np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a PNG atomically (temporary file, then rename)."""
+    return _io.write_bytes(path, encode_png(img))
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = False) -> List[Path]:
+    """Image files in ``folder`` in name order (recursively with ``recursive``)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ImageError(f"image folder not found: {folder}")
+    it: Iterable[Path] = root.rglob("*") if recursive else root.iterdir()
+    files = sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ImageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return files
+
+
+def image_folder(root: str | os.PathLike):
+    """An image-folder dataset ``root/<class>/<file>``: returns (paths, labels, class names)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ImageError(f"data folder not found: {root}")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+    if not classes:
+        raise ImageError(f"{root} has no class sub-folders (expected root/<class>/<image>)")
+    paths, labels = [], []
+    for i, c in enumerate(classes):
+        for p in sorted((root / c).iterdir()):
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(p)
+                labels.append(i)
+    if not paths:
+        raise ImageError(f"no images under {root}/<class>/")
+    return paths, labels, classes
+
+
+def load_uint8_folder(root: str | os.PathLike, limit_per_class: Optional[int] = None, show: Optional[bool] = None):
+    """Decode a whole image-folder dataset of equal-size images into memory.
+
+    Returns (uint8 tensor (N, 3, H, W), int64 labels (N,), class names).
+    """
+    from . import progress
+
+    paths, labels, classes = image_folder(root)
+    if limit_per_class is not None:
+        keep, count = [], {}
+        for p, y in zip(paths, labels):
+            if count.get(y, 0) < limit_per_class:
+                keep.append((p, y))
+                count[y] = count.get(y, 0) + 1
+        paths, labels = [p for p, _ in keep], [y for _, y in keep]
+    arrays = []
+    shape = None
+    for p in progress.bar(paths, desc=f"decoding {Path(root).name}", show=show, unit="img"):
+        try:
+            with Image.open(p) as img:
+                a = np.asarray(img.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as e:
+            raise ImageError(f"cannot read image {p}: {e}") from None
+        if shape is None:
+            shape = a.shape
+        elif a.shape != shape:
+            raise ImageError(f"{p} is {a.shape[1]}x{a.shape[0]}, other images are {shape[1]}x{shape[0]}")
+        arrays.append(a)
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return x, torch.tensor(labels, dtype=torch.int64), classes

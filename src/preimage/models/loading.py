@@ -1,0 +1,208 @@
+"""Resolve a model name to an ``nn.Module`` with its input normalisation, and load weights safely.
+
+A model is named by
+
+* a short name from the zoo (``refnet``; see :mod:`preimage.models.zoo`),
+* ``package.module:factory``, or
+* ``path/to/file.py:factory``,
+
+where ``factory()`` returns an ``nn.Module``. Weights come from a safetensors file or a torch
+checkpoint read with ``torch.load(..., weights_only=True)`` (never unpickled blindly); a bare state
+dict, ``{"state_dict": ...}``, ``{"model": ...}`` and DataParallel ``module.`` prefixes are accepted.
+A factory's module may carry ``preimage_mean``, ``preimage_std``, ``preimage_input_size`` and
+``preimage_aliases`` attributes; ``mean``/``std`` arguments override them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from ..errors import ModelError, WeightsError
+
+
+@dataclass
+class ModelInfo:
+    """A model and what it takes to feed it [0, 1] images."""
+
+    module: nn.Module
+    name: str
+    mean: Tuple[float, ...] = (0.0, 0.0, 0.0)
+    std: Tuple[float, ...] = (1.0, 1.0, 1.0)
+    input_size: int = 224
+    aliases: Dict[str, str] = field(default_factory=dict)
+    classes: Optional[Tuple[str, ...]] = None
+
+
+def parse_floats(text: str | Sequence[float] | None, what: str, n: int = 3) -> Optional[Tuple[float, ...]]:
+    """Parse ``"0.5,0.5,0.5"`` (or a sequence) into ``n`` floats, or a clear error."""
+    if text is None:
+        return None
+    if isinstance(text, str):
+        parts = [p for p in text.replace(" ", "").split(",") if p != ""]
+        try:
+            vals = tuple(float(p) for p in parts)
+        except ValueError:
+            raise ModelError(f"{what} must be {n} comma-separated numbers, got {text!r}") from None
+    else:
+        vals = tuple(float(v) for v in text)
+    if len(vals) != n:
+        raise ModelError(f"{what} must have {n} values (one per colour channel), got {len(vals)}: {text!r}")
+    if what == "--std" and any(v <= 0 for v in vals):
+        raise ModelError(f"--std values must be positive, got {text!r}")
+    return vals
+
+
+def _import_factory(spec: str) -> Callable[[], nn.Module]:
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr:
+        raise ModelError(f"cannot resolve model {spec!r}: expected a zoo name, package.module:factory "
+                         f"or path/to/file.py:factory")
+    if target.endswith(".py") or os.sep in target or "/" in target:
+        path = Path(target)
+        if not path.is_file():
+            raise ModelError(f"model file not found: {target}")
+        modname = f"_preimage_user_{abs(hash(str(path.resolve())))}"
+        try:
+            mspec = importlib.util.spec_from_file_location(modname, path)
+            module = importlib.util.module_from_spec(mspec)
+            sys.modules[modname] = module
+            mspec.loader.exec_module(module)
+        except Exception as e:
+            sys.modules.pop(modname, None)
+            raise ModelError(f"importing {target} failed: {type(e).__name__}: {e}") from None
+    else:
+        try:
+            module = importlib.import_module(target)
+        except Exception as e:
+            raise ModelError(f"cannot import module {target!r}: {type(e).__name__}: {e}") from None
+    fn = getattr(module, attr, None)
+    if fn is None or not callable(fn):
+        names = sorted(n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n)))
+        raise ModelError(f"{target} has no callable {attr!r}; callables there: {', '.join(names[:12]) or 'none'}")
+    return fn
+
+
+def call_factory(fn: Callable[[], nn.Module], spec: str) -> nn.Module:
+    try:
+        model = fn()
+    except Exception as e:
+        raise ModelError(f"model factory {spec} raised {type(e).__name__}: {e}".splitlines()[0]) from None
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"model factory {spec} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def read_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
+    """Read a weights file safely: safetensors, or a torch checkpoint with ``weights_only=True``."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if path.suffix == ".safetensors" or (len(head) == 8 and not head.startswith(b"PK") and not head.startswith(b"\x80")):
+        try:
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        except Exception as e:
+            if path.suffix == ".safetensors":
+                raise WeightsError(f"cannot read safetensors file {path}: {e}") from None
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise WeightsError(f"cannot read {path} as safetensors or as a weights-only torch checkpoint "
+                           f"(it may need unsafe unpickling, which preimage refuses): {msg}") from None
+    for key in ("state_dict", "model", "model_state_dict", "module"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{path} holds no state dict (expected name -> tensor, or "
+                           f"{{'state_dict': ...}} / {{'model': ...}})")
+    return obj
+
+
+def _strip_prefix(sd: Dict[str, torch.Tensor], expected: set) -> Dict[str, torch.Tensor]:
+    for prefix in ("module.", "model.", "_orig_mod."):
+        if sd and all(k.startswith(prefix) for k in sd) and not any(k in expected for k in sd):
+            sd = {k[len(prefix):]: v for k, v in sd.items()}
+    return sd
+
+
+def _short(keys, n: int = 6) -> str:
+    keys = list(keys)
+    s = ", ".join(keys[:n])
+    return s + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load a weights file into ``model`` strictly; a mismatch names the keys involved."""
+    sd = read_state_dict(path)
+    own = model.state_dict()
+    sd = _strip_prefix(sd, set(own))
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    wrong = [f"{k} {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+             for k in own if k in sd and sd[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {_short(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {_short(unexpected)}")
+        if wrong:
+            parts.append(f"shape mismatch: {_short(wrong, 3)}")
+        raise WeightsError(f"weights {path} do not fit the model: " + "; ".join(parts))
+    model.load_state_dict({k: sd[k].to(own[k].dtype) for k in own}, strict=True)
+    return model
+
+
+def load_model(spec: str, weights: Optional[str] = None, mean=None, std=None,
+               input_size: Optional[int] = None, pretrained: bool = True) -> ModelInfo:
+    """Resolve ``spec`` (zoo name, ``pkg.mod:factory`` or ``file.py:factory``) to a :class:`ModelInfo`.
+
+    ``mean``/``std`` (three numbers or a comma-separated string) describe the normalisation the
+    model expects of a [0, 1] image. ``pretrained=False`` skips the zoo's default weights.
+    """
+    from . import zoo
+
+    mean_v = parse_floats(mean, "--mean")
+    std_v = parse_floats(std, "--std")
+    if spec in zoo.MODELS:
+        info = zoo.build(spec, weights=weights, pretrained=pretrained)
+    else:
+        if ":" not in spec:
+            import difflib
+
+            near = difflib.get_close_matches(spec, list(zoo.MODELS), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise ModelError(f"unknown model {spec!r}: expected one of {', '.join(zoo.MODELS)}, "
+                             f"package.module:factory or path/to/file.py:factory{hint}")
+        module = call_factory(_import_factory(spec), spec)
+        if weights is not None:
+            load_weights(module, weights)
+        info = ModelInfo(
+            module=module, name=spec,
+            mean=tuple(getattr(module, "preimage_mean", (0.0, 0.0, 0.0))),
+            std=tuple(getattr(module, "preimage_std", (1.0, 1.0, 1.0))),
+            input_size=int(getattr(module, "preimage_input_size", 224)),
+            aliases=dict(getattr(module, "preimage_aliases", {})),
+        )
+    if mean_v is not None:
+        info.mean = mean_v
+    if std_v is not None:
+        info.std = std_v
+    if input_size is not None:
+        info.input_size = int(input_size)
+    info.module.eval()
+    return info

@@ -1,0 +1,14 @@
+"""The energy minimiser: objectives, priors, parameterisations, jitter, optimisers, the loop, presets."""
+
+from .inversion import InversionResult, invert
+from .loop import OptimResult, Plateau, Stage, StopRule, optimize, rescale_stages
+from .objectives import AlphaNorm, Context, FeatureMatch, Objective, Prior, Selection, TotalVariation
+from .optimizers import Adam, MomentumAdaGrad, MomentumSGD
+from .param import PixelParam
+from .presets import PRESETS, Preset, get_preset
+from .transforms import Jitter, jitter_amount
+
+__all__ = ["invert", "InversionResult", "optimize", "OptimResult", "Stage", "StopRule", "Plateau",
+           "rescale_stages", "Objective", "Context", "FeatureMatch", "Prior", "AlphaNorm", "TotalVariation",
+           "Selection", "MomentumSGD", "Adam", "MomentumAdaGrad", "PixelParam", "PRESETS", "Preset",
+           "get_preset", "Jitter", "jitter_amount"]

@@ -1,0 +1,198 @@
+"""Objectives: per-image energies that compose like numbers and name themselves.
+
+An objective maps a :class:`Context` (the current image, its parameterisation and lazily computed
+features) to a tensor of shape (N,), one energy per image. Objectives form an algebra::
+
+    energy = FeatureMatch(target) * 20 + 0.1 * TotalVariation(beta=2)
+    energy.name   # '20*feature_match + 0.1*tv2'
+
+Minimising the sum over the batch minimises every image's energy independently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from ..errors import ConfigError
+from . import priors
+
+
+class Context:
+    """What an objective sees at one iteration.
+
+    Attributes:
+        image: (N, 3, H, W) the image fed to the representation, in [0, 1] units (after jitter).
+        pixels: (N, 3, H', W') the full optimised variable in the parameterisation's units.
+        rep: the representation, called at most once per context.
+    """
+
+    def __init__(self, image: torch.Tensor, pixels: torch.Tensor, rep=None):
+        self.image = image
+        self.pixels = pixels
+        self.rep = rep
+        self._features: Optional[torch.Tensor] = None
+
+    def features(self) -> torch.Tensor:
+        if self._features is None:
+            self._features = self.rep(self.image)
+        return self._features
+
+
+class Objective:
+    """A named per-image energy. ``fn(ctx) -> (N,)``."""
+
+    def __init__(self, fn: Callable[[Context], torch.Tensor], name: str):
+        self.fn = fn
+        self.name = name
+
+    def __call__(self, ctx: Context) -> torch.Tensor:
+        return self.fn(ctx)
+
+    # --- algebra
+    def __add__(self, other: "Objective | float") -> "Objective":
+        if isinstance(other, (int, float)):
+            if other == 0:
+                return self
+            return Objective(lambda c: self(c) + other, f"{self.name} + {other:g}")
+        return Sum([self, other])
+
+    __radd__ = __add__
+
+    def __mul__(self, k: float) -> "Objective":
+        if not isinstance(k, (int, float)):
+            return NotImplemented
+        return Scaled(self, float(k))
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> "Objective":
+        return self * -1.0
+
+    def __sub__(self, other: "Objective") -> "Objective":
+        return self + (-other)
+
+    def __truediv__(self, k: float) -> "Objective":
+        return self * (1.0 / k)
+
+    def terms(self) -> List["Objective"]:
+        """The summands, for per-term reporting."""
+        return [self]
+
+    def __repr__(self) -> str:
+        return f"Objective({self.name})"
+
+
+class Scaled(Objective):
+    def __init__(self, inner: Objective, k: float):
+        self.inner, self.k = inner, k
+        name = inner.name if k == 1 else (f"-{_paren(inner)}" if k == -1 else f"{k:g}*{_paren(inner)}")
+        super().__init__(lambda c: inner(c) * k, name)
+
+
+class Sum(Objective):
+    def __init__(self, parts: Sequence[Objective]):
+        flat: List[Objective] = []
+        for p in parts:
+            flat.extend(p.parts if isinstance(p, Sum) else [p])
+        self.parts = flat
+        name = " + ".join(p.name for p in flat).replace("+ -", "- ")
+        super().__init__(lambda c: sum(p(c) for p in self.parts), name)
+
+    def terms(self) -> List[Objective]:
+        return list(self.parts)
+
+
+def _paren(o: Objective) -> str:
+    return f"({o.name})" if isinstance(o, Sum) else o.name
+
+
+# ---------------------------------------------------------------- feature selection (locality)
+@dataclass(frozen=True)
+class Selection:
+    """Which part of the code is matched: a centred ``window`` x ``window`` of the feature map and/or
+    channels ``channels[0]:channels[1]``. ``None`` keeps everything."""
+
+    window: Optional[int] = None
+    channels: Optional[Tuple[int, int]] = None
+
+    def validate(self, shape: Sequence[int]) -> None:
+        """``shape`` is a feature shape without the batch dimension."""
+        if self.channels is not None:
+            a, b = self.channels
+            if not (0 <= a < b <= shape[0]):
+                raise ConfigError(f"--channels {a}:{b} is outside the layer's {shape[0]} channels (valid: 0 <= A < B <= {shape[0]})")
+        if self.window is not None:
+            if len(shape) < 3:
+                raise ConfigError(f"--window needs a spatial feature map, but the layer's output is a vector of shape {tuple(shape)}")
+            if not (1 <= self.window <= min(shape[-2:])):
+                raise ConfigError(f"--window {self.window} must be between 1 and the feature map size {min(shape[-2:])}")
+
+    def __call__(self, f: torch.Tensor) -> torch.Tensor:
+        if self.channels is not None:
+            f = f[:, self.channels[0]:self.channels[1]]
+        if self.window is not None:
+            h, w = f.shape[-2:]
+            k = self.window
+            t, l = (h - k) // 2, (w - k) // 2
+            f = f[..., t:t + k, l:l + k]
+        return f
+
+    @property
+    def active(self) -> bool:
+        return self.window is not None or self.channels is not None
+
+    def describe(self) -> str:
+        parts = []
+        if self.channels is not None:
+            parts.append(f"channels {self.channels[0]}:{self.channels[1]}")
+        if self.window is not None:
+            parts.append(f"{self.window}x{self.window} window")
+        return ", ".join(parts) or "all"
+
+
+def parse_channels(text: Optional[str]) -> Optional[Tuple[int, int]]:
+    if text is None:
+        return None
+    try:
+        a, b = text.split(":")
+        return int(a), int(b)
+    except ValueError:
+        raise ConfigError(f"--channels must look like A:B (e.g. 0:48), got {text!r}") from None
+
+
+# ---------------------------------------------------------------- feature objectives
+def _flat_sq(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).pow(2).sum(1)
+
+
+class FeatureMatch(Objective):
+    """``||S(Phi(x)) - S(Phi0)||^2 / ||S(Phi0)||^2`` per image, S the selection."""
+
+    def __init__(self, target: torch.Tensor, selection: Selection = Selection()):
+        self.selection = selection
+        self.target = selection(target).detach()
+        self.norm = _flat_sq(self.target).clamp_min(1e-12)
+        super().__init__(self._value, "feature_match" + (f"[{selection.describe()}]" if selection.active else ""))
+
+    def _value(self, ctx: Context) -> torch.Tensor:
+        return _flat_sq(self.selection(ctx.features()) - self.target) / self.norm
+
+
+class Prior(Objective):
+    """A natural-image prior evaluated on the optimised variable ``ctx.pixels``."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], name: str):
+        super().__init__(lambda c: fn(c.pixels), name)
+
+
+def AlphaNorm(alpha: float = 6.0, form: str = "sum") -> Prior:
+    """See :func:`priors.alpha_norm`."""
+    return Prior(lambda u: priors.alpha_norm(u, alpha, form), f"alpha{alpha:g}" + ("" if form == "sum" else f"_{form}"))
+
+
+def TotalVariation(beta: float = 2.0, form: str = "sum") -> Prior:
+    """See :func:`priors.total_variation`."""
+    return Prior(lambda u: priors.total_variation(u, beta, form), f"tv{beta:g}" + ("" if form == "sum" else f"_{form}"))

@@ -1,0 +1,85 @@
+"""Small in-place optimisers over one tensor, with an explicit momentum reset.
+
+Each has ``lr`` (settable), ``step(u, g)`` (update ``u`` in place from gradient ``g``) and
+``reset()`` (forget momentum; called by the loop when the learning rate changes, as in the
+CVPR-2015 code).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+
+class Optimizer:
+    lr: float = 0.0
+
+    def step(self, u: torch.Tensor, g: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        pass
+
+
+class MomentumSGD(Optimizer):
+    """``m <- mu m - lr g``; ``u <- u + m``."""
+
+    def __init__(self, lr: float, momentum: float = 0.9):
+        self.lr, self.momentum = float(lr), float(momentum)
+        self.m: Optional[torch.Tensor] = None
+
+    @torch.no_grad()
+    def step(self, u, g):
+        if self.m is None:
+            self.m = torch.zeros_like(u)
+        self.m.mul_(self.momentum).add_(g, alpha=-self.lr)
+        u.add_(self.m)
+
+    def reset(self):
+        self.m = None
+
+
+class Adam(Optimizer):
+    def __init__(self, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.lr, self.betas, self.eps = float(lr), betas, eps
+        self.reset()
+
+    def reset(self):
+        self.m = self.v = None
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, u, g):
+        b1, b2 = self.betas
+        if self.m is None:
+            self.m, self.v = torch.zeros_like(u), torch.zeros_like(u)
+        self.t += 1
+        self.m.mul_(b1).add_(g, alpha=1 - b1)
+        self.v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        denom = (self.v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
+        u.addcdiv_(self.m, denom, value=-self.lr / (1 - b1 ** self.t))
+
+
+class MomentumAdaGrad(Optimizer):
+    """The IJCV-2016 rule: ``G <- rho G + g^2``; ``m <- mu m - g / (1/eta + sqrt(G))``; ``u <- u + m``.
+
+    Here ``lr`` is ``eta`` itself (the preset sets ``eta = H W lr``).
+    """
+
+    def __init__(self, lr: float, momentum: float = 0.9, rho: float = 0.9):
+        self.lr, self.momentum, self.rho = float(lr), float(momentum), float(rho)
+        self.G: Optional[torch.Tensor] = None
+        self.m: Optional[torch.Tensor] = None
+
+    @torch.no_grad()
+    def step(self, u, g):
+        if self.G is None:
+            self.G, self.m = torch.zeros_like(u), torch.zeros_like(u)
+        self.G.mul_(self.rho).addcmul_(g, g)
+        denom = self.G.sqrt().add_(1.0 / self.lr)
+        self.m.mul_(self.momentum).addcdiv_(g, denom, value=-1.0)
+        u.add_(self.m)
+
+    def reset(self):
+        self.m = torch.zeros_like(self.m) if self.m is not None else None

@@ -1,0 +1,5 @@
+"""Figures and HTML reports."""
+
+from .figures import grid, heatmap
+
+__all__ = ["grid", "heatmap"]

@@ -1,0 +1,65 @@
+"""Image grids with labels, built with Pillow (no display needed)."""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from ..images import to_uint8
+
+
+def heatmap(t: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) or (H, W) non-negative map -> (3, H, W) in [0, 1], mean over channels, scaled to
+    its maximum, coloured with matplotlib's 'magma'."""
+    from matplotlib import colormaps
+
+    a = t.detach().float()
+    if a.dim() == 3:
+        a = a.mean(0)
+    a = a / a.max().clamp_min(1e-12)
+    rgb = colormaps["magma"](a.cpu().numpy())[..., :3]
+    return torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32))
+
+
+def _upscale(img: np.ndarray, min_side: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    k = max(1, int(np.ceil(min_side / min(h, w))))
+    return img.repeat(k, 0).repeat(k, 1) if k > 1 else img
+
+
+def grid(rows: Sequence[Sequence[Optional[torch.Tensor]]], col_labels: Optional[Sequence[str]] = None,
+         row_labels: Optional[Sequence[str]] = None, min_side: int = 96, pad: int = 4) -> np.ndarray:
+    """Tile images (each (3, H, W) in [0, 1], or None for a blank) into one uint8 (H, W, 3) array.
+
+    Small images are enlarged by pixel repetition to at least ``min_side``; labels are drawn above
+    columns and left of rows.
+    """
+    cells = [[None if im is None else _upscale(to_uint8(im), min_side) for im in row] for row in rows]
+    ncol = max(len(r) for r in cells)
+    cw = max((c.shape[1] for r in cells for c in r if c is not None), default=min_side)
+    ch = max((c.shape[0] for r in cells for c in r if c is not None), default=min_side)
+    font = ImageFont.load_default()
+    top = 16 if col_labels else 0
+    left = 0
+    if row_labels:
+        left = max(int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(s, font=font)) for s in row_labels) + 2 * pad
+    W = left + ncol * (cw + pad) + pad
+    H = top + len(cells) * (ch + pad) + pad
+    canvas = Image.new("RGB", (W, H), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for j in range(ncol):
+        if col_labels and j < len(col_labels):
+            draw.text((left + pad + j * (cw + pad), 2), str(col_labels[j])[: max(4, cw // 6)], fill=(0, 0, 0), font=font)
+    for i, row in enumerate(cells):
+        y = top + pad + i * (ch + pad)
+        if row_labels:
+            draw.text((pad, y + ch // 2 - 6), row_labels[i], fill=(0, 0, 0), font=font)
+        for j, c in enumerate(row):
+            if c is None:
+                continue
+            x = left + pad + j * (cw + pad)
+            canvas.paste(Image.fromarray(c), (x + (cw - c.shape[1]) // 2, y + (ch - c.shape[0]) // 2))
+    return np.asarray(canvas)

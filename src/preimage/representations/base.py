@@ -1,0 +1,66 @@
+"""The representation contract: ``Phi`` maps [0, 1] images (N, 3, H, W) to features.
+
+A representation owns its input normalisation, says whether it is differentiable, what stride its
+output has relative to the input (for jitter), the smallest input it accepts, and its name.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from ..errors import ImageError, NotDifferentiableError
+
+
+class Representation(nn.Module):
+    """Base class. Subclasses implement :meth:`features` on checked input."""
+
+    #: a short human-readable name, e.g. ``refnet/conv3`` or ``hog``
+    name: str = "representation"
+    #: whether gradients with respect to the input are meaningful
+    differentiable: bool = True
+    #: smallest accepted input side, in pixels
+    min_size: int = 1
+
+    @property
+    def stride(self) -> int:
+        """Input pixels per output position (the whole input for a vector output)."""
+        raise NotImplementedError
+
+    def output_shape(self, size: int | Tuple[int, int]) -> Tuple[int, ...]:
+        """Feature shape (without the batch dimension) for a ``size`` x ``size`` input."""
+        hw = (size, size) if isinstance(size, int) else tuple(size)
+        with torch.no_grad():
+            p = next(self.parameters(), None)
+            buf = next(self.buffers(), None)
+            ref = p if p is not None else buf
+            dev = ref.device if ref is not None else "cpu"
+            return tuple(self(torch.full((1, 3, *hw), 0.5, device=dev)).shape[1:])
+
+    def check_input(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise ImageError(f"{self.name}: expected a tensor, got {type(x).__name__}")
+        if x.dim() == 3:
+            x = x[None]
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ImageError(f"{self.name}: expected images of shape (N, 3, H, W), got {tuple(x.shape)}")
+        if min(x.shape[-2:]) < self.min_size:
+            raise ImageError(f"{self.name}: input {x.shape[-2]}x{x.shape[-1]} is smaller than the "
+                             f"minimum {self.min_size}x{self.min_size}")
+        return x
+
+    def require_differentiable(self, method: str) -> None:
+        if not self.differentiable:
+            raise NotDifferentiableError(f"{method} needs gradients, but representation {self.name!r} "
+                                         f"is not differentiable; use a trained inverter (--method learned)")
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(self.check_input(x))
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}"

@@ -1,0 +1,211 @@
+import math
+
+import pytest
+import torch
+
+from preimage.errors import ConfigError
+from preimage.optimize import (AlphaNorm, Context, FeatureMatch, Jitter, MomentumAdaGrad, MomentumSGD,
+                               Objective, PixelParam, Selection, Stage, TotalVariation, get_preset,
+                               jitter_amount, optimize, rescale_stages)
+from preimage.optimize.presets import mv2015_lambda_tv, mv2015_sigma
+from preimage.optimize.priors import alpha_norm, total_variation
+from preimage.representations import CNNLayer
+
+
+def _tv_by_hand(u, beta):
+    n, c, h, w = u.shape
+    tot = torch.zeros(n, dtype=torch.float64)
+    for b in range(n):
+        for k in range(c):
+            for i in range(h):
+                for j in range(w):
+                    d1 = (u[b, k, i, j + 1] - u[b, k, i, j]) if j + 1 < w else 0.0
+                    d2 = (u[b, k, i + 1, j] - u[b, k, i, j]) if i + 1 < h else 0.0
+                    tot[b] += float(d1 ** 2 + d2 ** 2) ** (beta / 2)
+    return tot
+
+
+def test_priors_match_their_definitions():
+    u = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    for beta in (1.0, 2.0):
+        assert torch.allclose(total_variation(u, beta), _tv_by_hand(u, beta))
+        assert torch.allclose(total_variation(u, beta, "mean"), _tv_by_hand(u, beta) / 20)
+    assert torch.allclose(alpha_norm(u, 6), (u ** 6).sum((1, 2, 3)))
+    pix = (u ** 2).sum(1).sqrt() ** 6
+    assert torch.allclose(alpha_norm(u, 6, "pixel"), pix.sum((1, 2)) / 20)
+
+
+def test_tv_gradient_is_finite_at_flat_images_for_beta_below_two():
+    u = torch.zeros(1, 3, 4, 4, requires_grad=True)
+    total_variation(u, 1.0).sum().backward()
+    assert torch.isfinite(u.grad).all()
+
+
+def test_objective_algebra_names_and_values():
+    a = Objective(lambda c: torch.tensor([1.0, 2.0]), "a")
+    b = Objective(lambda c: torch.tensor([10.0, 20.0]), "b")
+    e = a + 0.1 * b - a * 2
+    assert torch.allclose(e(None), torch.tensor([0.0, 0.0]))
+    assert e.name == "a + 0.1*b - 2*a"
+    assert [t.name for t in e.terms()] == ["a", "0.1*b", "-2*a"]
+
+
+def test_selection_window_and_channels():
+    f = torch.arange(2 * 6 * 5 * 5, dtype=torch.float32).view(2, 6, 5, 5)
+    s = Selection(window=3, channels=(2, 4))
+    out = s(f)
+    assert out.shape == (2, 2, 3, 3)
+    assert torch.equal(out, f[:, 2:4, 1:4, 1:4])
+    with pytest.raises(ConfigError):
+        Selection(window=9).validate((6, 5, 5))
+    with pytest.raises(ConfigError):
+        Selection(channels=(4, 9)).validate((6, 5, 5))
+    with pytest.raises(ConfigError):
+        Selection(window=2).validate((10,))
+
+
+class _Lin(torch.nn.Module):
+    """A tiny linear 'network' so energies can be computed by hand."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 2, 1, bias=False)
+        torch.nn.init.constant_(self.conv.weight, 0.5)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def _tiny_rep():
+    return CNNLayer(_Lin(), "conv", mean=(0.4, 0.5, 0.6), std=(0.25, 0.25, 0.25), input_size=6)
+
+
+def _energy_of(setup, rep, u):
+    setup.param.u.data.copy_(u)
+    img = setup.jitter.centre(setup.param.image())
+    return setup.objective(Context(img, setup.param.u, rep))
+
+
+def test_mv2015_energy_is_exactly_its_definition():
+    rep = _tiny_rep()
+    x0 = torch.rand(2, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    phi0 = rep(x0)
+    setup = get_preset("mv2015").setup(rep, phi0, Selection(), (6, 6), torch.Generator().manual_seed(1))
+    u = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(2)) * 40
+    e = _energy_of(setup, rep, u)
+    # by hand, in 0-255 units minus the mean colour
+    mean = torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1)
+    x = mean + u / 255
+    sigma = 27098.1 * math.sqrt(3 * 6 * 6 / (3 * 227 * 227))
+    feat = ((rep(x) - phi0) ** 2).sum((1, 2, 3)) / (phi0 ** 2).sum((1, 2, 3))
+    lam_tv = mv2015_lambda_tv(rep)  # the only module: last third by depth -> 100
+    assert lam_tv == 100.0
+    expected = sigma ** 2 * feat + lam_tv / 2 * _tv_by_hand(u.double(), 2).float() + 8e-10 / 2 * (u ** 6).sum((1, 2, 3))
+    assert torch.allclose(e, expected, rtol=1e-4)
+    assert sum(s.iters for s in setup.stages) == 400
+    assert [s.lr for s in setup.stages] == [0.004, 0.0004, 0.00004]
+    assert isinstance(setup.optimizer, MomentumSGD) and setup.reset_on_lr_change
+
+
+def test_mv2016_energy_is_exactly_its_definition():
+    rep = _tiny_rep()
+    x0 = torch.rand(2, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    phi0 = rep(x0)
+    setup = get_preset("mv2016").setup(rep, phi0, Selection(), (6, 6), torch.Generator().manual_seed(1))
+    assert setup.jitter.t == 1  # stride 1 -> T = 1
+    u = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(2)) * 40
+    e = _energy_of(setup, rep, u)
+    mean = torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1)
+    x = mean + u / 255
+    B = 80.0
+    feat = ((rep(x) - phi0) ** 2).sum((1, 2, 3)) / (phi0 ** 2).sum((1, 2, 3))
+    n_alpha = ((u ** 2).sum(1).sqrt() ** 6).sum((1, 2)) / 36
+    tv = _tv_by_hand(u.double(), 2).float() / 36
+    expected = 1.0 * feat + (1 / B) ** 6 * n_alpha + (6.5 / B) ** 2 * tv
+    assert torch.allclose(e, expected, rtol=1e-4)
+    lr = 0.05 * B ** 2 / 6
+    assert [(s.iters, s.jitter) for s in setup.stages] == [(300, True), (50, False)]
+    assert setup.stages[0].lr == pytest.approx(36 * lr) and setup.stages[1].lr == pytest.approx(3.6 * lr)
+
+
+def test_mv2016_init_and_ball_constraint():
+    rep = _tiny_rep()
+    phi0 = rep(torch.rand(1, 3, 6, 6))
+    setup = get_preset("mv2016").setup(rep, phi0, Selection(), (6, 6), torch.Generator().manual_seed(1))
+    u = setup.param.u.detach()
+    assert float(torch.quantile(u.abs().flatten(), 0.95)) == pytest.approx(80 / math.sqrt(3), rel=1e-4)
+    setup.param.u.data.fill_(1000.0)
+    setup.param.project()
+    assert torch.allclose(setup.param.u.pow(2).sum(1).sqrt(), torch.full((1, 6, 6), 160.0))
+
+
+def test_mv2015_init_has_norm_sigma():
+    rep = _tiny_rep()
+    phi0 = rep(torch.rand(2, 3, 6, 6))
+    setup = get_preset("mv2015").setup(rep, phi0, Selection(), (6, 6), torch.Generator().manual_seed(1))
+    norms = setup.param.u.detach().flatten(1).norm(dim=1)
+    assert torch.allclose(norms, torch.full((2,), mv2015_sigma((3, 6, 6))), rtol=1e-5)
+
+
+def test_lambda_tv_bands():
+    class R:
+        def __init__(self, alias):
+            self.alias = alias
+    got = {a: mv2015_lambda_tv(R(a)) for a in ["conv1", "relu2", "pool2", "norm2", "conv3", "relu4", "conv5", "pool5", "fc6", "fc8"]}
+    assert got == {"conv1": 1, "relu2": 1, "pool2": 10, "norm2": 10, "conv3": 10, "relu4": 10,
+                   "conv5": 100, "pool5": 100, "fc6": 100, "fc8": 100}
+
+
+def test_jitter_amount_and_crops():
+    assert [jitter_amount(s) for s in (1, 4, 8, 16, 32)] == [1, 1, 2, 4, 8]
+    j = Jitter(4, torch.Generator().manual_seed(0))
+    x = torch.arange(10 * 10, dtype=torch.float32).view(1, 1, 10, 10)
+    crops = {tuple(j(x).flatten()[:1].tolist()) for _ in range(40)}
+    assert all(j(x).shape == (1, 1, 7, 7) for _ in range(3)) and len(crops) > 1
+    assert torch.equal(j(x, random=False), x[..., 1:8, 1:8])
+
+
+def test_momentum_reset_on_lr_change():
+    # Minimise 0.5*u^2 with momentum SGD; resetting momentum changes the trajectory.
+    def run(reset):
+        p = PixelParam(torch.ones(1, 3, 2, 2))
+        obj = Objective(lambda c: 0.5 * c.pixels.pow(2).flatten(1).sum(1), "q")
+        opt = MomentumSGD(0.1)
+        optimize(p, obj, opt, [Stage(5, 0.1), Stage(5, 0.05)], reset_on_lr_change=reset)
+        return p.u.detach().clone()
+    assert not torch.allclose(run(True), run(False))
+
+
+def test_adagrad_rule_by_hand():
+    opt = MomentumAdaGrad(lr=10.0)
+    u = torch.zeros(3)
+    g = torch.tensor([1.0, -2.0, 0.5])
+    opt.step(u, g)
+    G = g ** 2
+    m = -g / (1 / 10.0 + G.sqrt())
+    assert torch.allclose(u, m)
+    opt.step(u, g)
+    G2 = 0.9 * G + g ** 2
+    m2 = 0.9 * m - g / (0.1 + G2.sqrt())
+    assert torch.allclose(u, m + m2)
+
+
+def test_rescale_stages_keeps_proportions():
+    st = rescale_stages([Stage(300, 1.0, True), Stage(50, 0.1)], 35)
+    assert [s.iters for s in st] == [30, 5] and st[0].jitter
+    with pytest.raises(ConfigError):
+        rescale_stages(st, 0)
+
+
+def test_box_constraint_holds():
+    p = PixelParam(torch.full((1, 3, 4, 4), 3.0), constraint="box")
+    assert float(p.image().detach().max()) == 1.0
+    q = PixelParam(torch.zeros(1, 3, 2, 2), scale=255.0, offset=(0.2, 0.5, 0.9), constraint="box")
+    q.u.data.fill_(-1000)
+    q.project()
+    assert torch.allclose(q.image(), torch.zeros(1, 3, 2, 2), atol=1e-6)
+
+
+def test_unknown_preset():
+    with pytest.raises(ConfigError, match="mv2015"):
+        get_preset("mv2017")
