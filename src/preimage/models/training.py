@@ -88,6 +88,9 @@ def train_classifier(info: ModelInfo, data: str, out: str, epochs: int = 16, bat
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["generator"])
         torch.set_rng_state(ck["torch_rng"])
+        if int(ck.get("epochs", epochs)) != epochs:
+            raise ConfigError(f"--resume: the checkpoint belongs to a {int(ck['epochs'])}-epoch run; "
+                              f"pass --epochs {int(ck['epochs'])} (the schedule depends on it)")
         start_epoch, history, elapsed = int(ck["epoch"]), json.loads(ck["history"]), float(ck["elapsed"])
         log(f"resumed from {ckpt_p} at epoch {start_epoch}")
     for epoch in range(start_epoch, epochs):
@@ -117,11 +120,11 @@ def train_classifier(info: ModelInfo, data: str, out: str, epochs: int = 16, bat
         elapsed += dt
         rec = {"epoch": epoch + 1, "loss": tot_loss / seen, "train_acc": tot_correct / seen, "seconds": dt}
         history.append(rec)
-        log(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.4f}  train acc {rec['train_acc']:.4f}  {dt:.0f}s")
         ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-              "torch_rng": torch.get_rng_state(), "epoch": epoch + 1, "history": json.dumps(history),
-              "elapsed": elapsed}
+              "torch_rng": torch.get_rng_state(), "epoch": epoch + 1, "epochs": epochs,
+              "history": json.dumps(history), "elapsed": elapsed}
         _io.atomic_write(ckpt_p, lambda p: torch.save(ck, str(p)))
+        log(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.4f}  train acc {rec['train_acc']:.4f}  {dt:.0f}s")
     model.eval()
     model = model.to(memory_format=torch.contiguous_format)
     save_safetensors(model, out_p, {"arch": info.name, "classes": ",".join(classes),

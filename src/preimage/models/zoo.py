@@ -11,6 +11,7 @@ from torch import nn
 
 from ..errors import WeightsError
 from . import refnet as _refnet
+from . import torchvision_arch as _tv
 from .loading import ModelInfo, load_weights
 
 
@@ -22,6 +23,7 @@ class ZooEntry:
     input_size: int
     aliases: Dict[str, str] = field(default_factory=dict)
     bundled: Optional[str] = None          # file name under preimage/models/weights
+    url: Optional[str] = None              # published weights, fetched through torch's hub cache
     classes: Optional[Tuple[str, ...]] = None
     about: str = ""
 
@@ -30,6 +32,10 @@ MODELS: Dict[str, ZooEntry] = {
     "refnet": ZooEntry(_refnet.refnet, _refnet.CIFAR10_MEAN, _refnet.CIFAR10_STD, 32, _refnet.REFNET_ALIASES,
                        bundled="refnet.safetensors", classes=_refnet.CIFAR10_CLASSES,
                        about="AlexNet-shaped CIFAR-10 classifier trained by this project (32x32)"),
+    "alexnet": ZooEntry(_tv.alexnet, _tv.IMAGENET_MEAN, _tv.IMAGENET_STD, 224, _tv.ALEXNET_ALIASES,
+                        url=_tv.ALEXNET_URL, about="torchvision AlexNet layout (ImageNet, 224x224)"),
+    "vgg16": ZooEntry(_tv.vgg16, _tv.IMAGENET_MEAN, _tv.IMAGENET_STD, 224, _tv.VGG16_ALIASES,
+                      url=_tv.VGG16_URL, about="torchvision VGG-16 layout (ImageNet, 224x224)"),
 }
 
 
@@ -47,5 +53,27 @@ def build(name: str, weights: Optional[str] = None, pretrained: bool = True) -> 
         if not path.is_file():
             raise WeightsError(f"{name}: bundled weights {path} are missing; pass --weights FILE")
         load_weights(module, path)
+    elif pretrained and e.url:
+        load_weights(module, _download(name, e.url))
     return ModelInfo(module=module, name=name, mean=e.mean, std=e.std, input_size=e.input_size,
                      aliases=dict(e.aliases), classes=e.classes)
+
+
+def _download(name: str, url: str) -> Path:
+    """The published weights through torch's hub cache (``$TORCH_HOME/hub/checkpoints``)."""
+    import os
+
+    import torch.hub
+
+    fname = url.rsplit("/", 1)[-1]
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / fname
+    if cached.is_file():
+        return cached
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(cached), hash_prefix=fname.rsplit("-", 1)[-1].split(".")[0],
+                                       progress=False)
+    except Exception as e:
+        raise WeightsError(f"{name}: cannot download the published weights ({type(e).__name__}); "
+                           f"pass --weights FILE (torchvision format) or --random-weights") from None
+    return cached

@@ -1,0 +1,70 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from preimage.cli import main
+from preimage.models import load_model, read_state_dict
+
+HERE = Path(__file__).parent
+TINY = f"{HERE / 'tiny_models.py'}:tiny"
+
+
+def _folder(root: Path, per_class=6, size=32):
+    rng = np.random.default_rng(0)
+    for c in range(10):
+        d = root / f"class{c}"
+        d.mkdir(parents=True)
+        for i in range(per_class):
+            a = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            a[..., c % 3] = 25 * c  # a class cue the network can pick up
+            Image.fromarray(a).save(d / f"{i}.png")
+    return root
+
+
+def test_train_resume_equals_straight_run_and_eval(tmp_path, capsys):
+    from preimage.models.training import train_classifier
+
+    data = _folder(tmp_path / "data")
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    base = ["train-classifier", "--data", str(data), "--arch", TINY, "--batch-size", "20", "--epochs", "2", "--quiet"]
+    assert main(base + ["--out", str(a)]) == 0
+
+    def interrupt_after_first_epoch(msg):
+        if msg.startswith("epoch 1/2"):
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(load_model(TINY), str(data), str(b), epochs=2, batch_size=20,
+                         log=interrupt_after_first_epoch, show=False)
+    assert not b.exists() and torch.load(str(b) + ".ckpt", weights_only=True)["epoch"] == 1
+    assert main(base[:-3] + ["--epochs", "3", "--out", str(b), "--resume", "--quiet"]) == 2  # wrong schedule
+    assert main(base + ["--out", str(b), "--resume"]) == 0
+    sa, sb = read_state_dict(a), read_state_dict(b)
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    capsys.readouterr()
+    code = main(["eval-classifier", "--model", TINY, "--weights", str(a), "--data", str(data), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    r = json.loads(out)
+    assert r["n"] == 60 and len(r["confusion_matrix"]) == 10 and sum(map(sum, r["confusion_matrix"])) == 60
+    assert 0.0 <= r["accuracy"] <= 1.0 and set(r["per_class_accuracy"]) == {f"class{c}" for c in range(10)}
+
+
+def test_training_lowers_the_loss(tmp_path):
+    from preimage.models.training import train_classifier
+
+    data = _folder(tmp_path / "data", per_class=10)
+    s = train_classifier(load_model(TINY), str(data), str(tmp_path / "w.safetensors"), epochs=6,
+                         batch_size=20, lr=0.05, log=lambda m: None, show=False)
+    losses = [h["loss"] for h in s["history"]]
+    assert losses[-1] < losses[0]
+
+
+def test_missing_data_folder_is_one_line(tmp_path, capsys):
+    code = main(["train-classifier", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "w.safetensors")])
+    err = capsys.readouterr().err
+    assert code == 2 and "not found" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
