@@ -20,13 +20,21 @@ def command(name: str, help: str, example: str):
 
 
 def _add_model_args(p: argparse.ArgumentParser, layer: bool = True) -> None:
-    p.add_argument("--model", required=True, help="zoo name (e.g. refnet), package.module:factory or file.py:factory")
+    p.add_argument("--model", required=True, help="zoo name (refnet, alexnet, vgg16), hand-crafted (hog, hogb, "
+                   "hog-dt, dsift, lbp; options as dsift:bin_size=5), package.module:factory or file.py:factory")
     if layer:
         p.add_argument("--layer", help="layer alias (conv3, fc6, ...) or module path (features.8)")
     p.add_argument("--weights", help="safetensors file or weights-only torch checkpoint")
     p.add_argument("--mean", help="input mean for [0,1] images, comma-separated (e.g. 0.485,0.456,0.406)")
     p.add_argument("--std", help="input std for [0,1] images, comma-separated")
     p.add_argument("--random-weights", action="store_true", help="skip a zoo model's bundled/downloaded weights")
+
+
+def _build_rep(a):
+    from .representations import build
+
+    return build(a.model, getattr(a, "layer", None), weights=a.weights, mean=a.mean, std=a.std,
+                 size=getattr(a, "size", None), pretrained=not a.random_weights)
 
 
 def _load_model(a):
@@ -96,8 +104,15 @@ def _p_layers(p):
 @command("layers", "list every addressable layer of a model with its output shape",
          "preimage layers refnet --size 32")
 def cmd_layers(a):
-    from .representations import probe_layers
+    from .representations import parse_handcrafted, probe_layers
 
+    if parse_handcrafted(a.model) is not None:
+        rep = _build_rep(a)
+        size = a.size or rep.input_size
+        shape = "x".join(map(str, rep.output_shape(size)))
+        print(f"{rep.name}: hand-crafted, no layers; input 3x{size}x{size} -> output {shape}, stride {rep.stride}, "
+              f"differentiable: {'yes' if rep.differentiable else 'no'}")
+        return
     info = _load_model(a)
     size = a.size or info.input_size
     rows = probe_layers(info.module, size, info.aliases, info.mean, info.std)
@@ -155,31 +170,26 @@ def cmd_invert(a):
     from .optimize.objectives import parse_channels
     from .optimize.presets import get_preset
     from .report import grid, heatmap
-    from .representations import CNNLayer
 
     preset = get_preset(a.preset)
     channels = parse_channels(a.channels)
-    if a.layer is None:
-        from .errors import LayerError
-        raise LayerError(f"--layer is required for model {a.model!r}; 'preimage layers {a.model}' lists them")
-    info = _load_model(a)
+    rep = _build_rep(a)
     device = torch.device(a.device) if a.device else torch.device("cpu")
-    size = a.size or info.input_size
-    rep = CNNLayer(info.module.to(device), a.layer, info.mean, info.std, info.aliases, size,
-                   name=f"{info.name}/{a.layer}")
+    rep = rep.to(device)
+    size = rep.input_size
     images = torch.stack([load_image(s, size) for s in a.images]).to(device)
     t0 = time.time()
     res = invert(rep, images, preset=preset, iters=a.iters, samples=a.samples, window=a.window,
                  channels=channels, seed=a.seed)
     seconds = time.time() - t0
     im = res.image_metrics()
-    out = {"model": info.name, "layer": a.layer, "preset": preset.name, "iters": res.iterations,
+    out = {"model": a.model, "layer": a.layer, "representation": rep.name, "preset": preset.name, "iters": res.iterations,
            "seconds": round(seconds, 3), "samples": a.samples, "seed": a.seed, "size": size,
            "window": a.window, "channels": a.channels, "objective": res.objective, "images": []}
     rows, labels = [], []
     with _io.StagedDir(a.out) as d:
         for i, src in enumerate(a.images):
-            stem = f"{i:02d}_{_stem(src)}_{a.layer.replace('/', '_')}"
+            stem = f"{i:02d}_{_stem(src)}_{(a.layer or rep.name).replace('/', '_').replace('.', '_')}"
             row = [images[i].cpu()]
             for k in range(a.samples):
                 name = f"{stem}_s{k}.png"
@@ -197,7 +207,7 @@ def cmd_invert(a):
             rows.append(row)
             labels.append(_stem(src))
         cols = ["original"] + [f"sample {k}" for k in range(a.samples)] + (["std"] if a.samples > 1 else [])
-        (d / "side_by_side.png").write_bytes(encode_png(grid(rows, cols)))
+        (d / "side_by_side.png").write_bytes(encode_png(grid(rows, cols, labels)))
         out["side_by_side"] = "side_by_side.png"
         import json
         (d / "results.json").write_text(json.dumps(out, indent=2) + "\n")
@@ -207,7 +217,128 @@ def cmd_invert(a):
     print(f"wrote {len(out['images'])} reconstructions, side_by_side.png and results.json to {a.out} ({seconds:.1f}s)")
 
 
-PARSERS = {"invert": _p_invert, "layers": _p_layers, "train-classifier": _p_train_classifier,
+# ---------------------------------------------------------------- demo
+DEMO_IMAGES = ("sample:astronaut", "sample:coffee", "sample:chelsea")
+
+
+def _p_demo(p):
+    p.add_argument("--model", default="refnet", help="model (default refnet, bundled)")
+    p.add_argument("--weights", help="weights file")
+    p.add_argument("--mean", help=argparse.SUPPRESS)
+    p.add_argument("--std", help=argparse.SUPPRESS)
+    p.add_argument("--random-weights", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--images", nargs="+", default=list(DEMO_IMAGES), help="images (default: three scikit-image photos)")
+    p.add_argument("--layers", help="comma-separated layers (default: conv1 ... fc8)")
+    p.add_argument("--preset", default="default")
+    p.add_argument("--iters", type=_positive("--iters"), help="iterations per layer (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="preimage-demo", help="output folder (default preimage-demo)")
+
+
+@command("demo", "invert three photos from every layer of the bundled network and write an HTML report",
+         "preimage demo --out preimage-demo")
+def cmd_demo(a):
+    import json
+    import time
+
+    import torch
+
+    from .analysis.sweep import default_layers, layer_sweep
+    from .images import load_image
+    from .optimize.presets import get_preset
+    from .report import layers_page
+    from . import _io
+
+    preset = get_preset(a.preset)
+    info = _load_model(a)
+    size = info.input_size
+    images = torch.stack([load_image(s, size) for s in a.images])
+    layers = a.layers.split(",") if a.layers else default_layers(info)
+    names = [_stem(s) for s in a.images]
+    t0 = time.time()
+    results = layer_sweep(info, images, layers, preset=preset, iters=a.iters, seed=a.seed)
+    seconds = time.time() - t0
+    meta = (f"model {info.name}, input {size}x{size}, preset {preset.name}, {results[0].iterations} iterations "
+            f"per layer, seed {a.seed}, {seconds:.0f} s in all. Command: preimage demo"
+            + (f" --model {a.model}" if a.model != "refnet" else ""))
+    pages = layers_page.render(results, images, names, f"What {info.name} keeps, layer by layer", meta)
+    out = {"model": info.name, "preset": preset.name, "iters": results[0].iterations, "size": size,
+           "seconds": round(seconds, 2), "images": list(a.images),
+           "layers": [{"layer": r.layer, "path": r.path, "shape": list(r.shape), "stride": r.stride,
+                       "feature_error": [float(v) for v in r.feature_error],
+                       "image_error": [float(v) for v in r.image_error],
+                       "psnr": [float(v) for v in r.psnr], "ssim": [float(v) for v in r.ssim],
+                       "feature_error_mean": float(r.feature_error.mean()),
+                       "image_error_mean": float(r.image_error.mean()), "seconds": round(r.seconds, 2)}
+                      for r in results]}
+    with _io.StagedDir(a.out) as d:
+        for name, data in pages.items():
+            (d / name).write_bytes(data)
+        (d / "results.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(f"{'layer':<8} {'feature_error':>13} {'image_error':>11}")
+    for r in out["layers"]:
+        print(f"{r['layer']:<8} {r['feature_error_mean']:>13.4f} {r['image_error_mean']:>11.4f}")
+    print(f"wrote {a.out}/report.html, layers.png, errors.png and results.json ({seconds:.0f}s)")
+
+
+# ---------------------------------------------------------------- evaluate
+def _p_evaluate(p):
+    p.add_argument("--rep", required=True, help="representation: hog, hogb, dsift, hog-dt (options as dsift:bin_size=5), "
+                   "or a model spec with --layer")
+    p.add_argument("--layer", help="layer, for a CNN")
+    p.add_argument("--weights", help=argparse.SUPPRESS)
+    p.add_argument("--mean", help=argparse.SUPPRESS)
+    p.add_argument("--std", help=argparse.SUPPRESS)
+    p.add_argument("--random-weights", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--data", required=True, help="folder of images (the first N in name order are used)")
+    p.add_argument("--n", type=_positive("--n"), default=100)
+    p.add_argument("--size", type=_positive("--size"), default=128, help="image size in pixels (default 128)")
+    p.add_argument("--preset", default="default")
+    p.add_argument("--iters", type=_positive("--iters"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="preimage-eval", help="output folder (default preimage-eval)")
+
+
+@command("evaluate", "the CVPR-2015 inversion protocol on a folder of images: error table and figure",
+         "preimage evaluate --rep hog --data ../shared/data/imagenet-dev100 --n 100 --out eval-hog")
+def cmd_evaluate(a):
+    import json
+
+    from . import _io
+    from .analysis.evaluate import evaluate
+    from .images import encode_png
+    from .optimize.presets import get_preset
+    from .report import grid
+    from .representations import HOG, glyphs
+
+    preset = get_preset(a.preset)
+    a.model = a.rep
+    rep = _build_rep(a)
+    ev = evaluate(rep, a.data, n=a.n, size=a.size, preset=preset, iters=a.iters, seed=a.seed)
+    s = ev.summary
+    rows = []
+    for i in range(min(6, len(ev.files))):
+        row = [ev.originals[i], ev.reconstructions[i]]
+        if isinstance(rep, HOG):
+            import torch
+            with torch.no_grad():
+                row.append(glyphs(rep(ev.originals[i:i + 1])[0], 8))
+        rows.append(row)
+    cols = ["original", f"from {rep.name}"] + (["HOG glyphs"] if isinstance(rep, HOG) else [])
+    with _io.StagedDir(a.out) as d:
+        (d / "evaluate.json").write_text(json.dumps(s, indent=2) + "\n")
+        (d / "evaluate.png").write_bytes(encode_png(grid(rows, cols, min_side=a.size)))
+        (d / "per_image.json").write_text(json.dumps(
+            [{"file": f, "mv_error": float(e)} for f, e in zip(ev.files, ev.mv_errors)], indent=2) + "\n")
+    print(f"| representation | method | preset | n | size | mv_error % | feature_error | image_error | s/image |")
+    print(f"|---|---|---|---|---|---|---|---|---|")
+    print(f"| {s['representation']} | {s['method']} | {s['preset']} | {s['n']} | {s['size']} | "
+          f"{100 * s['mv_error_mean']:.2f} +- {100 * s['mv_error_std']:.2f} | {s['feature_error_mean']:.4f} | "
+          f"{s['image_error_mean']:.4f} | {s['seconds_per_image']:.2f} |")
+    print(f"wrote {a.out}/evaluate.json, evaluate.png and per_image.json")
+
+
+PARSERS = {"demo": _p_demo, "evaluate": _p_evaluate, "invert": _p_invert, "layers": _p_layers, "train-classifier": _p_train_classifier,
            "eval-classifier": _p_eval_classifier}
 
 

@@ -63,6 +63,8 @@ def mv2015_lambda_tv(rep) -> float:
     """Per-layer TV weight of CVPR 2015 for AlexNet-style layer names: 1 for conv1 ... relu2,
     10 for pool2 ... relu4, 100 for conv5 ... fc8. Layers without such a name are placed by their
     relative depth (first, middle, last third of the modules)."""
+    if getattr(rep, "mv2015_lambda_tv", None) is not None:
+        return float(rep.mv2015_lambda_tv)
     name = getattr(rep, "alias", None) or getattr(rep, "layer", None) or ""
     m = _ALIAS.match(str(name))
     if m:
@@ -133,11 +135,12 @@ class MV2016(Preset):
     name = "mv2016"
     about = "IJCV 2016: C/||Phi0||^2 feature loss, N_alpha and TV^beta priors, B+ ball, momentum AdaGrad, jitter, 300+50 iterations"
 
-    def __init__(self, C: float = 1.0):
-        self.C = float(C)
+    def __init__(self, C: Optional[float] = None):
+        self.C = C
 
     def setup(self, rep, target, selection, size, generator, init=None):
         dev = target.device
+        C = float(self.C if self.C is not None else getattr(rep, "mv2016_C", 1.0))
         B, alpha = MV2016_B, MV2016_ALPHA
         jitter = Jitter(jitter_amount(int(getattr(rep, "stride", 1))), generator)
         shape = self._init_shape(target, size, jitter)
@@ -149,7 +152,7 @@ class MV2016(Preset):
         else:
             u = self._pad_init((init - mean.view(1, 3, 1, 1)) * 255.0, jitter)
         param = PixelParam(u, scale=255.0, offset=mean, constraint=("ball", MV2016_B_PLUS))
-        objective = (FeatureMatch(target, selection) * self.C
+        objective = (FeatureMatch(target, selection) * C
                      + AlphaNorm(alpha, "pixel") * (1.0 / B) ** alpha
                      + TotalVariation(MV2016_BETA, "mean") * (6.5 / B) ** MV2016_BETA)
         lr = 0.05 * B ** 2 / alpha
@@ -184,6 +187,8 @@ class Default(Preset):
     def tv_weight(self, rep, target: torch.Tensor) -> float:
         if self.tv is not None:
             return float(self.tv)
+        if getattr(rep, "default_tv", None) is not None:
+            return float(rep.default_tv)
         return self.VECTOR_TV if target.dim() == 2 else self.TV[mv2015_lambda_tv(rep)]
 
     def setup(self, rep, target, selection, size, generator, init=None):

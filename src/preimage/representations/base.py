@@ -14,6 +14,14 @@ from torch import nn
 from ..errors import ImageError, NotDifferentiableError
 
 
+#: Hand-crafted descriptors carry three preset hints (class attributes):
+#: ``default_tv`` (the default preset's TV weight, 1.0, chosen by measurement on the development
+#: images, BENCHMARKS.md), ``mv2016_C = 100`` (IJCV 2016 uses C = 100 for HOG) and
+#: ``mv2015_lambda_tv = 1`` (REFERENCE.md gives per-layer values only for CNNs; a descriptor with
+#: stride 8 is treated like AlexNet's first band, our choice).
+HANDCRAFTED_PRESET_HINTS = {"default_tv": 1.0, "mv2016_C": 100.0, "mv2015_lambda_tv": 1.0}
+
+
 class Representation(nn.Module):
     """Base class. Subclasses implement :meth:`features` on checked input."""
 
@@ -23,6 +31,8 @@ class Representation(nn.Module):
     differentiable: bool = True
     #: smallest accepted input side, in pixels
     min_size: int = 1
+    #: the input size commands use by default
+    input_size: int = 224
 
     @property
     def stride(self) -> int:
@@ -46,6 +56,8 @@ class Representation(nn.Module):
             x = x[None]
         if x.dim() != 4 or x.shape[1] != 3:
             raise ImageError(f"{self.name}: expected images of shape (N, 3, H, W), got {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise ImageError(f"{self.name}: the input contains non-finite values (NaN or inf)")
         if min(x.shape[-2:]) < self.min_size:
             raise ImageError(f"{self.name}: input {x.shape[-2]}x{x.shape[-1]} is smaller than the "
                              f"minimum {self.min_size}x{self.min_size}")

@@ -1,0 +1,156 @@
+"""Shared pieces of the hand-crafted representations: luma, image gradients, orientation binning,
+triangular (bilinear) spatial pooling. Pure batched functions with shape docstrings."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) in [0, 1] -> (N, 1, H, W) grey (ITU-R 601 weights)."""
+    w = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def central_gradient(g: torch.Tensor):
+    """(N, 1, H, W) -> (gx, gy), each (N, 1, H, W): ``[-1 0 1] / 2`` with replicated borders."""
+    p = F.pad(g, (1, 1, 1, 1), mode="replicate")
+    gx = (p[..., 1:-1, 2:] - p[..., 1:-1, :-2]) * 0.5
+    gy = (p[..., 2:, 1:-1] - p[..., :-2, 1:-1]) * 0.5
+    return gx, gy
+
+
+def magnitude(gx: torch.Tensor, gy: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """sqrt(gx^2 + gy^2 + eps): finite gradient where the image is flat."""
+    return (gx * gx + gy * gy + eps).sqrt()
+
+
+def safe_angle(gx: torch.Tensor, gy: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """atan2(gy, gx) in [0, 2pi); where the gradient vanishes the angle is 0 with zero derivative."""
+    small = (gx * gx + gy * gy) < eps
+    gx_s = torch.where(small, torch.ones_like(gx), gx)
+    gy_s = torch.where(small, torch.zeros_like(gy), gy)
+    return torch.remainder(torch.atan2(gy_s, gx_s), 2 * math.pi)
+
+
+def soft_orientation_bins(theta: torch.Tensor, mag: torch.Tensor, bins: int) -> torch.Tensor:
+    """Bilinear assignment in angle over ``bins`` directions ``2 pi k / bins`` on the full circle.
+
+    theta, mag: (N, 1, H, W) -> (N, bins, H, W); bin k gets ``max(0, 1 - bins/(2 pi) * angle to
+    direction k) * mag``, i.e. the two nearest directions share the magnitude linearly.
+    """
+    b = theta * (bins / (2 * math.pi))
+    f = torch.floor(b)
+    w1 = b - f
+    k0 = torch.remainder(f.long(), bins)
+    k1 = torch.remainder(k0 + 1, bins)
+    n, _, H, W = mag.shape
+    out = torch.zeros((n, bins, H, W), dtype=mag.dtype, device=mag.device)
+    out = out.scatter_add(1, k0, (1 - w1) * mag)
+    return out.scatter_add(1, k1, w1 * mag)
+
+
+def hard_orientation_bins(gx: torch.Tensor, gy: torch.Tensor, mag: torch.Tensor, bins: int) -> torch.Tensor:
+    """All of the magnitude to the best of ``bins`` directions ``2 pi k / bins``: the one with the
+    largest projection ``cos t * gx + sin t * gy``, i.e. the nearest in angle.
+    (N, 1, H, W) -> (N, bins, H, W)."""
+    theta = safe_angle(gx, gy)
+    k = torch.remainder(torch.round(theta * (bins / (2 * math.pi))).long(), bins)
+    n, _, H, W = mag.shape
+    out = torch.zeros((n, bins, H, W), dtype=mag.dtype, device=mag.device)
+    return out.scatter(1, k, mag)
+
+
+def triangular_kernel(cell: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    """1-D bilinear window of length 2*cell, peak at the centre, summing to cell."""
+    i = torch.arange(2 * cell, dtype=dtype, device=device) + 0.5
+    return (1 - (i - cell).abs() / cell).clamp_min(0)
+
+
+_POOL_CACHE: dict = {}
+
+
+def pool_matrix(n: int, cell: int, dtype, device) -> torch.Tensor:
+    """(n // cell, n) matrix of triangular weights: row i is the window of cell i (centred on pixel
+    block i, length 2 * cell, zero outside the image)."""
+    key = (n, cell, dtype, str(device))
+    m = _POOL_CACHE.get(key)
+    if m is None:
+        pos = torch.arange(n, dtype=torch.float64) + 0.5                  # pixel centres
+        centres = (torch.arange(n // cell, dtype=torch.float64) + 0.5) * cell
+        m = (1 - (pos.view(1, -1) - centres.view(-1, 1)).abs() / cell).clamp_min(0)
+        m = m.to(dtype=dtype, device=device)
+        if len(_POOL_CACHE) > 64:
+            _POOL_CACHE.clear()
+        _POOL_CACHE[key] = m
+    return m
+
+
+def cell_pool(h: torch.Tensor, cell: int) -> torch.Tensor:
+    """Bilinear (triangular) spatial pooling of (N, C, H, W) into cells: window 2*cell, stride cell.
+
+    -> (N, C, H // cell, W // cell); cell (i, j) is centred on pixel block (i, j); pixels outside
+    the image count as zero. Two small matrix products (separable).
+    """
+    H, W = h.shape[-2:]
+    my = pool_matrix(H, cell, h.dtype, h.device)
+    mx = pool_matrix(W, cell, h.dtype, h.device)
+    return torch.matmul(my, torch.matmul(h, mx.t()))
+
+
+_AXIS_CACHE: dict = {}
+
+
+def _axis_weights(n: int, cell: int, dtype, device):
+    """For each pixel along an axis: the two nearest cell centres (indices into a grid padded by
+    one cell on each side) and their bilinear weights."""
+    key = (n, cell, dtype, str(device))
+    r = _AXIS_CACHE.get(key)
+    if r is None:
+        pos = (torch.arange(n, dtype=torch.float64) + 0.5) / cell - 0.5   # in cell units
+        i0 = torch.floor(pos)
+        w1 = pos - i0
+        i0 = i0.long() + 1                                                 # padded index
+        r = (i0.to(device), (i0 + 1).to(device), (1 - w1).to(dtype=dtype, device=device),
+             w1.to(dtype=dtype, device=device))
+        if len(_AXIS_CACHE) > 64:
+            _AXIS_CACHE.clear()
+        _AXIS_CACHE[key] = r
+    return r
+
+
+def binned_cell_pool(mag: torch.Tensor, theta: torch.Tensor, bins: int, cell: int, soft: bool) -> torch.Tensor:
+    """Orientation binning and bilinear cell pooling in one pass, without materialising the
+    (N, bins, H, W) histogram image: each pixel's magnitude is scattered straight into its 2x2
+    nearest cells and its 1 (hard) or 2 (soft) nearest directions.
+
+    Equal to ``cell_pool(hard/soft_orientation_bins(...), cell)``. mag, theta: (N, 1, H, W) ->
+    (N, bins, H // cell, W // cell).
+    """
+    n, _, H, W = mag.shape
+    hc, wc = H // cell, W // cell
+    hp, wp = -(-H // cell) + 2, -(-W // cell) + 2
+    y0, y1, wy0, wy1 = _axis_weights(H, cell, mag.dtype, mag.device)
+    x0, x1, wx0, wx1 = _axis_weights(W, cell, mag.dtype, mag.device)
+    b = theta * (bins / (2 * math.pi))
+    if soft:
+        f = torch.floor(b)
+        wo1 = b - f
+        k0 = torch.remainder(f.long(), bins)
+        orient = [(k0, (1 - wo1) * mag), (torch.remainder(k0 + 1, bins), wo1 * mag)]
+    else:
+        orient = [(torch.remainder(torch.round(b).long(), bins), mag)]
+    out = torch.zeros((n, bins * hp * wp), dtype=mag.dtype, device=mag.device)
+    for ys, wy in ((y0, wy0), (y1, wy1)):
+        for xs, wx in ((x0, wx0), (x1, wx1)):
+            sp = (ys.view(-1, 1) * wp + xs.view(1, -1))                    # (H, W)
+            wsp = wy.view(-1, 1) * wx.view(1, -1)
+            for k, v in orient:
+                idx = (k[:, 0] * (hp * wp) + sp).reshape(n, -1)
+                out = out.scatter_add(1, idx, (v[:, 0] * wsp).reshape(n, -1))
+    return out.view(n, bins, hp, wp)[:, :, 1:1 + hc, 1:1 + wc]

@@ -1,0 +1,24 @@
+import json
+import re
+from pathlib import Path
+
+from preimage.cli import main
+
+HERE = Path(__file__).parent
+TINY = f"{HERE / 'tiny_models.py'}:tiny"
+
+
+def test_demo_writes_a_self_contained_report(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["demo", "--model", TINY, "--images", "sample:coffee", "sample:chelsea", "--iters", "8",
+                 "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    r = json.loads((out / "results.json").read_text())
+    assert [l["layer"] for l in r["layers"]] == ["conv1", "conv2", "conv3"]  # TinyNet's conv aliases
+    assert all(len(l["feature_error"]) == 2 for l in r["layers"])
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 2
+    assert not re.search(r'src="(?!data:)', page)  # nothing outside the file
+    for layer in ("conv1", "conv2", "conv3"):
+        assert f"<b>{layer}</b>" in page
+    assert (out / "layers.png").is_file() and (out / "errors.png").is_file()

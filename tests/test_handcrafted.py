@@ -1,0 +1,103 @@
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from skimage.feature import hog as sk_hog
+from skimage.feature import local_binary_pattern
+
+from preimage.cli import main
+from preimage.errors import ImageError, NotDifferentiableError
+from preimage.images import load_image
+from preimage.optimize import invert
+from preimage.representations import DSIFT, HOG, LBP, HOGDalalTriggs, build, glyphs
+from preimage.representations._grad import (binned_cell_pool, cell_pool, central_gradient, hard_orientation_bins,
+                                            luma, magnitude, safe_angle, soft_orientation_bins)
+from preimage.representations.hog import hog_dalal_triggs
+from preimage.representations.lbp import _luma64, lbp_codes
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_hog_dt_agrees_with_skimage(name):
+    x = load_image(f"sample:{name}", 128)[None].double()
+    ours = hog_dalal_triggs(x)[0].numpy()
+    ref = sk_hog(luma(x)[0, 0].numpy(), orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
+                 block_norm="L2-Hys", feature_vector=False)
+    assert ours.shape == ref.shape
+    assert np.corrcoef(ours.ravel(), ref.ravel())[0, 1] >= 0.99
+
+
+@pytest.mark.parametrize("name", PHOTOS + ("camera",))
+def test_lbp_codes_identical_to_skimage(name):
+    x = load_image(f"sample:{name}", 80)[None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = local_binary_pattern(_luma64(x)[0].numpy(), 8, 1, method="uniform")
+    assert np.array_equal(lbp_codes(x)[0].numpy(), ref)
+
+
+def test_lbp_histograms_sum_to_one_per_cell():
+    f = LBP()(load_image("sample:coffee", 64)[None])
+    assert f.shape == (1, 10, 8, 8)
+    assert torch.allclose(f.sum(1), torch.ones(1, 8, 8, dtype=f.dtype))
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_fused_binning_equals_the_reference_path(soft):
+    x = torch.rand(2, 3, 37, 45, dtype=torch.float64)
+    gx, gy = central_gradient(luma(x))
+    mag, th = magnitude(gx, gy), safe_angle(gx, gy)
+    ref = cell_pool(soft_orientation_bins(th, mag, 18) if soft else hard_orientation_bins(gx, gy, mag, 18), 8)
+    assert torch.allclose(binned_cell_pool(mag, th, 18, 8, soft), ref, atol=1e-12)
+
+
+def test_shapes_ranges_and_strides():
+    x = load_image("sample:astronaut", 64)[None]
+    h = HOG()(x)
+    assert h.shape == (1, 27, 8, 8) and float(h.min()) >= 0 and float(h.max()) <= 0.4 + 1e-6
+    assert HOG(soft=True)(x).shape == (1, 27, 8, 8)
+    d = DSIFT()(x)
+    assert d.shape == (1, 128, 5, 5) and float(d.max()) <= 0.2 + 1e-6
+    assert DSIFT(bin_size=5)(x).shape == (1, 128, 9, 9)
+    assert HOG(cell=4).stride == 4 and DSIFT().stride == 8
+    assert build("dsift:bin_size=5").bin_size == 5 and build("hogb").soft
+
+
+@pytest.mark.parametrize("rep", [HOG(cell=4), HOG(cell=4, soft=True), DSIFT(bin_size=3)], ids=["hog", "hogb", "dsift"])
+def test_gradients_check_numerically(rep):
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 12, 12, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: rep(t), (x,), eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+def test_bad_inputs():
+    with pytest.raises(ImageError, match="smaller than the minimum 16x16"):
+        HOG()(torch.rand(1, 3, 12, 40))
+    x = torch.rand(1, 3, 32, 32)
+    x[0, 0, 3, 3] = float("nan")
+    for rep in (HOG(), DSIFT(), LBP()):
+        with pytest.raises(ImageError, match="non-finite"):
+            rep(x)
+
+
+def test_lbp_refuses_optimisation_clearly(tmp_path, capsys):
+    with pytest.raises(NotDifferentiableError, match="not differentiable"):
+        invert(LBP(), torch.rand(1, 3, 32, 32))
+    code = main(["invert", "sample:coffee", "--model", "lbp", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "not differentiable" in err and not (tmp_path / "o").exists()
+
+
+def test_glyphs_picture():
+    f = HOG()(load_image("sample:coffee", 64)[None])[0]
+    g = glyphs(f, cell_px=12)
+    assert g.shape == (3, 96, 96) and float(g.max()) <= 1 and float(g.max()) > 0
+
+
+@pytest.mark.parametrize("rep,bound", [(HOG(), 0.35), (HOG(soft=True), 0.15), (DSIFT(), 0.1)], ids=["hog", "hogb", "dsift"])
+def test_descriptors_invert_on_a_photo(rep, bound):
+    x = load_image("sample:coffee", 96)[None]
+    res = invert(rep, x)
+    assert float(res.feature_error.mean()) < bound
