@@ -2,7 +2,7 @@
 
 For each layer, inverts the first N images of a folder (resized and centre-cropped to the model's
 input size) with each preset's own schedule, and records mean feature_error, image_error, PSNR and
-wall time. Writes benchmarks/results/presets_<model>.json, a markdown table, and a figure
+wall time (after a short warm-up run of each preset). Writes benchmarks/results/presets_<model>.json, a markdown table, and a figure
 (benchmarks/results/presets_<model>.png: originals and each preset's reconstructions).
 
     python benchmarks/bench_presets.py --data ../shared/data/imagenet-dev100 --model refnet --n 16
@@ -39,6 +39,9 @@ def main():
     files = list_images(a.data)[: a.n]
     x = torch.stack([load_image(f, size) for f in files])
     rows, fig_rows = [], []
+    warm = CNNLayer(info.module, a.layers.split(",")[0], info.mean, info.std, info.aliases, size)
+    for p in PRESETS:  # warm-up: first-call allocations and kernel selection stay out of the timings
+        invert(warm, x, preset=p, iters=10, show=False)
     for layer in a.layers.split(","):
         rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, size)
         recs = {}

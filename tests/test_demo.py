@@ -21,4 +21,5 @@ def test_demo_writes_a_self_contained_report(tmp_path, capsys):
     assert not re.search(r'src="(?!data:)', page)  # nothing outside the file
     for layer in ("conv1", "conv2", "conv3"):
         assert f"<b>{layer}</b>" in page
-    assert (out / "layers.png").is_file() and (out / "errors.png").is_file()
+    assert (out / "layers.png").is_file() and (out / "errors.png").is_file() and (out / "hog.png").is_file()
+    assert "<h2>HOG</h2>" in page and len(r["hog"]["feature_error"]) == 2

@@ -101,3 +101,24 @@ def test_descriptors_invert_on_a_photo(rep, bound):
     x = load_image("sample:coffee", 96)[None]
     res = invert(rep, x)
     assert float(res.feature_error.mean()) < bound
+
+
+def test_evaluate_command_writes_the_table(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    data = tmp_path / "imgs"
+    data.mkdir()
+    for i, name in enumerate(("astronaut", "coffee", "chelsea")):
+        Image.fromarray((load_image(f"sample:{name}", 48).permute(1, 2, 0).numpy() * 255).astype("uint8")).save(data / f"{i}.png")
+    code = main(["evaluate", "--rep", "hogb", "--data", str(data), "--n", "2", "--size", "48", "--iters", "20",
+                 "--out", str(tmp_path / "ev"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    s = json.loads((tmp_path / "ev" / "evaluate.json").read_text())
+    for k in ("representation", "method", "preset", "n", "size", "mv_error_mean", "mv_error_std",
+              "feature_error_mean", "image_error_mean", "seconds_per_image"):
+        assert k in s
+    assert s["representation"] == "hogb" and s["n"] == 2 and s["size"] == 48
+    assert "| hogb |" in out and (tmp_path / "ev" / "evaluate.png").is_file()

@@ -132,7 +132,7 @@ def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stag
                 ctx = Context(jitter(full, random=stage.jitter), param.u, rep)
                 e = objective(ctx)
                 (g,) = torch.autograd.grad(e.sum(), param.u)
-                optimizer.step(param.u.data, g)
+                optimizer.step(param.u, g)
                 param.project()
                 e = e.detach()
                 history.append(e)

@@ -37,7 +37,9 @@ class Context:
 
     def features(self) -> torch.Tensor:
         if self._features is None:
-            self._features = self.rep(self.image)
+            # the optimiser's own images need no input validation on every step
+            f = getattr(self.rep, "features", None)
+            self._features = f(self.image) if callable(f) else self.rep(self.image)
         return self._features
 
 

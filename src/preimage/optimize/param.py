@@ -48,6 +48,10 @@ class PixelParam(nn.Module):
         if c is None:
             return
         if c == "box":
+            if self.offset.numel() == 1:
+                off = float(self.offset)
+                self.u.clamp_(-off * self.scale, (1.0 - off) * self.scale)
+                return
             lo = (0.0 - self.offset) * self.scale
             hi = (1.0 - self.offset) * self.scale
             torch.maximum(self.u, lo, out=self.u)

@@ -168,17 +168,17 @@ class Default(Preset):
     ``||Phi - Phi0||^2 / ||Phi0||^2 + w * TV^2_mean``; the first 60% of the iterations jittered
     (T from the layer's stride, as IJCV 2016), the rest un-jittered with the learning rate
     cosine-decayed to 2%. The TV weight ``w`` grows with depth: 0.1 for the CVPR-2015 band
-    conv1 ... relu2, 0.5 for pool2 ... relu4, 1.5 for conv5 ... pool5, 3 for vector (fc) codes.
-    A stronger prior lowers the feature error at deep layers too: it steers the optimiser away
-    from high-frequency dead ends.
+    conv1 ... relu2, 0.3 for pool2 ... relu4, 0.4 for conv5 ... pool5, 2 for vector (fc) codes;
+    hand-crafted descriptors bring their own (``default_tv``). At fc layers a stronger prior lowers
+    the feature error as well: it steers the optimiser away from high-frequency dead ends.
     """
 
     name = "default"
     about = "Adam on [0,1] pixels in a box, TV^2 prior growing with depth, jitter then an un-jittered cosine finish"
 
     #: TV weight per CVPR-2015 band (1, 10, 100) for spatial codes; VECTOR_TV for vector codes
-    TV = {1.0: 0.1, 10.0: 0.5, 100.0: 1.5}
-    VECTOR_TV = 3.0
+    TV = {1.0: 0.1, 10.0: 0.3, 100.0: 0.4}
+    VECTOR_TV = 2.0
 
     def __init__(self, lr: float = 0.05, iters: int = 300, jitter_frac: float = 0.6, tv: Optional[float] = None,
                  noise: float = 0.05):
