@@ -209,3 +209,19 @@ def test_box_constraint_holds():
 def test_unknown_preset():
     with pytest.raises(ConfigError, match="mv2015"):
         get_preset("mv2017")
+
+
+def test_adam_matches_torch():
+    from preimage.optimize import Adam
+
+    torch.manual_seed(0)
+    u = torch.randn(5)
+    ref = u.clone().requires_grad_(True)
+    opt_ref = torch.optim.Adam([ref], lr=0.1)
+    ours = Adam(0.1)
+    for _ in range(5):
+        g = torch.randn(5)
+        ours.step(u, g)
+        ref.grad = g.clone()
+        opt_ref.step()
+    assert torch.allclose(u, ref.detach(), atol=1e-6)

@@ -166,8 +166,7 @@ def parse_channels(text: Optional[str]) -> Optional[Tuple[int, int]]:
 
 
 # ---------------------------------------------------------------- feature objectives
-def _flat_sq(t: torch.Tensor) -> torch.Tensor:
-    return t.flatten(1).pow(2).sum(1)
+_flat_sq = priors.sq_norm
 
 
 class FeatureMatch(Objective):

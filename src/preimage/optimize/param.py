@@ -32,10 +32,13 @@ class PixelParam(nn.Module):
         off = torch.as_tensor(offset, dtype=u.dtype, device=u.device)
         self.register_buffer("offset", off.view(1, -1, 1, 1) if off.dim() else off.view(1, 1, 1, 1), persistent=False)
         self.constraint = constraint
+        self._identity = self.scale == 1.0 and bool((self.offset == 0).all())
         self.project()
 
     def image(self) -> torch.Tensor:
         """The full image in [0, 1] units (not clamped; see :meth:`project`)."""
+        if self._identity:
+            return self.u
         return self.offset + self.u / self.scale
 
     def to_units(self, image: torch.Tensor) -> torch.Tensor:

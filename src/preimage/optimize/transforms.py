@@ -30,7 +30,7 @@ class Jitter:
     def centre(self, x: torch.Tensor) -> torch.Tensor:
         p = self.pad
         o = p // 2
-        return x[..., o:x.shape[-2] - (p - o), o:x.shape[-1] - (p - o)]
+        return crop(x, o, o, x.shape[-2] - p, x.shape[-1] - p) if p else x
 
     def __call__(self, x: torch.Tensor, random: bool = True) -> torch.Tensor:
         p = self.pad
@@ -39,4 +39,23 @@ class Jitter:
         if not random:
             return self.centre(x)
         dy, dx = torch.randint(0, p + 1, (2,), generator=self.generator).tolist()
-        return x[..., dy:x.shape[-2] - p + dy, dx:x.shape[-1] - p + dx]
+        return crop(x, dy, dx, x.shape[-2] - p, x.shape[-1] - p)
+
+
+class _Crop(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, top, left, h, w):
+        ctx.meta = (x.shape, top, left, h, w)
+        return x[..., top:top + h, left:left + w].contiguous()
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, top, left, h, w = ctx.meta
+        out = torch.zeros(shape, dtype=g.dtype, device=g.device)
+        out[..., top:top + h, left:left + w] = g
+        return out, None, None, None, None
+
+
+def crop(x: torch.Tensor, top: int, left: int, h: int, w: int) -> torch.Tensor:
+    """``x[..., top:top+h, left:left+w]`` (contiguous), with a single-buffer backward."""
+    return _Crop.apply(x, top, left, h, w)
