@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from preimage import _io
+from preimage.errors import DivergedError
 from preimage.images import encode_png, list_images, load_image
 from preimage.models import load_model
 from preimage.optimize import invert
@@ -46,7 +47,13 @@ def main():
         rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, size)
         recs = {}
         for p in PRESETS:
-            res = invert(rep, x, preset=p, seed=0, show=False)
+            try:
+                res = invert(rep, x, preset=p, seed=0, show=False)
+            except DivergedError as e:
+                rows.append({"layer": layer, "preset": p, "diverged": str(e)})
+                recs[p] = torch.zeros_like(x[:4])
+                print(f"{layer:6s} {p:8s} diverged: {e}", flush=True)
+                continue
             m = res.image_metrics()
             r = {"layer": layer, "preset": p, "iters": res.iterations, "seconds": res.seconds,
                  "feature_error": float(res.feature_error.mean()),
@@ -65,6 +72,9 @@ def main():
     _io.write_bytes(out / f"{stem}.png", encode_png(grid(fig_rows, ["original", *PRESETS], min_side=64)))
     print("\n| layer | preset | iters | seconds | feature_error | image_error | PSNR |\n|---|---|---|---|---|---|---|")
     for r in rows:
+        if "diverged" in r:
+            print(f"| {r['layer']} | {r['preset']} | diverged | | | | |")
+            continue
         print(f"| {r['layer']} | {r['preset']} | {r['iters']} | {r['seconds']:.1f} | {r['feature_error']:.4f} | "
               f"{r['image_error']:.4f} | {r['psnr']:.2f} |")
     print(f"wrote {out / stem}.json and .png")

@@ -225,3 +225,12 @@ def test_adam_matches_torch():
         ref.grad = g.clone()
         opt_ref.step()
     assert torch.allclose(u, ref.detach(), atol=1e-6)
+
+
+def test_divergence_is_a_clear_error():
+    from preimage.errors import DivergedError
+
+    p = PixelParam(torch.ones(1, 3, 2, 2))
+    obj = Objective(lambda c: c.pixels.pow(2).flatten(1).sum(1), "q")
+    with pytest.raises(DivergedError, match="diverged at iteration"):
+        optimize(p, obj, MomentumSGD(10.0), [Stage(500, 10.0)])

@@ -33,3 +33,7 @@ class ConfigError(PreimageError):
 
 class NotDifferentiableError(PreimageError):
     """A gradient-based method was asked of a non-differentiable representation."""
+
+
+class DivergedError(PreimageError):
+    """The optimisation's energy became non-finite (the step size is too large for this problem)."""

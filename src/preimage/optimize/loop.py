@@ -9,7 +9,7 @@ from typing import Callable, List, Optional, Sequence
 import torch
 
 from .. import progress
-from ..errors import ConfigError
+from ..errors import ConfigError, DivergedError
 from .objectives import Context, Objective
 from .optimizers import Optimizer
 from .param import PixelParam
@@ -131,6 +131,10 @@ def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stag
                 full = param.image()
                 ctx = Context(jitter(full, random=stage.jitter), param.u, rep)
                 e = objective(ctx)
+                if not bool(torch.isfinite(e).all()):
+                    raise DivergedError(f"the optimisation diverged at iteration {step + 1} (energy {float(e.detach().max()):g}); "
+                                        f"the learning rate is too large for this layer: use fewer iterations of "
+                                        f"this preset or another preset (--preset default)")
                 (g,) = torch.autograd.grad(e.sum(), param.u)
                 optimizer.step(param.u, g)
                 param.project()
