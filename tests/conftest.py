@@ -1,4 +1,3 @@
-import os
 import sys
 from pathlib import Path
 
@@ -8,9 +7,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from tiny_models import tiny  # noqa: E402
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
 
 @pytest.fixture
 def tiny_model():
@@ -29,10 +25,3 @@ def photos32():
     from preimage.images import load_image
 
     return torch.stack([load_image(f"sample:{n}", 32) for n in ("astronaut", "coffee", "chelsea", "rocket")])
-
-
-def shared_data(name: str) -> Path:
-    p = SHARED_DATA / name
-    if not p.exists():
-        pytest.skip(f"{p} not present")
-    return p

@@ -234,3 +234,12 @@ def test_divergence_is_a_clear_error():
     obj = Objective(lambda c: c.pixels.pow(2).flatten(1).sum(1), "q")
     with pytest.raises(DivergedError, match="diverged at iteration"):
         optimize(p, obj, MomentumSGD(10.0), [Stage(500, 10.0)])
+
+
+def test_plateau_stops_early_on_a_flat_energy():
+    from preimage.optimize import Plateau
+
+    p = PixelParam(torch.zeros(1, 3, 2, 2))
+    obj = Objective(lambda c: c.pixels.pow(2).flatten(1).sum(1) + 1.0, "flat")
+    res = optimize(p, obj, MomentumSGD(0.1), [Stage(500, 0.1)], stop=Plateau(500, patience=10))
+    assert res.iterations == 11 and res.history.shape == (11, 1)

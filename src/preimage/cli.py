@@ -137,18 +137,23 @@ def _positive(name):
     return f
 
 
+def _add_run_args(p: argparse.ArgumentParser, out: str, iters_help: str = "iterations (default: the preset's)") -> None:
+    """Options every optimisation command shares: --preset, --iters, --seed, --out."""
+    p.add_argument("--preset", default="default", help="default, mv2015 or mv2016")
+    p.add_argument("--iters", type=_positive("--iters"), help=iters_help)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=out, help=f"output folder (default {out})")
+
+
 def _p_invert(p):
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or sample:NAME (astronaut, coffee, chelsea, ...)")
     _add_model_args(p)
-    p.add_argument("--preset", default="default", help="default, mv2015 or mv2016")
-    p.add_argument("--iters", type=_positive("--iters"), help="iterations (default: the preset's)")
     p.add_argument("--samples", type=_positive("--samples"), default=1, help="reconstructions per image from different random starts")
     p.add_argument("--window", type=_positive("--window"), help="match only a centred KxK window of the feature map")
     p.add_argument("--channels", help="match only channels A:B")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, help="image size in pixels (default: the model's input size)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cpu)")
-    p.add_argument("--out", default="preimage-out", help="output folder (default preimage-out)")
+    _add_run_args(p, "preimage-out")
 
 
 def _stem(s: str) -> str:
@@ -229,10 +234,7 @@ def _p_demo(p):
     p.add_argument("--random-weights", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--images", nargs="+", default=list(DEMO_IMAGES), help="images (default: three scikit-image photos)")
     p.add_argument("--layers", help="comma-separated layers (default: conv1 ... fc8)")
-    p.add_argument("--preset", default="default")
-    p.add_argument("--iters", type=_positive("--iters"), help="iterations per layer (default: the preset's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="preimage-demo", help="output folder (default preimage-demo)")
+    _add_run_args(p, "preimage-demo", "iterations per layer (default: the preset's)")
 
 
 @command("demo", "invert three photos from every layer of the bundled network and write an HTML report",
@@ -327,10 +329,7 @@ def _p_evaluate(p):
     p.add_argument("--data", required=True, help="folder of images (the first N in name order are used)")
     p.add_argument("--n", type=_positive("--n"), default=100)
     p.add_argument("--size", type=_positive("--size"), default=128, help="image size in pixels (default 128)")
-    p.add_argument("--preset", default="default")
-    p.add_argument("--iters", type=_positive("--iters"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="preimage-eval", help="output folder (default preimage-eval)")
+    _add_run_args(p, "preimage-eval")
 
 
 @command("evaluate", "the CVPR-2015 inversion protocol on a folder of images: error table and figure",
