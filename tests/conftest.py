@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from tiny_models import tiny  # noqa: E402
 
+
 @pytest.fixture
 def tiny_model():
     return tiny()
