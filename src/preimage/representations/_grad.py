@@ -66,12 +66,6 @@ def hard_orientation_bins(gx: torch.Tensor, gy: torch.Tensor, mag: torch.Tensor,
     return out.scatter(1, k, mag)
 
 
-def triangular_kernel(cell: int, dtype=torch.float32, device=None) -> torch.Tensor:
-    """1-D bilinear window of length 2*cell, peak at the centre, summing to cell."""
-    i = torch.arange(2 * cell, dtype=dtype, device=device) + 0.5
-    return (1 - (i - cell).abs() / cell).clamp_min(0)
-
-
 _POOL_CACHE: dict = {}
 
 
@@ -92,7 +86,10 @@ def pool_matrix(n: int, cell: int, dtype, device) -> torch.Tensor:
 
 
 def cell_pool(h: torch.Tensor, cell: int) -> torch.Tensor:
-    """Bilinear (triangular) spatial pooling of (N, C, H, W) into cells: window 2*cell, stride cell.
+    """The reference path (with :func:`hard_orientation_bins` / :func:`soft_orientation_bins`) that
+    :func:`binned_cell_pool` fuses; kept for tests and for pooling arbitrary maps.
+
+    Bilinear (triangular) spatial pooling of (N, C, H, W) into cells: window 2*cell, stride cell.
 
     -> (N, C, H // cell, W // cell); cell (i, j) is centred on pixel block (i, j); pixels outside
     the image count as zero. Two small matrix products (separable).
