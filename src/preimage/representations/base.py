@@ -14,14 +14,6 @@ from torch import nn
 from ..errors import ImageError, NotDifferentiableError
 
 
-#: Hand-crafted descriptors carry three preset hints (class attributes):
-#: ``default_tv`` (the default preset's TV weight, 1.0, chosen by measurement on the development
-#: images, BENCHMARKS.md), ``mv2016_C = 100`` (IJCV 2016 uses C = 100 for HOG) and
-#: ``mv2015_lambda_tv = 1`` (REFERENCE.md gives per-layer values only for CNNs; a descriptor with
-#: stride 8 is treated like AlexNet's first band, our choice).
-HANDCRAFTED_PRESET_HINTS = {"default_tv": 1.0, "mv2016_C": 100.0, "mv2015_lambda_tv": 1.0}
-
-
 class Representation(nn.Module):
     """Base class. Subclasses implement :meth:`features` on checked input."""
 
@@ -76,3 +68,17 @@ class Representation(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+
+class Handcrafted(Representation):
+    """Base of the hand-crafted descriptors: luma-based, with three preset hints.
+
+    ``default_tv``: the default preset's TV weight (1.0, chosen by measurement on the development
+    images, BENCHMARKS.md); ``mv2016_C = 100`` (IJCV 2016 uses C = 100 for HOG);
+    ``mv2015_lambda_tv = 1`` (REFERENCE.md gives per-layer values only for CNNs; a descriptor with
+    stride 8 is treated like AlexNet's first band, our choice).
+    """
+
+    default_tv = 1.0
+    mv2016_C = 100.0
+    mv2015_lambda_tv = 1.0

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ._grad import binned_cell_pool, central_gradient, luma, magnitude, safe_angle
-from .base import HANDCRAFTED_PRESET_HINTS, Representation
+from .base import Handcrafted
 
 HOG_CLAMP = 0.2
 HOG_EPS = 1e-6
@@ -92,12 +92,8 @@ def hog_dalal_triggs(x: torch.Tensor, cell: int = 8, orientations: int = 9, bloc
     return flat.view_as(blocks)
 
 
-class HOG(Representation):
+class HOG(Handcrafted):
     """``hog`` / ``hogb`` as a representation. Stride = cell; input at least two cells a side."""
-
-    default_tv = HANDCRAFTED_PRESET_HINTS["default_tv"]
-    mv2016_C = HANDCRAFTED_PRESET_HINTS["mv2016_C"]
-    mv2015_lambda_tv = HANDCRAFTED_PRESET_HINTS["mv2015_lambda_tv"]
 
     def __init__(self, cell: int = 8, orientations: int = 9, soft: bool = False):
         super().__init__()
@@ -116,13 +112,10 @@ class HOG(Representation):
         return f"name={self.name!r}, cell={self.cell}, orientations={self.orientations}"
 
 
-class HOGDalalTriggs(Representation):
+class HOGDalalTriggs(Handcrafted):
     """``hog-dt``: :func:`hog_dalal_triggs` flattened to (N, by * bx * block^2 * O)."""
 
     name = "hog-dt"
-    default_tv = HANDCRAFTED_PRESET_HINTS["default_tv"]
-    mv2016_C = HANDCRAFTED_PRESET_HINTS["mv2016_C"]
-    mv2015_lambda_tv = HANDCRAFTED_PRESET_HINTS["mv2015_lambda_tv"]
 
     def __init__(self, cell: int = 8, orientations: int = 9, block: int = 2):
         super().__init__()

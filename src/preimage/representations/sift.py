@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 
 from ._grad import binned_cell_pool, central_gradient, luma, magnitude, safe_angle
-from .base import HANDCRAFTED_PRESET_HINTS, Representation
+from .base import Handcrafted
 
 
 def dsift(x: torch.Tensor, bin_size: int = 8, orientations: int = 8, spatial: int = 4,
@@ -33,13 +33,10 @@ def dsift(x: torch.Tensor, bin_size: int = 8, orientations: int = 8, spatial: in
     return torch.clamp(d, max=clamp)
 
 
-class DSIFT(Representation):
+class DSIFT(Handcrafted):
     """``dsift`` as a representation. Stride = bin size; input at least ``spatial`` bins a side."""
 
     name = "dsift"
-    default_tv = HANDCRAFTED_PRESET_HINTS["default_tv"]
-    mv2016_C = HANDCRAFTED_PRESET_HINTS["mv2016_C"]
-    mv2015_lambda_tv = HANDCRAFTED_PRESET_HINTS["mv2015_lambda_tv"]
 
     def __init__(self, bin_size: int = 8, orientations: int = 8, spatial: int = 4, sigma: float = 1.5):
         super().__init__()
