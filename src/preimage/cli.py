@@ -292,19 +292,15 @@ def _demo_hog(sources, names, seed, iters, size=128):
     """The demo's HOG section: grayscale photos, their HOG glyphs and the default inversion."""
     import torch
 
-    from . import metrics
+    from .analysis.evaluate import invert_grayscale
     from .images import encode_png, load_image, to_grayscale
-    from .optimize import invert
     from .report import grid, html
     from .representations import HOG, glyphs
 
     rep = HOG()
     x = torch.stack([to_grayscale(load_image(s, size)) for s in sources])
-    res = invert(rep, x, iters=iters, seed=seed)
-    rec = to_grayscale(res.images[:, 0])
-    with torch.no_grad():
-        phi0, phi = rep(x), rep(rec)
-    fe, ie = metrics.feature_error(phi, phi0), metrics.image_error(rec, x)
+    g = invert_grayscale(rep, x, iters=iters, seed=seed, batch=len(sources))
+    phi0, rec, fe, ie = g.phi0, g.reconstructions, g.feature_error, g.image_error
     rows = [[x[i], glyphs(phi0[i], 8), rec[i]] for i in range(len(sources))]
     png = encode_png(grid(rows, ["grayscale", "HOG glyphs", "from HOG"], names, min_side=size))
     section = ("<h2>HOG</h2><p>The same photos in grayscale, inverted from HOG (8-pixel cells, 27 numbers per cell) "
