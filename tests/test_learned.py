@@ -49,3 +49,238 @@ def test_a_few_steps_lower_the_pixel_loss():
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]
+
+
+# ---------------------------------------------------------------- training, checkpoints, application
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from preimage.cli import main
+from preimage.errors import WeightsError
+from preimage.learned import load_inverter, save_inverter
+from preimage.learned.apply import decode, hybrid
+from preimage.learned.studies import binarise, dropout, interpolate, perturb, sample_codes
+from preimage.learned.training import train_inverter
+
+
+def _smooth_images(folder: Path, n: int = 24, side: int = 40, seed: int = 0) -> Path:
+    """Low-frequency colour images (random 5x5 fields upsampled): learnable in a few steps."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        small = (rng.random((5, 5, 3)) * 255).astype(np.uint8)
+        Image.fromarray(small).resize((side + 8, side), Image.BICUBIC).save(folder / f"{i:03d}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+    return _smooth_images(tmp_path_factory.mktemp("imgs"))
+
+
+def _train(rep, image_dir, out, steps=40, **kw):
+    args = dict(batch_size=16, lr=3e-3, width=16, fc_width=64, val_n=4, val_every=5, show=False, log=lambda m: None)
+    args.update(kw)
+    return train_inverter(rep, str(image_dir), str(out), 32, steps, **args)
+
+
+def test_short_training_lowers_the_loss_and_writes_inverter_checkpoint_and_summary(image_dir, tmp_path):
+    out = tmp_path / "hog.safetensors"
+    s = _train(HOG(), image_dir, out, steps=60)
+    h = s["history"]
+    assert h[-1]["train_loss"] < 0.9 * h[0]["train_loss"]
+    assert h[-1]["val_mse"] < h[0]["val_mse"]
+    assert out.is_file() and (tmp_path / "hog.safetensors.ckpt").is_file()
+    summary = json.loads((tmp_path / "hog.safetensors.json").read_text())
+    assert summary["steps"] == 60 and summary["world_size"] == 1 and summary["ranks_in_sync"]
+    inv = load_inverter(out, HOG(), 32)
+    assert inv.image_size == 32 and inv.training["steps"] == 60
+
+
+def test_checkpoint_round_trips_and_resume_matches_an_uninterrupted_run(image_dir, tmp_path):
+    rep = HOG()
+    full = tmp_path / "full.safetensors"
+    _train(rep, image_dir, full, steps=20, ckpt_every=10)
+
+    class Stop(Exception):
+        pass
+
+    def log(m):
+        if m.startswith("step 15/"):
+            raise Stop
+
+    cut = tmp_path / "cut.safetensors"
+    with pytest.raises(Stop):
+        _train(rep, image_dir, cut, steps=20, ckpt_every=10, log=log)
+    assert not cut.exists()
+    _train(rep, image_dir, cut, steps=20, ckpt_every=10, resume=True)
+    a, b = load_inverter(full), load_inverter(cut)
+    for k, v in a.decoder.state_dict().items():
+        assert torch.equal(v, b.decoder.state_dict()[k]), k
+    # save -> load gives the same decoder, bit for bit
+    again = save_inverter(a.decoder, rep, tmp_path / "again.safetensors")
+    c = load_inverter(again, rep)
+    f = rep(torch.rand(3, 3, 32, 32))
+    assert torch.equal(a(f), c(f))
+
+
+def test_resume_with_other_settings_is_refused(image_dir, tmp_path):
+    out = tmp_path / "x.safetensors"
+    _train(HOG(), image_dir, out, steps=5)
+    with pytest.raises(ConfigError, match="lr"):
+        _train(HOG(), image_dir, out, steps=5, lr=1e-2, resume=True)
+    with pytest.raises(WeightsError, match="no checkpoint"):
+        _train(HOG(), image_dir, tmp_path / "none.safetensors", steps=5, resume=True)
+
+
+@pytest.fixture(scope="module")
+def hog_inverter(image_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("inv") / "hog32.safetensors"
+    _train(HOG(), image_dir, out, steps=60)
+    return out
+
+
+def test_an_inverter_for_another_representation_is_refused(hog_inverter, tmp_path):
+    with pytest.raises(WeightsError, match=r"trained for hog .*not for dsift"):
+        load_inverter(hog_inverter, DSIFT(), 32)
+    with pytest.raises(WeightsError, match="trained for hog"):
+        load_inverter(hog_inverter, HOG(cell=4), 32)
+    with pytest.raises(WeightsError, match="features of shape 27x4x4"):
+        load_inverter(hog_inverter, HOG(), 64)
+    info = load_model("refnet", pretrained=False)
+    with pytest.raises(WeightsError, match="trained for hog"):
+        load_inverter(hog_inverter, CNNLayer(info.module, "fc6", info.mean, info.std, info.aliases, 32))
+    # classifier weights and damaged files are not inverters
+    from safetensors.torch import save_file
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "weights.safetensors"))
+    with pytest.raises(WeightsError, match="not a preimage inverter"):
+        load_inverter(tmp_path / "weights.safetensors")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(WeightsError, match="not a safetensors inverter"):
+        load_inverter(tmp_path / "bad.safetensors")
+
+
+def test_an_inverter_for_other_weights_of_the_same_network_is_refused(image_dir, tmp_path):
+    info = load_model("refnet", pretrained=False)
+    rep = CNNLayer(info.module, "fc8", info.mean, info.std, info.aliases, 32)
+    out = tmp_path / "fc8.safetensors"
+    _train(rep, image_dir, out, steps=2)
+    load_inverter(out, rep)
+    other = load_model("refnet", pretrained=False)
+    with torch.no_grad():
+        for p in other.module.parameters():
+            p.add_(0.01)
+    with pytest.raises(WeightsError, match="other weights"):
+        load_inverter(out, CNNLayer(other.module, "fc8", other.mean, other.std, other.aliases, 32))
+
+
+def test_learned_and_hybrid_reconstructions(hog_inverter, photos32):
+    rep = HOG()
+    inv = load_inverter(hog_inverter, rep, 32)
+    learned = decode(rep, inv, photos32)
+    assert learned.images.shape == (4, 1, 3, 32, 32) and learned.iterations == 0
+    hyb = hybrid(rep, inv, photos32, iters=60, show=False)
+    assert (hyb.feature_error < learned.feature_error).all()
+    with pytest.raises(ConfigError, match="32x32"):
+        decode(rep, inv, torch.rand(1, 3, 64, 64))
+
+
+def test_binarise_keeps_which_units_are_active_and_two_values():
+    f = torch.tensor([[2.0, -1.0, 4.0, -3.0, 0.0]])
+    b = binarise(f)
+    assert torch.equal(b > 0, f > 0)
+    assert torch.allclose(b, torch.tensor([[3.0, -4 / 3, 3.0, -4 / 3, -4 / 3]]))
+    relu = torch.relu(torch.randn(6, 50))
+    br = binarise(relu)
+    assert ((br == 0) == (relu == 0)).all() and all(len(set(r[r > 0].tolist())) <= 1 for r in br)
+
+
+def test_dropout_and_marginal_sampling():
+    f = torch.ones(200, 100)
+    d = dropout(f, 0.5, torch.Generator().manual_seed(0))
+    assert abs(float((d == 0).float().mean()) - 0.5) < 0.02 and abs(float(d.mean()) - 1.0) < 0.05
+    codes = torch.arange(12.0).view(4, 3)  # column j holds values j, j+3, j+6, j+9
+    s = sample_codes(codes, 50, torch.Generator().manual_seed(0))
+    assert s.shape == (50, 3) and ((s - torch.arange(3.0)) % 3 == 0).all()
+    assert len(set(s[:, 0].tolist())) > 1
+
+
+def test_interpolation_ends_decode_the_two_codes(hog_inverter, photos32):
+    rep = HOG()
+    inv = load_inverter(hog_inverter, rep, 32)
+    t, imgs = interpolate(rep, inv, photos32[0], photos32[1], 5)
+    assert t.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0] and imgs.shape == (5, 3, 32, 32)
+    assert torch.allclose(imgs[0], inv(rep(photos32[:1]))[0], atol=1e-6)
+    assert torch.allclose(imgs[-1], inv(rep(photos32[1:2]))[0], atol=1e-6)
+    r = perturb(rep, inv, photos32)
+    assert set(r["images"]) == {"clean", "binarised", "dropout"}
+    assert float(r["feature_error"]["clean"].max()) == 0.0 and float(r["feature_error"]["binarised"].min()) > 0
+
+
+def test_cli_learned_verbs(hog_inverter, image_dir, tmp_path, capsys):
+    inv = str(hog_inverter)
+    assert main(["--quiet", "invert", "sample:astronaut", "--model", "hog", "--method", "learned", "--inverter", inv,
+                 "--out", str(tmp_path / "l")]) == 0
+    r = json.loads((tmp_path / "l" / "results.json").read_text())
+    assert r["method"] == "learned" and r["size"] == 32 and r["images"][0]["image_error"] > 0
+    assert main(["--quiet", "invert", "sample:astronaut", "--model", "hog", "--method", "hybrid", "--inverter", inv,
+                 "--iters", "20", "--out", str(tmp_path / "h")]) == 0
+    assert main(["--quiet", "perturb", "--model", "hog", "--inverter", inv, "--data", str(image_dir), "--n", "6",
+                 "--out", str(tmp_path / "p")]) == 0
+    p = json.loads((tmp_path / "p" / "perturb.json").read_text())
+    assert set(p["modes"]) == {"clean", "binarised", "dropout"} and p["n"] == 6
+    assert main(["--quiet", "interpolate", "sample:astronaut", "sample:coffee", "--model", "hog", "--inverter", inv,
+                 "--steps", "4", "--out", str(tmp_path / "i")]) == 0
+    assert len(json.loads((tmp_path / "i" / "interpolate.json").read_text())["t"]) == 4
+    assert main(["--quiet", "sample", "--model", "hog", "--inverter", inv, "--data", str(image_dir), "--samples", "3",
+                 "--out", str(tmp_path / "s")]) == 0
+    for d, f in (("p", "perturb.png"), ("i", "interpolate.png"), ("s", "sample.png")):
+        assert (tmp_path / d / f).stat().st_size > 100
+    capsys.readouterr()
+    assert main(["--quiet", "invert", "sample:astronaut", "--model", "dsift", "--method", "learned",
+                 "--inverter", inv, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("preimage: error:") and "trained for hog" in err and "\n" not in err
+    assert not (tmp_path / "x").exists()
+    assert main(["--quiet", "invert", "sample:astronaut", "--model", "hog", "--inverter", inv,
+                 "--out", str(tmp_path / "y")]) == 2
+    assert main(["--quiet", "train-inverter", "--model", "hog", "--data", str(image_dir), "--size", "32", "--steps", "3",
+                 "--width", "8", "--comparator", "nolayer", "--comparator-weight", "1", "--out", str(tmp_path / "z.st")]) == 2
+
+
+def test_train_inverter_cli_with_a_comparator(image_dir, tmp_path):
+    out = tmp_path / "c.safetensors"
+    assert main(["--quiet", "train-inverter", "--model", "hog", "--data", str(image_dir), "--size", "32", "--steps", "4",
+                 "--batch-size", "8", "--width", "8", "--comparator", "tests/tiny_models.py:tiny:conv2",
+                 "--comparator-weight", "0.1", "--random-weights", "--out", str(out)]) == 0
+    s = json.loads(out.with_name(out.name + ".json").read_text())
+    assert s["comparator"] and s["comparator_weight"] == 0.1 and len(s["history"]) >= 1
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_under_torchrun_stay_in_sync(image_dir, tmp_path):
+    out = tmp_path / "ddp.safetensors"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "preimage.cli", "--quiet", "train-inverter", "--model", "hog",
+           "--data", str(image_dir), "--size", "32", "--steps", "8", "--batch-size", "8", "--width", "8",
+           "--val-n", "4", "--out", str(out)]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    s = json.loads(out.with_name(out.name + ".json").read_text())
+    assert s["world_size"] == 2 and len(s["rank_checksums"]) == 2
+    assert s["rank_checksums"][0] == s["rank_checksums"][1] and s["ranks_in_sync"]
+    assert r.stdout.count("wrote ") == 1  # only rank 0 writes and reports
+    load_inverter(out, HOG(), 32)

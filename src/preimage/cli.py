@@ -139,7 +139,7 @@ def _positive(name):
 
 def _add_run_args(p: argparse.ArgumentParser, out: str, iters_help: str = "iterations (default: the preset's)") -> None:
     """Options every optimisation command shares: --preset, --iters, --seed, --out."""
-    p.add_argument("--preset", default="default", help="default, mv2015 or mv2016")
+    p.add_argument("--preset", help="default, mv2015, mv2016 or hybrid (default: 'default'; 'hybrid' with --method hybrid)")
     p.add_argument("--iters", type=_positive("--iters"), help=iters_help)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=out, help=f"output folder (default {out})")
@@ -153,6 +153,11 @@ def _p_invert(p):
     p.add_argument("--channels", help="match only channels A:B")
     p.add_argument("--size", type=int, help="image size in pixels (default: the model's input size)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cpu)")
+    p.add_argument("--method", choices=("optimisation", "learned", "hybrid"), default="optimisation",
+                   help="optimisation (default); learned: one pass of a trained inverter; hybrid: optimisation "
+                        "started from the inverter's reconstruction")
+    p.add_argument("--inverter", help="inverter file for --method learned/hybrid (default: the bundled one for "
+                   "this model and layer; 'preimage train-inverter' makes others)")
     _add_run_args(p, "preimage-out")
 
 
@@ -173,22 +178,45 @@ def cmd_invert(a):
     from .images import encode_png, load_image
     from .optimize import invert
     from .optimize.objectives import parse_channels
+    from .errors import ConfigError
     from .optimize.presets import get_preset
     from .report import grid, heatmap
 
-    preset = get_preset(a.preset)
+    preset = get_preset(a.preset or ("hybrid" if a.method == "hybrid" else "default"))
     channels = parse_channels(a.channels)
+    if a.inverter and a.method == "optimisation":
+        raise ConfigError("--inverter goes with --method learned or hybrid")
     rep = _build_rep(a)
     device = torch.device(a.device) if a.device else torch.device("cpu")
     rep = rep.to(device)
     size = rep.input_size
+    inverter = None
+    if a.method != "optimisation":
+        from .learned.apply import resolve_inverter
+
+        if a.method == "learned" and (a.samples > 1 or a.window or channels):
+            raise ConfigError("--method learned decodes the whole code once; --samples, --window and --channels "
+                              "are for optimisation and hybrid")
+        inverter = resolve_inverter(rep, a.inverter, a.size).to(device)
+        size = inverter.image_size
     images = torch.stack([load_image(s, size) for s in a.images]).to(device)
     t0 = time.time()
-    res = invert(rep, images, preset=preset, iters=a.iters, samples=a.samples, window=a.window,
-                 channels=channels, seed=a.seed)
+    if a.method == "optimisation":
+        res = invert(rep, images, preset=preset, iters=a.iters, samples=a.samples, window=a.window,
+                     channels=channels, seed=a.seed)
+    elif a.method == "learned":
+        from .learned.apply import decode
+
+        res = decode(rep, inverter, images)
+    else:
+        from .learned.apply import hybrid
+
+        res = hybrid(rep, inverter, images, preset=preset, iters=a.iters, samples=a.samples, window=a.window,
+                     channels=channels, seed=a.seed)
     seconds = time.time() - t0
     im = res.image_metrics()
-    out = {"model": a.model, "layer": a.layer, "representation": rep.name, "preset": preset.name, "iters": res.iterations,
+    out = {"model": a.model, "layer": a.layer, "representation": rep.name, "method": a.method,
+           "inverter": inverter.path if inverter else None, "preset": res.preset, "iters": res.iterations,
            "seconds": round(seconds, 3), "samples": a.samples, "seed": a.seed, "size": size,
            "window": a.window, "channels": a.channels, "objective": res.objective, "images": []}
     rows, labels = [], []
@@ -251,7 +279,7 @@ def cmd_demo(a):
     from .report import layers_page
     from . import _io
 
-    preset = get_preset(a.preset)
+    preset = get_preset(a.preset or "default")
     info = _load_model(a)
     size = info.input_size
     images = torch.stack([load_image(s, size) for s in a.images])
@@ -340,7 +368,7 @@ def cmd_evaluate(a):
     from .report import grid
     from .representations import HOG, glyphs
 
-    preset = get_preset(a.preset)
+    preset = get_preset(a.preset or "default")
     a.model = a.rep
     rep = _build_rep(a)
     ev = evaluate(rep, a.data, n=a.n, size=a.size, preset=preset, iters=a.iters, seed=a.seed)
@@ -369,6 +397,9 @@ def cmd_evaluate(a):
 
 PARSERS = {"demo": _p_demo, "evaluate": _p_evaluate, "invert": _p_invert, "layers": _p_layers, "train-classifier": _p_train_classifier,
            "eval-classifier": _p_eval_classifier}
+
+
+from . import cli_learned  # noqa: E402,F401  (registers train-inverter, perturb, interpolate, sample)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -420,4 +451,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m preimage.cli`` (as torchrun runs it): use the imported module, whose command table
+    # the learned verbs registered into.
+    from preimage.cli import main as _main
+
+    sys.exit(_main())

@@ -9,6 +9,10 @@ Built from the feature shape alone:
 
 Leaky ReLU (0.2) throughout; the output is bounded to [0, 1] by a sigmoid. When the input size
 is not the feature size times a power of two, the last map is resized to it (bilinear).
+
+Codes differ in scale by orders of magnitude (HOG cells ~0.1, CNN logits ~10), so the decoder
+first standardises its input with statistics of the training codes kept as buffers
+(``in_mean`` per channel, ``in_scale`` one number), set once by :meth:`Decoder.fit_input`.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ class Decoder(nn.Module):
     """``Decoder(feature_shape, image_size)``: features (N, *feature_shape) -> images (N, 3, S, S)."""
 
     def __init__(self, feature_shape: Sequence[int], image_size: int, width: int = 128,
-                 fc_width: int = 1024, min_width: int = 32):
+                 fc_width: int = 1024, min_width: int = 16):
         super().__init__()
         self.feature_shape = tuple(int(s) for s in feature_shape)
         self.image_size = int(image_size)
@@ -55,6 +59,10 @@ class Decoder(nn.Module):
         else:
             raise ConfigError(f"cannot build a decoder for features of shape {self.feature_shape}")
         self.width = width
+        self.fc_width = fc_width
+        self.min_width = min_width
+        self.register_buffer("in_mean", torch.zeros(self.feature_shape[0]))
+        self.register_buffer("in_scale", torch.ones(()))
         ups = max(0, int(math.ceil(math.log2(max(self.image_size / start, 1.0)))))
         layers = []
         ch = width
@@ -67,11 +75,25 @@ class Decoder(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def config(self) -> dict:
-        return {"feature_shape": list(self.feature_shape), "image_size": self.image_size, "width": self.width}
+        return {"feature_shape": list(self.feature_shape), "image_size": self.image_size, "width": self.width,
+                "fc_width": self.fc_width, "min_width": self.min_width}
+
+    @torch.no_grad()
+    def fit_input(self, f: torch.Tensor) -> None:
+        """Set the input standardisation from a batch of codes ``f`` (N, *feature_shape)."""
+        dims = [0] + list(range(2, f.dim()))
+        mean = f.double().mean(dims)
+        centred = f.double() - mean.view(1, -1, *([1] * (f.dim() - 2)))
+        self.in_mean.copy_(mean.float())
+        self.in_scale.copy_(centred.pow(2).mean().sqrt().clamp_min(1e-8).float())
+
+    def _standardise(self, f: torch.Tensor) -> torch.Tensor:
+        return (f - self.in_mean.view(1, -1, *([1] * (f.dim() - 2)))) / self.in_scale
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         if tuple(f.shape[1:]) != self.feature_shape:
             raise ConfigError(f"decoder expects features of shape {self.feature_shape}, got {tuple(f.shape[1:])}")
+        f = self._standardise(f)
         if self.fc is not None:
             x = self.fc(f).view(f.shape[0], self.width, 4, 4)
         else:

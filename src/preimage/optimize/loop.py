@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence
@@ -29,8 +30,6 @@ class Stage:
     def lr_at(self, i: int) -> float:
         if self.decay == 1.0 or self.iters <= 1:
             return self.lr
-        import math
-
         c = 0.5 * (1 + math.cos(math.pi * i / (self.iters - 1)))
         return self.lr * (self.decay + (1 - self.decay) * c)
 
@@ -131,7 +130,7 @@ def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stag
                 full = param.image()
                 ctx = Context(jitter(full, random=stage.jitter), param.u, rep)
                 e = objective(ctx)
-                if not bool(torch.isfinite(e).all()):
+                if not math.isfinite(float(e.detach().sum())):  # NaN or inf anywhere
                     raise DivergedError(f"the optimisation diverged at iteration {step + 1} (energy {float(e.detach().max()):g}); "
                                         f"the learning rate is too large for this layer: use fewer iterations of "
                                         f"this preset or another preset (--preset default)")

@@ -207,7 +207,21 @@ class Default(Preset):
         return Setup(param, objective, Adam(self.lr), stages, jitter, reset_on_lr_change=False)
 
 
-PRESETS: Dict[str, Callable[[], Preset]] = {"default": Default, "mv2015": MV2015, "mv2016": MV2016}
+class Hybrid(Default):
+    """The default preset with a gentler learning rate (0.02), for optimisation that starts from a
+    trained inverter's reconstruction (``--method hybrid``): the start is already close, and a
+    large first step would throw it away. Chosen by measurement (BENCHMARKS.md, trained inverters).
+    """
+
+    name = "hybrid"
+    about = "the default preset at learning rate 0.02, for starts from a trained inverter"
+
+    def __init__(self, lr: float = 0.02, **kw):
+        super().__init__(lr=lr, **kw)
+
+
+PRESETS: Dict[str, Callable[[], Preset]] = {"default": Default, "mv2015": MV2015, "mv2016": MV2016,
+                                            "hybrid": Hybrid}
 
 
 def get_preset(name: str | Preset) -> Preset:

@@ -1,0 +1,206 @@
+"""Training an inverter: a decoder from a frozen representation's code back to the image.
+
+The loss is the mean squared pixel error between the image and the decoder's output (the decoder
+learns the expected pre-image, Dosovitskiy & Brox), optionally plus ``comparator_weight`` times the
+relative squared error in a comparator representation's space (the follow-up paper's
+feature-matching term, for sharper images). Adam with a short warm-up and a cosine decay computed
+from the step number, so a resumed run follows the same schedule.
+
+Distributed data parallel: started under ``torchrun`` (``WORLD_SIZE`` > 1) the loop joins a gloo
+process group, each process draws its own share of every batch, gradients are averaged by
+:class:`torch.nn.parallel.DistributedDataParallel`, and only rank 0 writes files or prints. At the
+end every rank's parameter checksum is gathered and compared; the summary records them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Dict, Optional
+
+import torch
+
+from .. import _io, metrics, progress
+from ..errors import ConfigError, WeightsError
+from .data import CropSource, batch_generator, split_files
+from .decoder import Decoder, build_decoder
+from .inverter import identity, save_inverter
+
+
+def lr_at(step: int, total: int, peak: float, warm_frac: float = 0.05, floor: float = 0.05) -> float:
+    """Linear warm-up to ``peak`` over the first 5% of steps, then cosine decay to ``floor * peak``."""
+    warm = max(1, int(total * warm_frac))
+    if step < warm:
+        return peak * (step + 1) / warm
+    t = (step - warm) / max(1, total - warm)
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def _distributed():
+    """(rank, world size, whether this call created the process group)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, False
+    import torch.distributed as dist
+
+    created = False
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+        created = True
+    return dist.get_rank(), dist.get_world_size(), created
+
+
+def param_checksum(module: torch.nn.Module) -> float:
+    """Sum of every parameter and buffer, in float64 (equal on ranks that are in sync)."""
+    with torch.no_grad():
+        return float(sum(t.double().sum() for t in module.state_dict().values()))
+
+
+@torch.no_grad()
+def _features(rep, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    return torch.cat([rep(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+@torch.no_grad()
+def validate(decoder: Decoder, feats: torch.Tensor, images: torch.Tensor, batch: int = 256) -> Dict[str, float]:
+    was = decoder.training
+    decoder.eval()
+    rec = torch.cat([decoder(feats[i:i + batch]) for i in range(0, len(feats), batch)])
+    decoder.train(was)
+    return {"image_error": float(metrics.image_error(rec, images).mean()),
+            "mse": float((rec - images).pow(2).mean())}
+
+
+def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: int = 64, lr: float = 1e-3,
+                   seed: int = 0, resume: bool = False, val: Optional[str] = None, val_n: int = 256,
+                   val_every: Optional[int] = None, ckpt_every: Optional[int] = None, width: int = 64,
+                   fc_width: int = 512, comparator=None, comparator_weight: float = 0.0, zoom: float = 1.25,
+                   show: Optional[bool] = None, log=print, command: Optional[str] = None) -> Dict:
+    """Train a decoder for ``rep`` on random ``size`` x ``size`` crops of the images in ``data``.
+
+    Writes the inverter to ``out`` (safetensors), a resumable checkpoint to ``out + '.ckpt'`` every
+    ``ckpt_every`` steps and a summary to ``out + '.json'``; returns the summary.
+    """
+    if steps < 1 or batch_size < 1 or lr <= 0 or size < 1:
+        raise ConfigError(f"steps, batch size and size must be >= 1 and lr > 0 (got {steps}, {batch_size}, {size}, {lr})")
+    if comparator_weight > 0 and comparator is None:
+        raise ConfigError("a comparator weight needs a comparator representation")
+    rank, world, created = _distributed()
+    if batch_size % world:
+        raise ConfigError(f"batch size {batch_size} does not split over {world} processes")
+    local_batch = batch_size // world
+    lead = rank == 0
+    say = log if lead else (lambda m: None)
+    show = show if lead else False
+    out_p = Path(out)
+    ckpt_p = out_p.with_name(out_p.name + ".ckpt")
+    rep = rep.eval()
+    for p in rep.parameters():
+        p.requires_grad_(False)
+    torch.manual_seed(seed)
+
+    train_files, val_files = split_files(data, val, val_n)
+    src = CropSource(train_files, size, zoom, show=show, desc="decoding training images")
+    val_src = CropSource(val_files, size, 1.0, show=show, desc="decoding validation images")
+    val_x = val_src.centre()
+    val_f = _features(rep, val_x)
+
+    decoder = build_decoder(rep, size, width=width, fc_width=fc_width)
+    decoder.fit_input(_features(rep, src.centre(512)))
+    config = {"representation": identity(rep), "size": size, "steps": steps, "batch_size": batch_size,
+              "lr": lr, "seed": seed, "decoder": decoder.config(), "zoom": zoom,
+              "comparator": getattr(comparator, "name", None), "comparator_weight": comparator_weight}
+    opt = torch.optim.Adam(decoder.parameters(), lr=lr, betas=(0.9, 0.999))
+    start, history, elapsed = 0, [], 0.0
+    if resume:
+        if not ckpt_p.is_file():
+            raise WeightsError(f"--resume: no checkpoint at {ckpt_p}")
+        ck = torch.load(str(ckpt_p), map_location="cpu", weights_only=True)
+        old = json.loads(ck["config"])
+        if old != config:
+            diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+            raise ConfigError(f"--resume: {ckpt_p} belongs to a run with other settings ({', '.join(diff)}: "
+                              + "; ".join(f"{k} was {old.get(k)!r}" for k in diff) + ")")
+        decoder.load_state_dict(ck["decoder"])
+        opt.load_state_dict(ck["optimizer"])
+        start, history, elapsed = int(ck["step"]), json.loads(ck["history"]), float(ck["elapsed"])
+        say(f"resumed from {ckpt_p} at step {start}")
+
+    model = decoder
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(decoder)
+    val_every = val_every or max(1, steps // 10)
+    ckpt_every = ckpt_every or max(1, steps // 10)
+    decoder.train()
+    bar = progress.bar(range(start, steps), total=steps - start, desc=f"training inverter for {rep.name}",
+                       show=show, unit="step")
+    run_loss, run_n = 0.0, 0
+    t0 = time.time()
+    for step in bar:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, lr)
+        x = src.batch(local_batch, batch_generator(seed, rank, step))
+        with torch.no_grad():
+            f = rep(x)
+        y = model(f)
+        loss = (y - x).pow(2).mean()
+        if comparator_weight > 0:
+            with torch.no_grad():
+                c0 = comparator(x)
+            loss = loss + comparator_weight * ((comparator(y) - c0).pow(2).sum() / c0.pow(2).sum().clamp_min(1e-12))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        run_loss += float(loss.detach())
+        run_n += 1
+        bar.set_postfix(loss=f"{run_loss / run_n:.4f}")
+        last = step + 1 == steps
+        if (step + 1) % val_every == 0 or last:
+            v = validate(decoder, val_f, val_x)
+            rec = {"step": step + 1, "train_loss": run_loss / run_n, "val_image_error": v["image_error"],
+                   "val_mse": v["mse"], "seconds": elapsed + time.time() - t0}
+            history.append(rec)
+            run_loss, run_n = 0.0, 0
+            say(f"step {step + 1}/{steps}: train loss {rec['train_loss']:.5f}  "
+                f"validation image_error {v['image_error']:.4f}  mse {v['mse']:.5f}")
+        if lead and ((step + 1) % ckpt_every == 0 or last):
+            ck = {"decoder": decoder.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
+                  "history": json.dumps(history), "elapsed": elapsed + time.time() - t0,
+                  "config": json.dumps(config)}
+            _io.atomic_write(ckpt_p, lambda p: torch.save(ck, str(p)))
+    bar.close()
+    elapsed += time.time() - t0
+
+    checksums = [param_checksum(decoder)]
+    if world > 1:
+        import torch.distributed as dist
+
+        gathered = [None] * world
+        dist.all_gather_object(gathered, checksums[0])
+        checksums = gathered
+    summary = {"representation": rep.name, "identity": identity(rep), "data": str(data), "val": str(val) if val else None,
+               "train_images": len(src), "val_images": len(val_x), "size": size, "steps": steps,
+               "batch_size": batch_size, "lr": lr, "seed": seed, "world_size": world,
+               "rank_checksums": checksums, "ranks_in_sync": len(set(checksums)) == 1,
+               "train_seconds": elapsed, "val_image_error": history[-1]["val_image_error"] if history else None,
+               "history": history, "decoder": decoder.config(), "command": command,
+               "comparator": config["comparator"], "comparator_weight": comparator_weight}
+    if lead:
+        small = {k: summary[k] for k in ("data", "val", "train_images", "val_images", "steps", "batch_size", "lr",
+                                         "seed", "world_size", "train_seconds", "val_image_error", "command")}
+        save_inverter(decoder.eval(), rep, out_p, small)
+        _io.write_json(out_p.with_name(out_p.name + ".json"), summary)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        if created:
+            dist.destroy_process_group()
+    if not summary["ranks_in_sync"]:
+        raise ConfigError(f"distributed ranks fell out of sync: parameter checksums {checksums}")
+    return summary
