@@ -164,24 +164,29 @@ class MV2016(Preset):
 class Default(Preset):
     """This project's preset (chosen by measurement, see BENCHMARKS.md).
 
-    Adam (lr 0.05) on [0, 1] pixels kept in the box, starting from grey plus a little noise; energy
+    Adam on [0, 1] pixels kept in the box, starting from grey plus a little noise; energy
     ``||Phi - Phi0||^2 / ||Phi0||^2 + w * TV^2_mean``; the first 60% of the iterations jittered
     (T from the layer's stride, as IJCV 2016), the rest un-jittered with the learning rate
     cosine-decayed to 2%. The TV weight ``w`` grows with depth: 0.1 for the CVPR-2015 band
-    conv1 ... relu2, 0.3 for pool2 ... relu4, 0.4 for conv5 ... pool5, 2 for vector (fc) codes;
-    hand-crafted descriptors bring their own (``default_tv``). At fc layers a stronger prior lowers
-    the feature error as well: it steers the optimiser away from high-frequency dead ends.
+    conv1 ... relu2, 0.3 for pool2 ... relu4, 0.4 for conv5 ... pool5, 1 for vector (fc) codes.
+    The learning rate: 0.1 for the first band, 0.15 for the deeper spatial bands, 0.03 for vector
+    codes. Both chosen by measurement on 16 development images with refnet
+    (``benchmarks/bench_default_tuning.py``, BENCHMARKS.md); hand-crafted descriptors bring their
+    own weight and rate (``default_tv``, ``default_lr``).
     """
 
     name = "default"
-    about = "Adam on [0,1] pixels in a box, TV^2 prior growing with depth, jitter then an un-jittered cosine finish"
+    about = ("Adam on [0,1] pixels in a box, TV^2 prior and learning rate set by depth, jitter then an "
+             "un-jittered cosine finish")
 
-    #: TV weight per CVPR-2015 band (1, 10, 100) for spatial codes; VECTOR_TV for vector codes
+    #: TV weight and learning rate per CVPR-2015 band (1, 10, 100) for spatial codes; VECTOR_* for vectors
     TV = {1.0: 0.1, 10.0: 0.3, 100.0: 0.4}
-    VECTOR_TV = 2.0
+    VECTOR_TV = 1.0
+    LR = {1.0: 0.1, 10.0: 0.15, 100.0: 0.15}
+    VECTOR_LR = 0.03
 
-    def __init__(self, lr: float = 0.05, iters: int = 300, jitter_frac: float = 0.6, tv: Optional[float] = None,
-                 noise: float = 0.05):
+    def __init__(self, lr: Optional[float] = None, iters: int = 300, jitter_frac: float = 0.6,
+                 tv: Optional[float] = None, noise: float = 0.05):
         self.lr, self.iters, self.jitter_frac, self.tv, self.noise = lr, iters, jitter_frac, tv, noise
 
     def tv_weight(self, rep, target: torch.Tensor) -> float:
@@ -190,6 +195,13 @@ class Default(Preset):
         if getattr(rep, "default_tv", None) is not None:
             return float(rep.default_tv)
         return self.VECTOR_TV if target.dim() == 2 else self.TV[mv2015_lambda_tv(rep)]
+
+    def learning_rate(self, rep, target: torch.Tensor) -> float:
+        if self.lr is not None:
+            return float(self.lr)
+        if getattr(rep, "default_lr", None) is not None:
+            return float(rep.default_lr)
+        return self.VECTOR_LR if target.dim() == 2 else self.LR[mv2015_lambda_tv(rep)]
 
     def setup(self, rep, target, selection, size, generator, init=None):
         dev = target.device
@@ -201,10 +213,11 @@ class Default(Preset):
             u = self._pad_init(init, jitter)
         param = PixelParam(u, scale=1.0, offset=0.0, constraint="box")
         objective = FeatureMatch(target, selection) + TotalVariation(2.0, "mean") * self.tv_weight(rep, target)
+        lr = self.learning_rate(rep, target)
         n_j = int(round(self.iters * self.jitter_frac)) if jitter.pad else 0
-        stages = [Stage(n_j, self.lr, jitter=True)] if n_j else []
-        stages.append(Stage(self.iters - n_j, self.lr, jitter=False, decay=0.02))
-        return Setup(param, objective, Adam(self.lr), stages, jitter, reset_on_lr_change=False)
+        stages = [Stage(n_j, lr, jitter=True)] if n_j else []
+        stages.append(Stage(self.iters - n_j, lr, jitter=False, decay=0.02))
+        return Setup(param, objective, Adam(lr), stages, jitter, reset_on_lr_change=False)
 
 
 class Hybrid(Default):

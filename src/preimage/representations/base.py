@@ -71,14 +71,15 @@ class Representation(nn.Module):
 
 
 class Handcrafted(Representation):
-    """Base of the hand-crafted descriptors: luma-based, with three preset hints.
+    """Base of the hand-crafted descriptors: luma-based, with four preset hints.
 
     ``default_tv``: the default preset's TV weight (1.0, chosen by measurement on the development
-    images, BENCHMARKS.md); ``mv2016_C = 100`` (IJCV 2016 uses C = 100 for HOG);
+    images, BENCHMARKS.md) and ``default_lr`` its learning rate (0.05); ``mv2016_C = 100`` (IJCV 2016 uses C = 100 for HOG);
     ``mv2015_lambda_tv = 1`` (REFERENCE.md gives per-layer values only for CNNs; a descriptor with
     stride 8 is treated like AlexNet's first band, our choice).
     """
 
     default_tv = 1.0
+    default_lr = 0.05
     mv2016_C = 100.0
     mv2015_lambda_tv = 1.0
