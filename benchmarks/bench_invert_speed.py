@@ -17,7 +17,6 @@ kept. Writes benchmarks/results/invert_speed.json and prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time

@@ -10,7 +10,7 @@ from preimage.cli import main
 from preimage.errors import ImageError, NotDifferentiableError
 from preimage.images import load_image
 from preimage.optimize import invert
-from preimage.representations import DSIFT, HOG, LBP, HOGDalalTriggs, build, glyphs
+from preimage.representations import DSIFT, HOG, LBP, build, glyphs
 from preimage.representations._grad import (binned_cell_pool, cell_pool, central_gradient, hard_orientation_bins,
                                             luma, magnitude, safe_angle, soft_orientation_bins)
 from preimage.representations.hog import hog_dalal_triggs

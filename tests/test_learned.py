@@ -284,3 +284,56 @@ def test_two_processes_under_torchrun_stay_in_sync(image_dir, tmp_path):
     assert s["rank_checksums"][0] == s["rank_checksums"][1] and s["ranks_in_sync"]
     assert r.stdout.count("wrote ") == 1  # only rank 0 writes and reports
     load_inverter(out, HOG(), 32)
+
+
+# ---------------------------------------------------------------- the bundled inverters
+from preimage.learned import bundled_inverters, find_bundled  # noqa: E402
+from preimage.representations import build  # noqa: E402
+
+BUNDLED = [("hog", None, 64), ("lbp", None, 64), ("refnet", "conv2", 32), ("refnet", "conv5", 32),
+           ("refnet", "fc6", 32), ("refnet", "fc7", 32), ("refnet", "fc8", 32)]
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_every_bundled_inverter_is_found_for_its_representation_and_carries_its_training_record():
+    assert len(bundled_inverters()) == len(BUNDLED)
+    for model, layer, size in BUNDLED:
+        rep = build(model, layer, size=size)
+        inv = find_bundled(rep)
+        assert inv.image_size == size
+        assert inv.training["command"].startswith("preimage ") and inv.training["val_image_error"] > 0
+    with pytest.raises(WeightsError, match="no bundled inverter for refnet/conv3"):
+        find_bundled(build("refnet", "conv3", size=32))
+
+
+def test_bundled_conv2_inverter_reconstructs_the_sample_photos_closely(photos32):
+    rep = build("refnet", "conv2", size=32)
+    out = decode(rep, find_bundled(rep), photos32)
+    # conv2 keeps nearly everything: a decoder that had not learned would be far off
+    assert float(out.image_metrics()["image_error"].max()) < 0.15
+
+
+@pytest.mark.skipif(not (DATA / "cifar10" / "test").is_dir(), reason="needs ../shared/data/cifar10/test")
+def test_bundled_fc6_inverter_beats_the_mean_colour_on_held_back_cifar_images():
+    from preimage.images import list_images, load_image
+    from preimage.learned.data import evenly_spaced
+
+    files = evenly_spaced(list_images(DATA / "cifar10" / "test", recursive=True), 200)
+    x = torch.stack([load_image(f, 32) for f in files])
+    rep = build("refnet", "fc6", size=32)
+    err = decode(rep, find_bundled(rep), x).image_metrics()["image_error"].mean()
+    flat = x.mean((2, 3), keepdim=True).expand_as(x)  # each image's own mean colour: knows more than fc6 is given
+    from preimage.metrics import image_error
+    assert float(err) < float(image_error(flat, x).mean())
+
+
+def test_validation_images_are_held_back_evenly_spaced(tmp_path):
+    from preimage.learned.data import split_files
+
+    for c in ("a", "b"):
+        _smooth_images(tmp_path / "data" / c, n=20, seed=ord(c))
+    train, val = split_files(str(tmp_path / "data"), None, 256)
+    assert len(val) == 2 and not set(train) & set(val) and len(train) == 38
+    assert {p.parent.name for p in val} == {"a", "b"}  # both class folders represented
+    _, val2 = split_files(str(tmp_path / "data"), str(tmp_path / "data"), 4)
+    assert [p.parent.name for p in val2] == ["a", "a", "b", "b"]

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import save_file
 
 from preimage.errors import ModelError, WeightsError
-from preimage.models import load_model, load_weights, read_state_dict
+from preimage.models import load_model, read_state_dict
 
 HERE = Path(__file__).parent
 SPEC = f"{HERE / 'tiny_models.py'}:tiny"

@@ -4,9 +4,8 @@ import pytest
 import torch
 
 from preimage.errors import ConfigError
-from preimage.optimize import (AlphaNorm, Context, FeatureMatch, Jitter, MomentumAdaGrad, MomentumSGD,
-                               Objective, PixelParam, Selection, Stage, TotalVariation, get_preset,
-                               jitter_amount, optimize, rescale_stages)
+from preimage.optimize import (Context, Jitter, MomentumAdaGrad, MomentumSGD, Objective, PixelParam,
+                               Selection, Stage, get_preset, jitter_amount, optimize, rescale_stages)
 from preimage.optimize.presets import mv2015_lambda_tv, mv2015_sigma
 from preimage.optimize.priors import alpha_norm, total_variation
 from preimage.representations import CNNLayer

@@ -1,6 +1,5 @@
 import pytest
 import torch
-from torch import nn
 
 from preimage.errors import ImageError, LayerError
 from preimage.representations import CNNLayer, probe_layers

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 from typing import List, Optional
 
 from .errors import PreimageError
@@ -125,14 +124,17 @@ def cmd_layers(a):
 
 
 # ---------------------------------------------------------------- invert
-def _positive(name):
+def _positive(name, kind=int):
+    """An argparse type: a positive integer (or, with ``kind=float``, a positive number)."""
+    what = "an integer" if kind is int else "a number"
+
     def f(s):
         try:
-            v = int(s)
+            v = kind(s)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}")
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {v}")
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {s!r}")
+        if not (v >= 1 if kind is int else v > 0):
+            raise argparse.ArgumentTypeError(f"{name} must be {'at least 1' if kind is int else 'positive'}, got {s}")
         return v
     return f
 
@@ -387,8 +389,8 @@ def cmd_evaluate(a):
         (d / "evaluate.png").write_bytes(encode_png(grid(rows, cols, min_side=a.size)))
         (d / "per_image.json").write_text(json.dumps(
             [{"file": f, "mv_error": float(e)} for f, e in zip(ev.files, ev.mv_errors)], indent=2) + "\n")
-    print(f"| representation | method | preset | n | size | mv_error % | feature_error | image_error | s/image |")
-    print(f"|---|---|---|---|---|---|---|---|---|")
+    print("| representation | method | preset | n | size | mv_error % | feature_error | image_error | s/image |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print(f"| {s['representation']} | {s['method']} | {s['preset']} | {s['n']} | {s['size']} | "
           f"{100 * s['mv_error_mean']:.2f} +- {100 * s['mv_error_std']:.2f} | {s['feature_error_mean']:.4f} | "
           f"{s['image_error_mean']:.4f} | {s['seconds_per_image']:.2f} |")

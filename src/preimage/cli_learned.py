@@ -5,22 +5,9 @@ Registered into :mod:`preimage.cli` when it is imported; thin like the rest of t
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from .cli import COMMANDS, PARSERS, _add_model_args, _build_rep, _positive, command
-
-
-def _positive_float(name):
-    def f(s):
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}")
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"{name} must be positive, got {s}")
-        return v
-    return f
 
 
 # ---------------------------------------------------------------- train-inverter
@@ -30,13 +17,13 @@ def _p_train_inverter(p):
     p.add_argument("--size", type=_positive("--size"), help="crop size in pixels (default: the model's input size)")
     p.add_argument("--steps", type=_positive("--steps"), default=3000)
     p.add_argument("--batch-size", type=_positive("--batch-size"), default=64, help="global batch (split over processes)")
-    p.add_argument("--lr", type=_positive_float("--lr"), default=1e-3, help="Adam's peak learning rate")
+    p.add_argument("--lr", type=_positive("--lr", float), default=1e-3, help="Adam's peak learning rate")
     p.add_argument("--width", type=_positive("--width"), default=64, help="decoder channels before the first up-convolution")
     p.add_argument("--fc-width", type=_positive("--fc-width"), default=512, help="width of the fully connected layers (vector codes)")
     p.add_argument("--val", help="folder of validation images (default: hold back 5%% of --data)")
     p.add_argument("--val-n", type=_positive("--val-n"), default=256, help="validation images (default 256)")
     p.add_argument("--val-every", type=_positive("--val-every"), help="steps between validations (default steps/10)")
-    p.add_argument("--comparator", help="comparator MODEL:LAYER for a feature-matching loss (e.g. refnet:conv3)")
+    p.add_argument("--comparator", help="comparator for a feature-matching loss: MODEL:LAYER (e.g. refnet:conv3) or a descriptor (hog)")
     p.add_argument("--comparator-weight", type=float, default=0.0, help="weight of the feature-matching term")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
@@ -56,10 +43,19 @@ def cmd_train_inverter(a):
     size = a.size or rep.input_size
     comparator = None
     if a.comparator:
-        spec, _, layer = a.comparator.rpartition(":")
-        if not spec:
-            raise ConfigError(f"--comparator wants MODEL:LAYER (e.g. refnet:conv3), got {a.comparator!r}")
-        comparator = build(spec, layer, size=size).eval()
+        from .representations import parse_handcrafted
+
+        if parse_handcrafted(a.comparator) is not None:
+            comparator = build(a.comparator, size=size)
+        else:
+            spec, _, layer = a.comparator.rpartition(":")
+            if not spec:
+                raise ConfigError(f"--comparator wants MODEL:LAYER (e.g. refnet:conv3) or a descriptor, "
+                                  f"got {a.comparator!r}")
+            comparator = build(spec, layer, size=size)
+        comparator = comparator.eval()
+        if not comparator.differentiable:
+            raise ConfigError(f"--comparator {a.comparator} is not differentiable; use a CNN layer or hog, hogb, dsift")
         for q in comparator.parameters():
             q.requires_grad_(False)
         if a.comparator_weight <= 0:

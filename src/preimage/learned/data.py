@@ -94,13 +94,14 @@ def evenly_spaced(files: Sequence, n: int) -> list:
 
 
 def split_files(data: str, val: Optional[str], val_n: int):
-    """Training files and validation files: ``val`` if given (``val_n`` of its images, evenly spaced in
-    name order so that every class folder is represented), else the last ``min(val_n, 5%)`` images of
-    ``data`` in name order, held back from training."""
+    """Training files and validation files: ``val`` if given (``val_n`` of its images), else
+    ``min(val_n, 5%)`` images of ``data`` held back from training; either way evenly spaced in name
+    order, so that every class folder is represented."""
     files = list_images(data, recursive=True)
     if val is not None:
         return files, evenly_spaced(list_images(val, recursive=True), val_n)
     k = min(val_n, max(1, len(files) // 20))
     if len(files) - k < 1:
         raise ImageError(f"{data} has {len(files)} image(s): too few to hold back validation images; pass --val")
-    return files[:-k], files[-k:]
+    held = set(evenly_spaced(files, k))
+    return [f for f in files if f not in held], sorted(held)

@@ -18,7 +18,7 @@ first standardises its input with statistics of the training codes kept as buffe
 from __future__ import annotations
 
 import math
-from typing import Sequence, Tuple
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F

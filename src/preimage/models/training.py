@@ -9,7 +9,6 @@ label smoothing, and a weights-only checkpoint after every epoch.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Dict, Optional

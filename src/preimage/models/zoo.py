@@ -61,7 +61,6 @@ def build(name: str, weights: Optional[str] = None, pretrained: bool = True) -> 
 
 def _download(name: str, url: str) -> Path:
     """The published weights through torch's hub cache (``$TORCH_HOME/hub/checkpoints``)."""
-    import os
 
     import torch.hub
 

@@ -8,7 +8,7 @@ preset works directly in [0, 1] (``scale = 1``, ``offset = 0``).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn

@@ -8,7 +8,6 @@ descriptors every ``step`` pixels (default: one bin).
 
 from __future__ import annotations
 
-from typing import Optional
 
 import torch
 

@@ -1,0 +1,57 @@
+"""Write the bundled inverters' card (src/preimage/learned/weights/README.md) from the files themselves.
+
+Every number comes from the training record stored in each inverter's safetensors metadata (the
+summary `preimage train-inverter` wrote): data, steps, batch, training seconds, validation
+image_error on held-back images, and the exact command.
+
+    python benchmarks/inverter_card.py
+"""
+
+from __future__ import annotations
+
+from preimage import _io
+from preimage.learned import bundled_inverters, load_inverter
+from preimage.learned.inverter import BUNDLED_DIR
+
+HEAD = """# Bundled inverters
+
+Up-convolutional decoders (Dosovitskiy & Brox; `preimage.learned`) that map a representation's
+code back to the image in one pass. Each was trained here, on 2 CPU cores, by the command in its
+row (run from the repository root with `../shared/data` beside it), then copied into this folder.
+Found automatically by `preimage invert --method learned|hybrid`, `perturb`, `interpolate`,
+`sample` and `preimage.learned.find_bundled(rep)`.
+
+Validation image_error is `||x - x0|| / ||x0||` on held-back images the decoder never saw: the
+last 5% of the training folder in name order (hog, lbp: 40 imagenet-train800 photos; centre crops)
+or 256 images evenly spaced over `cifar10/test` where `--val` was given. The evaluation against
+optimisation is in BENCHMARKS.md (trained inverters).
+
+Loss: mean squared pixel error (the decoder learns the expected pre-image); Adam, batch 64,
+learning rate 1e-3 with a 5% warm-up and a cosine decay; random crops and flips. Hand-crafted
+descriptors see the luma only: the colour in their reconstructions is the decoder's guess.
+
+This card is written by `python benchmarks/inverter_card.py` from the files' own metadata.
+
+| file | representation | image | training data | steps | training time | validation image_error | MB |
+|---|---|---|---|---|---|---|---|
+"""
+
+
+def main():
+    rows, cmds = [], []
+    for stem, path in bundled_inverters().items():
+        inv = load_inverter(path)
+        t = inv.training
+        data = str(t.get("data", "")).replace("/work/shared/", "../shared/")
+        rows.append(f"| `{path.name}` | {inv.name} | {inv.image_size}x{inv.image_size} | `{data}` ({t.get('train_images')} images) | "
+                    f"{t.get('steps')} | {t.get('train_seconds', 0):.0f} s | {t.get('val_image_error', float('nan')):.4f} "
+                    f"({t.get('val_images')} images) | {path.stat().st_size / 1e6:.1f} |")
+        cmd = str(t.get("command", "")).replace("/work/shared/", "../shared/")
+        cmds.append(f"    {cmd}  # then: cp {path.name} src/preimage/learned/weights/")
+    text = HEAD + "\n".join(rows) + "\n\nCommands:\n\n" + "\n".join(cmds) + "\n"
+    _io.write_text(BUNDLED_DIR / "README.md", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
