@@ -14,8 +14,9 @@ image_error (``||x - x0|| / ||x0||`` against the colour original), feature_error
 differentiable (lbp). Hand-crafted descriptors see the luma only; the reconstructions are
 compared with the colour original for every method alike.
 
-perturb: the bundled refnet fc6 (and conv5) inverter on N cifar10/test images: decode the clean,
-binarised and 50%-dropped codes (``preimage.learned.studies.perturb``).
+perturb: the bundled refnet relu6 (fc6 after its ReLU, the code the paper binarised), fc6 (before
+the ReLU) and conv5 inverters on N cifar10/test images: decode the clean, binarised and
+50%-dropped codes (``preimage.learned.studies.perturb``).
 
     python benchmarks/bench_inverters.py table --n 100
     python benchmarks/bench_inverters.py perturb --n 1000
@@ -47,6 +48,7 @@ CASES = [  # (model, layer, data folder, size)
     ("refnet", "conv2", "cifar10/test", 32),
     ("refnet", "conv5", "cifar10/test", 32),
     ("refnet", "fc6", "cifar10/test", 32),
+    ("refnet", "fc7", "cifar10/test", 32),
     ("refnet", "fc8", "cifar10/test", 32),
 ]
 
@@ -119,7 +121,7 @@ def table(a):
 
 def perturb_study(a):
     rows = []
-    for layer in ("fc6", "conv5"):
+    for layer in ("relu6", "fc6", "conv5"):
         rep = build("refnet", layer, size=32).eval()
         inv = find_bundled(rep, 32)
         x = _images(Path(a.data) / "cifar10/test", a.n, 32)
@@ -128,10 +130,9 @@ def perturb_study(a):
             rows.append({"representation": rep.name, "mode": mode, "n": len(x),
                          "image_error": float(r["image_error"][mode].mean()),
                          "code_change": float(r["feature_error"][mode].mean())})
-        if layer == "fc6":
-            png = grid([[x[i]] + [r["images"][m][i] for m in r["images"]] for i in range(a.show)],
-                       ["original", "clean code", "binarised", "50% dropped"], min_side=64)
-            _io.write_bytes(RESULTS / "inverters_perturb_fc6.png", encode_png(png))
+        png = grid([[x[i]] + [r["images"][m][i] for m in r["images"]] for i in range(a.show)],
+                   ["original", "clean code", "binarised", "50% dropped", "mean code", "next image's"], min_side=64)
+        _io.write_bytes(RESULTS / f"inverters_perturb_{layer}.png", encode_png(png))
     lines = ["| representation | code | n | image_error | code change (relative) |", "|---|---|---|---|---|"]
     lines += [f"| {r['representation']} | {r['mode']} | {r['n']} | {r['image_error']:.4f} | {r['code_change']:.4f} |"
               for r in rows]

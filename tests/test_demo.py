@@ -23,3 +23,15 @@ def test_demo_writes_a_self_contained_report(tmp_path, capsys):
         assert f"<b>{layer}</b>" in page
     assert (out / "layers.png").is_file() and (out / "errors.png").is_file() and (out / "hog.png").is_file()
     assert "<h2>HOG</h2>" in page and len(r["hog"]["feature_error"]) == 2
+    assert r["learned"] == [] and "Trained inverters" not in page  # no bundled inverter fits TinyNet
+
+
+def test_demo_on_refnet_shows_the_bundled_inverters_beside_optimisation(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--images", "sample:coffee", "--layers", "conv5,fc6", "--iters", "5",
+                 "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    r = json.loads((out / "results.json").read_text())
+    assert [l["layer"] for l in r["learned"]] == ["conv5", "fc6"]
+    assert r["learned"][0]["inverter"] == "refnet-conv5.safetensors"
+    page = (out / "report.html").read_text()
+    assert "<h2>Trained inverters</h2>" in page and (out / "learned.png").is_file()

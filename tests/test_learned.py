@@ -220,7 +220,7 @@ def test_interpolation_ends_decode_the_two_codes(hog_inverter, photos32):
     assert torch.allclose(imgs[0], inv(rep(photos32[:1]))[0], atol=1e-6)
     assert torch.allclose(imgs[-1], inv(rep(photos32[1:2]))[0], atol=1e-6)
     r = perturb(rep, inv, photos32)
-    assert set(r["images"]) == {"clean", "binarised", "dropout"}
+    assert set(r["images"]) == {"clean", "binarised", "dropout", "mean code", "other image"}
     assert float(r["feature_error"]["clean"].max()) == 0.0 and float(r["feature_error"]["binarised"].min()) > 0
 
 
@@ -235,7 +235,7 @@ def test_cli_learned_verbs(hog_inverter, image_dir, tmp_path, capsys):
     assert main(["--quiet", "perturb", "--model", "hog", "--inverter", inv, "--data", str(image_dir), "--n", "6",
                  "--out", str(tmp_path / "p")]) == 0
     p = json.loads((tmp_path / "p" / "perturb.json").read_text())
-    assert set(p["modes"]) == {"clean", "binarised", "dropout"} and p["n"] == 6
+    assert set(p["modes"]) == {"clean", "binarised", "dropout", "mean code", "other image"} and p["n"] == 6
     assert main(["--quiet", "interpolate", "sample:astronaut", "sample:coffee", "--model", "hog", "--inverter", inv,
                  "--steps", "4", "--out", str(tmp_path / "i")]) == 0
     assert len(json.loads((tmp_path / "i" / "interpolate.json").read_text())["t"]) == 4
@@ -291,7 +291,7 @@ from preimage.learned import bundled_inverters, find_bundled  # noqa: E402
 from preimage.representations import build  # noqa: E402
 
 BUNDLED = [("hog", None, 64), ("lbp", None, 64), ("refnet", "conv2", 32), ("refnet", "conv5", 32),
-           ("refnet", "fc6", 32), ("refnet", "fc7", 32), ("refnet", "fc8", 32)]
+           ("refnet", "fc6", 32), ("refnet", "relu6", 32), ("refnet", "fc7", 32), ("refnet", "fc8", 32)]
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 

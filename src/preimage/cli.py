@@ -290,13 +290,16 @@ def cmd_demo(a):
     t0 = time.time()
     results = layer_sweep(info, images, layers, preset=preset, iters=a.iters, seed=a.seed)
     hog_html, hog_png, hog_rec = _demo_hog(a.images, names, a.seed, a.iters)
+    learned_html, learned_png, learned_rec = _demo_learned(info, images, names, results)
     seconds = time.time() - t0
     meta = (f"model {info.name}, input {size}x{size}, preset {preset.name}, {results[0].iterations} iterations "
             f"per layer, seed {a.seed}, {seconds:.0f} s in all. Command: preimage demo"
             + (f" --model {a.model}" if a.model != "refnet" else ""))
     pages = layers_page.render(results, images, names, f"What {info.name} keeps, layer by layer", meta,
-                               extra_rows=hog_html)
+                               extra_rows=learned_html + hog_html)
     pages["hog.png"] = hog_png
+    if learned_png is not None:
+        pages["learned.png"] = learned_png
     out = {"model": info.name, "preset": preset.name, "iters": results[0].iterations, "size": size,
            "seconds": round(seconds, 2), "images": list(a.images),
            "layers": [{"layer": r.layer, "path": r.path, "shape": list(r.shape), "stride": r.stride,
@@ -306,16 +309,70 @@ def cmd_demo(a):
                        "feature_error_mean": float(r.feature_error.mean()),
                        "image_error_mean": float(r.image_error.mean()), "seconds": round(r.seconds, 2)}
                       for r in results],
-           "hog": hog_rec}
+           "hog": hog_rec, "learned": learned_rec}
     with _io.StagedDir(a.out) as d:
         for name, data in pages.items():
             (d / name).write_bytes(data)
         (d / "results.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"{'layer':<8} {'feature_error':>13} {'image_error':>11}")
+    print(f"{'layer':<16} {'feature_error':>13} {'image_error':>11}")
     for r in out["layers"]:
-        print(f"{r['layer']:<8} {r['feature_error_mean']:>13.4f} {r['image_error_mean']:>11.4f}")
-    print(f"{'hog':<8} {hog_rec['feature_error_mean']:>13.4f} {hog_rec['image_error_mean']:>11.4f}")
-    print(f"wrote {a.out}/report.html, layers.png, hog.png, errors.png and results.json ({seconds:.0f}s)")
+        print(f"{r['layer']:<16} {r['feature_error_mean']:>13.4f} {r['image_error_mean']:>11.4f}")
+    print(f"{'hog':<16} {hog_rec['feature_error_mean']:>13.4f} {hog_rec['image_error_mean']:>11.4f}")
+    for r in learned_rec:
+        print(f"{r['layer'] + ' (learned)':<16} {r['feature_error_mean']:>13.4f} {r['image_error_mean']:>11.4f}")
+    print(f"wrote {a.out}/report.html, layers.png, hog.png, " + ("learned.png, " if learned_png else "")
+          + f"errors.png and results.json ({seconds:.0f}s)")
+
+
+def _demo_learned(info, images, names, results):
+    """The demo's trained-inverter section: for every swept layer with a bundled inverter, its
+    one-pass reconstruction beside the optimisation's. Empty when no inverter fits."""
+    from pathlib import Path
+
+    from . import metrics
+    from .errors import WeightsError
+    from .images import encode_png
+    from .learned import decode, find_bundled
+    from .report import grid, html
+    from .representations import CNNLayer
+
+    used, recs = [], []
+    for r in results:
+        rep = CNNLayer(info.module, r.layer, info.mean, info.std, info.aliases, info.input_size,
+                       name=f"{info.name}/{r.layer}")
+        try:
+            inv = find_bundled(rep, images.shape[-1])
+        except WeightsError:
+            continue
+        out = decode(rep, inv, images)
+        rec = out.images[:, 0]
+        used.append((r, rec))
+        recs.append({"layer": r.layer, "inverter": Path(inv.path).name,
+                     "feature_error": [float(v) for v in out.feature_error[:, 0]],
+                     "image_error": [float(v) for v in metrics.image_error(rec, images)],
+                     "optimisation_image_error": [float(v) for v in r.image_error]})
+        recs[-1]["feature_error_mean"] = sum(recs[-1]["feature_error"]) / len(names)
+        recs[-1]["image_error_mean"] = sum(recs[-1]["image_error"]) / len(names)
+    if not used:
+        return "", None, []
+    rows = []
+    for i in range(len(names)):
+        row = [images[i]]
+        for r, rec in used:
+            row += [r.images[i], rec[i]]
+        rows.append(row)
+    cols = ["original"] + [f"{r.layer} {m}" for r, _ in used for m in ("optim.", "learned")]
+    png = encode_png(grid(rows, cols, names, min_side=96))
+    section = ("<h2>Trained inverters</h2><p>The same codes decoded in one pass by the bundled up-convolutional "
+               "inverters (Dosovitskiy &amp; Brox), beside the optimisation's reconstructions. A decoder returns the "
+               "average image that would have produced the code (smooth, plausible colours); optimisation returns one "
+               "image that matches the code closely (sharper, stranger). The decoder's image error is lower, its "
+               "feature error higher.</p>"
+               + html.figure(png, "Rows: images. Column pairs: optimisation, then learned, per layer.")
+               + html.table(["layer", "image error: optimisation", "image error: learned", "feature error: learned"],
+                            [[r["layer"], sum(r["optimisation_image_error"]) / len(names), r["image_error_mean"],
+                              r["feature_error_mean"]] for r in recs], left=1))
+    return section, png, recs
 
 
 def _demo_hog(sources, names, seed, iters, size=128):

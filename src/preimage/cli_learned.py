@@ -19,6 +19,8 @@ def _p_train_inverter(p):
     p.add_argument("--batch-size", type=_positive("--batch-size"), default=64, help="global batch (split over processes)")
     p.add_argument("--lr", type=_positive("--lr", float), default=1e-3, help="Adam's peak learning rate")
     p.add_argument("--width", type=_positive("--width"), default=64, help="decoder channels before the first up-convolution")
+    p.add_argument("--min-width", type=_positive("--min-width"), default=16,
+                   help="fewest channels of an up-convolution stage (default 16; lower is faster to run)")
     p.add_argument("--fc-width", type=_positive("--fc-width"), default=512, help="width of the fully connected layers (vector codes)")
     p.add_argument("--val", help="folder of validation images (default: hold back 5%% of --data)")
     p.add_argument("--val-n", type=_positive("--val-n"), default=256, help="validation images (default 256)")
@@ -62,7 +64,7 @@ def cmd_train_inverter(a):
             raise ConfigError("--comparator needs a positive --comparator-weight")
     s = train_inverter(rep, a.data, a.out, size, a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                        resume=a.resume, val=a.val, val_n=a.val_n, val_every=a.val_every, width=a.width,
-                       fc_width=a.fc_width, comparator=comparator, comparator_weight=a.comparator_weight,
+                       min_width=a.min_width, fc_width=a.fc_width, comparator=comparator, comparator_weight=a.comparator_weight,
                        log=lambda m: print(m, flush=True), command="preimage " + " ".join(sys.argv[1:]))
     if s["world_size"] == 1 or int(__import__("os").environ.get("RANK", "0")) == 0:
         print(f"wrote {a.out} (validation image_error {s['val_image_error']:.4f}, {s['train_seconds']:.0f}s of "
@@ -131,7 +133,7 @@ def cmd_perturb(a):
     r = perturb(rep, inv, x, p=a.drop, seed=a.seed)
     modes = list(r["images"])
     rows = [[x[i]] + [r["images"][m][i] for m in modes] for i in range(min(a.show, len(x)))]
-    cols = ["original", "decoded", "binarised code", f"{int(100 * a.drop)}% dropped"]
+    cols = ["original", "decoded", "binarised code", f"{int(100 * a.drop)}% dropped", "mean code", "next image's code"]
     record = {"representation": rep.name, "inverter": inv.path, "data": a.data, "n": len(files), "size": size,
               "drop": a.drop, "seed": a.seed, "binarise": "active units -> mean active value, others -> mean inactive value",
               "modes": {m: {"image_error_mean": float(r["image_error"][m].mean()),
@@ -139,9 +141,9 @@ def cmd_perturb(a):
                             "code_change_mean": float(r["feature_error"][m].mean()),
                             "image_error": [round(float(v), 5) for v in r["image_error"][m]]} for m in modes},
               "files": [str(f) for f in files]}
-    print(f"{'code':<10} {'image_error':>11} {'code change':>11}")
+    print(f"{'code':<12} {'image_error':>11} {'code change':>11}")
     for m in modes:
-        print(f"{m:<10} {record['modes'][m]['image_error_mean']:>11.4f} {record['modes'][m]['code_change_mean']:>11.4f}")
+        print(f"{m:<12} {record['modes'][m]['image_error_mean']:>11.4f} {record['modes'][m]['code_change_mean']:>11.4f}")
     _write_study(a.out, "perturb", encode_png(grid(rows, cols, min_side=64)), record)
 
 

@@ -45,12 +45,14 @@ def perturb(rep, inverter: Inverter, images: torch.Tensor, p: float = 0.5, seed:
     """Decode each image's code as it is, binarised, and with a fraction ``p`` dropped.
 
     Returns ``{"codes": {mode: codes}, "images": {mode: (N, 3, S, S)}, "image_error": {mode: (N,)},
-    "feature_error": {mode: (N,)}}`` for the modes ``clean``, ``binarised``, ``dropout``;
-    ``feature_error`` compares the perturbed code with the clean one.
+    "feature_error": {mode: (N,)}}`` for the modes ``clean``, ``binarised``, ``dropout`` and two
+    references that carry no information about the image: ``mean code`` (the set's mean code) and
+    ``other image`` (the next image's code); ``feature_error`` compares each code with the clean one.
     """
     f = rep(images)
     gen = torch.Generator().manual_seed(int(seed))
-    codes = {"clean": f, "binarised": binarise(f), "dropout": dropout(f, p, gen)}
+    codes = {"clean": f, "binarised": binarise(f), "dropout": dropout(f, p, gen),
+             "mean code": f.mean(0, keepdim=True).expand_as(f).contiguous(), "other image": f.roll(1, 0)}
     out = {"codes": codes, "images": {}, "image_error": {}, "feature_error": {}}
     for mode, c in codes.items():
         rec = inverter(c)

@@ -77,7 +77,7 @@ def validate(decoder: Decoder, feats: torch.Tensor, images: torch.Tensor, batch:
 def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: int = 64, lr: float = 1e-3,
                    seed: int = 0, resume: bool = False, val: Optional[str] = None, val_n: int = 256,
                    val_every: Optional[int] = None, ckpt_every: Optional[int] = None, width: int = 64,
-                   fc_width: int = 512, comparator=None, comparator_weight: float = 0.0, zoom: float = 1.25,
+                   fc_width: int = 512, min_width: int = 16, comparator=None, comparator_weight: float = 0.0, zoom: float = 1.25,
                    show: Optional[bool] = None, log=print, command: Optional[str] = None) -> Dict:
     """Train a decoder for ``rep`` on random ``size`` x ``size`` crops of the images in ``data``.
 
@@ -108,7 +108,7 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
     val_x = val_src.centre()
     val_f = _features(rep, val_x)
 
-    decoder = build_decoder(rep, size, width=width, fc_width=fc_width)
+    decoder = build_decoder(rep, size, width=width, fc_width=fc_width, min_width=min_width)
     decoder.fit_input(_features(rep, src.centre(512)))
     config = {"representation": identity(rep), "size": size, "steps": steps, "batch_size": batch_size,
               "lr": lr, "seed": seed, "decoder": decoder.config(), "zoom": zoom,
