@@ -53,7 +53,7 @@ def build(model: str, layer: Optional[str] = None, weights: Optional[str] = None
           size: Optional[int] = None, pretrained: bool = True) -> Representation:
     """A representation from a name: a hand-crafted descriptor (``hog``, ``dsift:bin_size=5``; no
     layer) or a model spec plus a layer."""
-    from ..errors import LayerError
+    from ..errors import LayerError, ModelError
     from ..models import load_model
 
     hc = parse_handcrafted(model)
@@ -63,7 +63,12 @@ def build(model: str, layer: Optional[str] = None, weights: Optional[str] = None
         rep = HANDCRAFTED[hc[0]][0](**hc[1])
         rep.input_size = int(size) if size else 224
         return rep
-    info = load_model(model, weights=weights, mean=mean, std=std, input_size=size, pretrained=pretrained)
+    try:
+        info = load_model(model, weights=weights, mean=mean, std=std, input_size=size, pretrained=pretrained)
+    except ModelError as e:
+        if str(e).startswith("unknown model"):
+            raise ModelError(f"{e}; or a hand-crafted representation: {', '.join(HANDCRAFTED)}") from None
+        raise
     if layer is None:
         raise LayerError(f"model {model!r} needs --layer; 'preimage layers {model}' lists them")
     return CNNLayer(info.module, layer, mean=info.mean, std=info.std, aliases=info.aliases,
