@@ -262,6 +262,7 @@ def test_train_inverter_cli_with_a_comparator(image_dir, tmp_path):
                  "--comparator-weight", "0.1", "--random-weights", "--out", str(out)]) == 0
     s = json.loads(out.with_name(out.name + ".json").read_text())
     assert s["comparator"] and s["comparator_weight"] == 0.1 and len(s["history"]) >= 1
+    assert s["command"].startswith("preimage --quiet train-inverter --model hog")
 
 
 def _free_port():

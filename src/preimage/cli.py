@@ -492,6 +492,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         a = ap.parse_args(argv)
     except SystemExit as e:  # usage errors (2) and --help (0)
         return int(e.code or 0)
+    a.argv = list(sys.argv[1:] if argv is None else argv)  # for commands that record how they were run
     if not getattr(a, "func", None):
         ap.print_help()
         return 2

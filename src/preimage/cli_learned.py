@@ -5,7 +5,7 @@ Registered into :mod:`preimage.cli` when it is imported; thin like the rest of t
 
 from __future__ import annotations
 
-import sys
+import os
 
 from .cli import COMMANDS, PARSERS, _add_model_args, _build_rep, _positive, command
 
@@ -65,8 +65,8 @@ def cmd_train_inverter(a):
     s = train_inverter(rep, a.data, a.out, size, a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                        resume=a.resume, val=a.val, val_n=a.val_n, val_every=a.val_every, width=a.width,
                        min_width=a.min_width, fc_width=a.fc_width, comparator=comparator, comparator_weight=a.comparator_weight,
-                       log=lambda m: print(m, flush=True), command="preimage " + " ".join(sys.argv[1:]))
-    if s["world_size"] == 1 or int(__import__("os").environ.get("RANK", "0")) == 0:
+                       log=lambda m: print(m, flush=True), command="preimage " + " ".join(a.argv))
+    if s["world_size"] == 1 or int(os.environ.get("RANK", "0")) == 0:
         print(f"wrote {a.out} (validation image_error {s['val_image_error']:.4f}, {s['train_seconds']:.0f}s of "
               f"training, {s['world_size']} process(es), ranks in sync: {s['ranks_in_sync']})")
 
