@@ -168,13 +168,16 @@ def bundled_inverters() -> Dict[str, Path]:
 
 def find_bundled(rep, size: Optional[int] = None) -> Inverter:
     """The bundled inverter for ``rep`` (at ``size``), or a :class:`WeightsError` listing what ships."""
-    found = []
+    from safetensors import safe_open
+
+    found, want = [], identity(rep)
     for stem, p in bundled_inverters().items():
-        inv = load_inverter(p)
-        found.append(f"{inv.name}@{inv.image_size}px")
-        if inv.representation == identity(rep) and (size is None or inv.image_size == size):
-            inv.check(rep, inv.image_size)
-            return inv
+        with safe_open(str(p), framework="pt") as f:  # the header only; tensors load for the match
+            meta = f.metadata() or {}
+        image_size = json.loads(meta.get("config", "{}")).get("image_size")
+        found.append(f"{meta.get('name')}@{image_size}px")
+        if meta.get("representation") == want and (size is None or image_size == size):
+            return load_inverter(p, rep, image_size)
     raise WeightsError(f"no bundled inverter for {rep.name}" + (f" at {size} px" if size else "") +
                        f"; bundled: {', '.join(found) or 'none'}; pass --inverter FILE "
                        f"(made by 'preimage train-inverter')")

@@ -189,19 +189,21 @@ class Default(Preset):
                  tv: Optional[float] = None, noise: float = 0.05):
         self.lr, self.iters, self.jitter_frac, self.tv, self.noise = lr, iters, jitter_frac, tv, noise
 
+    @staticmethod
+    def _per_code(explicit, hint: str, vector: float, bands: Dict[float, float], rep, target) -> float:
+        """``explicit`` if set, else the representation's own ``hint`` attribute, else by kind of code:
+        ``vector`` for vector codes, ``bands[CVPR-2015 band]`` for spatial ones."""
+        if explicit is not None:
+            return float(explicit)
+        if getattr(rep, hint, None) is not None:
+            return float(getattr(rep, hint))
+        return vector if target.dim() == 2 else bands[mv2015_lambda_tv(rep)]
+
     def tv_weight(self, rep, target: torch.Tensor) -> float:
-        if self.tv is not None:
-            return float(self.tv)
-        if getattr(rep, "default_tv", None) is not None:
-            return float(rep.default_tv)
-        return self.VECTOR_TV if target.dim() == 2 else self.TV[mv2015_lambda_tv(rep)]
+        return self._per_code(self.tv, "default_tv", self.VECTOR_TV, self.TV, rep, target)
 
     def learning_rate(self, rep, target: torch.Tensor) -> float:
-        if self.lr is not None:
-            return float(self.lr)
-        if getattr(rep, "default_lr", None) is not None:
-            return float(rep.default_lr)
-        return self.VECTOR_LR if target.dim() == 2 else self.LR[mv2015_lambda_tv(rep)]
+        return self._per_code(self.lr, "default_lr", self.VECTOR_LR, self.LR, rep, target)
 
     def setup(self, rep, target, selection, size, generator, init=None):
         dev = target.device
