@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from ..optimize import invert
 from ..optimize.inversion import InversionResult, _check_images
 from ..optimize.objectives import Selection
+from .data import in_batches
 from .inverter import Inverter, find_bundled, load_inverter
 
 
@@ -44,10 +45,10 @@ def decode(rep, inverter: Inverter, images: Optional[torch.Tensor] = None, targe
     if target is None:
         if originals is None:
             raise ConfigError("decode needs images or a target code")
-        target = torch.cat([rep(originals[i:i + batch]) for i in range(0, len(originals), batch)])
-    rec = torch.cat([inverter(target[i:i + batch]) for i in range(0, len(target), batch)])
+        target = in_batches(rep, originals, batch)
+    rec = in_batches(inverter, target, batch)
     seconds = time.perf_counter() - t0
-    phi = torch.cat([rep(rec[i:i + batch]) for i in range(0, len(rec), batch)])
+    phi = in_batches(rep, rec, batch)
     n = rec.shape[0]
     return InversionResult(
         images=rec[:, None], std=torch.zeros_like(rec), feature_error=metrics.feature_error(phi, target).view(n, 1),

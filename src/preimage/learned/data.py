@@ -49,12 +49,8 @@ class CropSource:
         if not files:
             raise ImageError("no training images")
         self.size = int(size)
-        self.files = [str(f) for f in files]
-        imgs: List[torch.Tensor] = [_decode(Path(f), self.size, zoom)
-                                    for f in progress.bar(files, desc=desc, show=show, unit="img")]
-        shapes = {tuple(t.shape) for t in imgs}
-        self.stacked = torch.stack(imgs) if len(shapes) == 1 else None
-        self.images = imgs
+        self.images: List[torch.Tensor] = [_decode(Path(f), self.size, zoom)
+                                           for f in progress.bar(files, desc=desc, show=show, unit="img")]
 
     def __len__(self) -> int:
         return len(self.images)
@@ -83,6 +79,11 @@ class CropSource:
             y0, x0 = (h - s) // 2, (w - s) // 2
             out.append(img[:, y0:y0 + s, x0:x0 + s])
         return torch.stack(out).float().div_(255.0)
+
+
+def in_batches(fn, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """``fn`` applied to ``x`` in chunks of ``batch`` along the first dimension, concatenated."""
+    return torch.cat([fn(x[i:i + batch]) for i in range(0, len(x), batch)])
 
 
 def evenly_spaced(files: Sequence, n: int) -> list:

@@ -18,6 +18,7 @@ from typing import Dict, Optional
 import torch
 
 from .. import metrics
+from .data import in_batches
 from .inverter import Inverter
 
 
@@ -87,6 +88,6 @@ def sample_codes(codes: torch.Tensor, n: int, generator: Optional[torch.Generato
 @torch.no_grad()
 def sample(rep, inverter: Inverter, images: torch.Tensor, n: int = 8, seed: int = 0, batch: int = 256):
     """Decode ``n`` codes drawn from the marginals of ``images``' codes. Returns (codes, images)."""
-    codes = torch.cat([rep(images[i:i + batch]) for i in range(0, len(images), batch)])
+    codes = in_batches(rep, images, batch)
     s = sample_codes(codes, n, torch.Generator().manual_seed(int(seed)))
     return s, inverter(s)

@@ -25,7 +25,7 @@ import torch
 
 from .. import _io, metrics, progress
 from ..errors import ConfigError, WeightsError
-from .data import CropSource, batch_generator, split_files
+from .data import CropSource, batch_generator, in_batches, split_files
 from .decoder import Decoder, build_decoder
 from .inverter import identity, save_inverter
 
@@ -60,15 +60,10 @@ def param_checksum(module: torch.nn.Module) -> float:
 
 
 @torch.no_grad()
-def _features(rep, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    return torch.cat([rep(x[i:i + batch]) for i in range(0, len(x), batch)])
-
-
-@torch.no_grad()
 def validate(decoder: Decoder, feats: torch.Tensor, images: torch.Tensor, batch: int = 256) -> Dict[str, float]:
     was = decoder.training
     decoder.eval()
-    rec = torch.cat([decoder(feats[i:i + batch]) for i in range(0, len(feats), batch)])
+    rec = in_batches(decoder, feats, batch)
     decoder.train(was)
     return {"image_error": float(metrics.image_error(rec, images).mean()),
             "mse": float((rec - images).pow(2).mean())}
@@ -106,10 +101,12 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
     src = CropSource(train_files, size, zoom, show=show, desc="decoding training images")
     val_src = CropSource(val_files, size, 1.0, show=show, desc="decoding validation images")
     val_x = val_src.centre()
-    val_f = _features(rep, val_x)
+    with torch.no_grad():
+        val_f = in_batches(rep, val_x)
 
     decoder = build_decoder(rep, size, width=width, fc_width=fc_width, min_width=min_width)
-    decoder.fit_input(_features(rep, src.centre(512)))
+    with torch.no_grad():
+        decoder.fit_input(in_batches(rep, src.centre(512)))
     config = {"representation": identity(rep), "size": size, "steps": steps, "batch_size": batch_size,
               "lr": lr, "seed": seed, "decoder": decoder.config(), "zoom": zoom,
               "comparator": getattr(comparator, "name", None), "comparator_weight": comparator_weight}
