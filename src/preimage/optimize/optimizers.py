@@ -64,6 +64,8 @@ class Adam(Optimizer):
         if self.m is None:
             self.m, self.v = torch.zeros_like(u), torch.zeros_like(u)
         self.t += 1
+        if not g.is_contiguous():
+            g = g.contiguous()  # the fused kernel reads memory in order: a permuted gradient would be misread
         if self._fused is not None:
             try:
                 self._fused([u], [g], [self.m], [self.v], [], [torch.tensor(float(self.t))], amsgrad=False,

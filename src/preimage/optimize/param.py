@@ -27,7 +27,7 @@ class PixelParam(nn.Module):
     def __init__(self, u: torch.Tensor, scale: float = 1.0, offset: float | Sequence[float] = 0.0,
                  constraint=None):
         super().__init__()
-        self.u = nn.Parameter(u.detach().clone())
+        self.u = nn.Parameter(u.detach().clone(memory_format=torch.contiguous_format))
         self.scale = float(scale)
         off = torch.as_tensor(offset, dtype=u.dtype, device=u.device)
         self.register_buffer("offset", off.view(1, -1, 1, 1) if off.dim() else off.view(1, 1, 1, 1), persistent=False)
