@@ -164,6 +164,30 @@ def test_jitter_amount_and_crops():
     assert torch.equal(j(x, random=False), x[..., 1:8, 1:8])
 
 
+def test_default_preset_settings_by_kind_of_code():
+    """Spatial codes: TV weight and rate by CVPR band, 60% of the iterations jittered with T from
+    the stride; vector codes: TV 1, rate 0.02 and no jitter (no padded border either)."""
+    from preimage.optimize.presets import Default
+
+    class R:
+        def __init__(self, alias, stride):
+            self.alias, self.stride = alias, stride
+    gen = torch.Generator().manual_seed(0)
+    p = Default()
+    conv5, fc6 = R("conv5", 16), R("fc6", 32)
+    spatial, vector = torch.ones(1, 4, 2, 2), torch.ones(1, 10)
+    s = p.setup(conv5, spatial, Selection(), (16, 16), gen)
+    assert (p.tv_weight(conv5, spatial), p.learning_rate(conv5, spatial)) == (0.4, 0.15)
+    assert [(st.iters, st.jitter) for st in s.stages] == [(180, True), (120, False)]
+    assert s.jitter.pad == 3 and s.param.u.shape == (1, 3, 19, 19)
+    v = p.setup(fc6, vector, Selection(), (16, 16), gen)
+    assert (p.tv_weight(fc6, vector), p.learning_rate(fc6, vector)) == (1.0, 0.02)
+    assert [(st.iters, st.jitter) for st in v.stages] == [(300, False)]
+    assert v.jitter.pad == 0 and v.param.u.shape == (1, 3, 16, 16)
+    # an explicit share wins over the rule
+    assert Default(jitter_frac=0.5).jitter_share(fc6, vector) == 0.5
+
+
 def test_momentum_reset_on_lr_change():
     # Minimise 0.5*u^2 with momentum SGD; resetting momentum changes the trajectory.
     def run(reset):

@@ -165,12 +165,13 @@ class Default(Preset):
     """This project's preset (chosen by measurement, see BENCHMARKS.md).
 
     Adam on [0, 1] pixels kept in the box, starting from grey plus a little noise; energy
-    ``||Phi - Phi0||^2 / ||Phi0||^2 + w * TV^2_mean``; the first 60% of the iterations jittered
-    (T from the layer's stride, as IJCV 2016), the rest un-jittered with the learning rate
-    cosine-decayed to 2%. The TV weight ``w`` grows with depth: 0.1 for the CVPR-2015 band
+    ``||Phi - Phi0||^2 / ||Phi0||^2 + w * TV^2_mean``; for spatial codes the first 60% of the
+    iterations jittered (T from the layer's stride, as IJCV 2016), the rest un-jittered with the
+    learning rate cosine-decayed to 2%; vector codes are not jittered (on refnet's fc layers jitter
+    raised both the feature and the image error). The TV weight ``w`` grows with depth: 0.1 for the CVPR-2015 band
     conv1 ... relu2, 0.3 for pool2 ... relu4, 0.4 for conv5 ... pool5, 1 for vector (fc) codes.
-    The learning rate: 0.1 for the first band, 0.15 for the deeper spatial bands, 0.03 for vector
-    codes. Both chosen by measurement on 16 development images with refnet
+    The learning rate: 0.1 for the first band, 0.15 for the deeper spatial bands, 0.02 for vector
+    codes. All three chosen by measurement on 16 development images with refnet
     (``benchmarks/bench_default_tuning.py``, BENCHMARKS.md); hand-crafted descriptors bring their
     own weight and rate (``default_tv``, ``default_lr``).
     """
@@ -183,9 +184,12 @@ class Default(Preset):
     TV = {1.0: 0.1, 10.0: 0.3, 100.0: 0.4}
     VECTOR_TV = 1.0
     LR = {1.0: 0.1, 10.0: 0.15, 100.0: 0.15}
-    VECTOR_LR = 0.03
+    VECTOR_LR = 0.02
+    #: share of the iterations that are jittered (spatial codes; vector codes: VECTOR_JITTER)
+    JITTER = 0.6
+    VECTOR_JITTER = 0.0
 
-    def __init__(self, lr: Optional[float] = None, iters: int = 300, jitter_frac: float = 0.6,
+    def __init__(self, lr: Optional[float] = None, iters: int = 300, jitter_frac: Optional[float] = None,
                  tv: Optional[float] = None, noise: float = 0.05):
         self.lr, self.iters, self.jitter_frac, self.tv, self.noise = lr, iters, jitter_frac, tv, noise
 
@@ -205,9 +209,14 @@ class Default(Preset):
     def learning_rate(self, rep, target: torch.Tensor) -> float:
         return self._per_code(self.lr, "default_lr", self.VECTOR_LR, self.LR, rep, target)
 
+    def jitter_share(self, rep, target: torch.Tensor) -> float:
+        return self._per_code(self.jitter_frac, "default_jitter_frac", self.VECTOR_JITTER,
+                              dict.fromkeys(self.TV, self.JITTER), rep, target)
+
     def setup(self, rep, target, selection, size, generator, init=None):
         dev = target.device
-        jitter = Jitter(jitter_amount(int(getattr(rep, "stride", 1))), generator)
+        frac = self.jitter_share(rep, target)
+        jitter = Jitter(jitter_amount(int(getattr(rep, "stride", 1))) if frac > 0 else 1, generator)
         shape = self._init_shape(target, size, jitter)
         if init is None:
             u = 0.5 + self.noise * torch.randn(shape, generator=generator).to(dev)
@@ -216,7 +225,7 @@ class Default(Preset):
         param = PixelParam(u, scale=1.0, offset=0.0, constraint="box")
         objective = FeatureMatch(target, selection) + TotalVariation(2.0, "mean") * self.tv_weight(rep, target)
         lr = self.learning_rate(rep, target)
-        n_j = int(round(self.iters * self.jitter_frac)) if jitter.pad else 0
+        n_j = int(round(self.iters * frac)) if jitter.pad else 0
         stages = [Stage(n_j, lr, jitter=True)] if n_j else []
         stages.append(Stage(self.iters - n_j, lr, jitter=False, decay=0.02))
         return Setup(param, objective, Adam(lr), stages, jitter, reset_on_lr_change=False)
