@@ -3,6 +3,7 @@ import re
 from pathlib import Path
 
 from preimage.cli import main
+from preimage.images import load_image
 
 HERE = Path(__file__).parent
 TINY = f"{HERE / 'tiny_models.py'}:tiny"
@@ -35,3 +36,10 @@ def test_demo_on_refnet_shows_the_bundled_inverters_beside_optimisation(tmp_path
     assert r["learned"][0]["inverter"] == "refnet-conv5.safetensors"
     page = (out / "report.html").read_text()
     assert "<h2>Trained inverters</h2>" in page and (out / "learned.png").is_file()
+    # the no-information reference: a flat grey image's error against the photo, by hand
+    x = load_image("sample:coffee", 32)
+    grey = float(((x - 0.5).pow(2).sum() / x.pow(2).sum()).sqrt())
+    assert abs(r["grey_image_error"] - grey) < 1e-5
+    # after 5 iterations the reconstructions are still about the grey start: the report says from where
+    first = next(l["layer"] for l in r["layers"] if l["image_error_mean"] >= 0.95 * grey)
+    assert f"From {first} on, the reconstructions are no nearer the photos than a flat grey image" in page

@@ -295,8 +295,11 @@ def cmd_demo(a):
     meta = (f"model {info.name}, input {size}x{size}, preset {preset.name}, {results[0].iterations} iterations "
             f"per layer, seed {a.seed}, {seconds:.0f} s in all. Command: preimage demo"
             + (f" --model {a.model}" if a.model != "refnet" else ""))
+    learned_by_layer = {r["layer"]: r["image_error_mean"] for r in learned_rec}
+    series = ({"image error, trained inverter": [learned_by_layer.get(r.layer) for r in results]}
+              if learned_rec else None)
     pages = layers_page.render(results, images, names, f"What {info.name} keeps, layer by layer", meta,
-                               extra_rows=learned_html + hog_html)
+                               extra_rows=learned_html + hog_html, extra_series=series)
     pages["hog.png"] = hog_png
     if learned_png is not None:
         pages["learned.png"] = learned_png
@@ -309,7 +312,7 @@ def cmd_demo(a):
                        "feature_error_mean": float(r.feature_error.mean()),
                        "image_error_mean": float(r.image_error.mean()), "seconds": round(r.seconds, 2)}
                       for r in results],
-           "hog": hog_rec, "learned": learned_rec}
+           "grey_image_error": layers_page.grey_reference(images), "hog": hog_rec, "learned": learned_rec}
     with _io.StagedDir(a.out) as d:
         for name, data in pages.items():
             (d / name).write_bytes(data)
@@ -317,6 +320,7 @@ def cmd_demo(a):
     print(f"{'layer':<16} {'feature_error':>13} {'image_error':>11}")
     for r in out["layers"]:
         print(f"{r['layer']:<16} {r['feature_error_mean']:>13.4f} {r['image_error_mean']:>11.4f}")
+    print(f"{'(grey image)':<16} {'':>13} {out['grey_image_error']:>11.4f}")
     print(f"{'hog':<16} {hog_rec['feature_error_mean']:>13.4f} {hog_rec['image_error_mean']:>11.4f}")
     for r in learned_rec:
         print(f"{r['layer'] + ' (learned)':<16} {r['feature_error_mean']:>13.4f} {r['image_error_mean']:>11.4f}")

@@ -47,8 +47,13 @@ def page(title: str, body: str, meta: str = "") -> str:
             + (f'<p class="meta">{esc(meta)}</p>' if meta else "") + body + "</body></html>\n")
 
 
-def line_plot(xs: Sequence[str], series: dict, ylabel: str, title: str = "") -> bytes:
-    """A small matplotlib line plot (categorical x) rendered to PNG bytes (Agg backend)."""
+def line_plot(xs: Sequence[str], series: dict, ylabel: str, title: str = "",
+              references: Optional[dict] = None) -> bytes:
+    """A small matplotlib line plot (categorical x) rendered to PNG bytes (Agg backend).
+
+    ``series``: name -> one y per x (``None`` leaves a gap); ``references``: name -> a y drawn as a
+    dashed horizontal line.
+    """
     import io
 
     import matplotlib
@@ -58,7 +63,9 @@ def line_plot(xs: Sequence[str], series: dict, ylabel: str, title: str = "") -> 
 
     fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=110)
     for name, ys in series.items():
-        ax.plot(range(len(xs)), ys, marker="o", label=name)
+        ax.plot(range(len(xs)), [float("nan") if y is None else y for y in ys], marker="o", label=name)
+    for name, y in (references or {}).items():
+        ax.axhline(y, linestyle="--", color="0.5", linewidth=1, label=name)
     ax.set_xticks(range(len(xs)))
     ax.set_xticklabels(xs)
     ax.set_ylabel(ylabel)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 
@@ -31,23 +31,43 @@ def layer_note(layer: str, kind: str, shape: Sequence[int], stride: int) -> str:
     return base
 
 
+def grey_reference(originals: torch.Tensor) -> float:
+    """Mean image error of a flat grey (0.5) image against ``originals``: what a reconstruction from
+    no information at all scores (the default preset starts from grey, and its prior alone keeps it
+    there)."""
+    from ..metrics import image_error
+
+    return float(image_error(torch.full_like(originals, 0.5), originals).mean())
+
+
 def render(results, originals: torch.Tensor, names: Sequence[str], title: str, meta: str,
-           extra_rows=None) -> Dict[str, bytes]:
-    """Build ``report.html`` (self-contained), ``layers.png`` and the error plot from a sweep."""
+           extra_rows=None, extra_series: Optional[Dict[str, list]] = None) -> Dict[str, bytes]:
+    """Build ``report.html`` (self-contained), ``layers.png`` and the error plot from a sweep.
+
+    ``extra_series``: more curves for the error plot, name -> one value (or ``None``) per layer.
+    """
     layers = [r.layer for r in results]
     rows = [[originals[i]] + [r.images[i] for r in results] for i in range(len(names))]
     grid_png = encode_png(grid(rows, ["original", *layers], names, min_side=96))
     fe = [float(r.feature_error.mean()) for r in results]
     ie = [float(r.image_error.mean()) for r in results]
-    plot_png = html.line_plot(layers, {"feature error": fe, "image error": ie}, "mean error",
-                              "Reconstruction error by depth")
+    grey = grey_reference(originals)
+    plot_png = html.line_plot(layers, {"feature error": fe, "image error": ie, **(extra_series or {})},
+                              "mean error", "Reconstruction error by depth",
+                              references={"image error of a grey image": grey})
+    at_floor = [l for l, e in zip(layers, ie) if e >= 0.95 * grey]
+    floor_note = (f" From {at_floor[0]} on, the reconstructions are no nearer the photos than a flat grey "
+                  f"image is ({grey:.3f}, the dashed line), although they match their codes: what these layers keep "
+                  "decides what the network sees, not what the photo looks like, and past that point image error "
+                  "no longer tracks depth." if at_floor else "")
     body = [
         "<p>Each column is the image that the default optimisation finds when it is given only the code of that "
         "layer for the photo on the left, and told to match it under a natural-image prior. What survives in a "
         "column is what the layer keeps; what changes is what it throws away.</p>",
         html.figure(grid_png, "Rows: images. Columns: the original, then reconstructions from each layer."),
         html.figure(plot_png, "Mean feature error (how well the code is matched) and image error "
-                              "||x - x0|| / ||x0|| (how far the reconstruction is from the photo) per layer.", width=640),
+                              "||x - x0|| / ||x0|| (how far the reconstruction is from the photo) per layer." + floor_note,
+                    width=640),
         "<h2>What each column shows</h2><ul class=cols>",
     ]
     for r, f, e in zip(results, fe, ie):
