@@ -57,9 +57,8 @@ def render(results, originals: torch.Tensor, names: Sequence[str], title: str, m
                               references={"image error of a grey image": grey})
     at_floor = [l for l, e in zip(layers, ie) if e >= 0.95 * grey]
     floor_note = (f" From {at_floor[0]} on, the reconstructions are no nearer the photos than a flat grey "
-                  f"image is ({grey:.3f}, the dashed line), although they match their codes: what these layers keep "
-                  "decides what the network sees, not what the photo looks like, and past that point image error "
-                  "no longer tracks depth." if at_floor else "")
+                  f"image is ({grey:.3f}, the dashed line): past that point image error no longer tells how much of "
+                  "the photo a layer keeps, and the feature error says how closely each code is matched." if at_floor else "")
     body = [
         "<p>Each column is the image that the default optimisation finds when it is given only the code of that "
         "layer for the photo on the left, and told to match it under a natural-image prior. What survives in a "
