@@ -33,6 +33,8 @@ def main():
     ap.add_argument("--n", type=int, default=16, help="development images (0: the demo photos only)")
     ap.add_argument("--data", default=str(DATA))
     a = ap.parse_args()
+    if a.seeds < 1 or a.n < 0:
+        ap.error("--seeds must be at least 1 and --n at least 0")
     info = load_model("refnet")
     sets = {"demo photos": list(DEMO_IMAGES)}
     if a.n and Path(a.data).is_dir():
