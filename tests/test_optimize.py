@@ -147,10 +147,9 @@ def test_mv2015_init_has_norm_sigma():
 
 
 def test_lambda_tv_bands():
-    class R:
-        def __init__(self, alias):
-            self.alias = alias
-    got = {a: mv2015_lambda_tv(R(a)) for a in ["conv1", "relu2", "pool2", "norm2", "conv3", "relu4", "conv5", "pool5", "fc6", "fc8"]}
+    from preimage.representations.cnn import cvpr_band
+
+    got = {a: cvpr_band(a) for a in ["conv1", "relu2", "pool2", "norm2", "conv3", "relu4", "conv5", "pool5", "fc6", "fc8"]}
     assert got == {"conv1": 1, "relu2": 1, "pool2": 10, "norm2": 10, "conv3": 10, "relu4": 10,
                    "conv5": 100, "pool5": 100, "fc6": 100, "fc8": 100}
 
@@ -169,9 +168,20 @@ def test_default_preset_settings_by_kind_of_code():
     the stride; vector codes: TV 1, rate 0.02 and no jitter (no padded border either)."""
     from preimage.optimize.presets import Default
 
-    class R:
+    from preimage.representations.base import Hints, Representation
+    from preimage.representations.cnn import cvpr_band
+
+    class R(Representation):
         def __init__(self, alias, stride):
-            self.alias, self.stride = alias, stride
+            super().__init__()
+            self.alias, self._stride = alias, stride
+
+        @property
+        def stride(self):
+            return self._stride
+
+        def hints(self):
+            return Hints(mv2015_lambda_tv=cvpr_band(self.alias))
     gen = torch.Generator().manual_seed(0)
     p = Default()
     conv5, fc6 = R("conv5", 16), R("fc6", 32)

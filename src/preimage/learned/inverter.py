@@ -3,8 +3,11 @@
 An inverter file is a safetensors file (never a pickle) whose metadata says
 
 * ``format``: ``preimage-inverter/1``;
-* ``representation``: the identity of the representation it decodes (:func:`identity`), e.g.
-  ``RefNet/features.4`` or ``hog(cell=8,orientations=9)``, and ``name``, its readable name;
+* ``spec``: the full spec of the representation it decodes (every option, :meth:`spec`), compared
+  exactly when the file is loaded for a representation; ``representation``, the same in words
+  (``RefNet/features.4``, ``lbp(P=8,R=1.0,cell=8)``), and ``name``, its readable name (files written
+  before the spec existed carry only ``representation``: their spec is rebuilt from it, taking the
+  defaults for the options it does not name);
 * ``config``: the decoder's constructor arguments (JSON), ``image_size`` among them;
 * ``training``: how it was made (JSON: data, steps, seconds, validation error, command).
 
@@ -15,6 +18,7 @@ a representation, refuses a file trained for another one with a message that nam
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional
@@ -23,20 +27,62 @@ import torch
 
 from .. import _io
 from ..errors import WeightsError
+from ..representations.base import Representation, spec_key
 from .decoder import Decoder
 
 FORMAT = "preimage-inverter/1"
 BUNDLED_DIR = Path(__file__).with_name("weights")
 
 
-def identity(rep) -> str:
-    """What makes two representations the same code: model class and module path for a CNN layer,
-    name and options for a hand-crafted descriptor."""
-    path = getattr(rep, "path", None)
-    if path is not None and hasattr(rep, "model"):
-        return f"{type(rep.model).__name__}/{path}"
-    extra = rep.extra_repr().replace(f"name={rep.name!r}", "").strip(", ").replace(" ", "")
-    return f"{rep.name}({extra})" if extra else rep.name
+def describe(spec: Dict) -> str:
+    """A spec in words: ``RefNet/features.4`` (+ normalisation), ``lbp(P=8,R=1.0,cell=8)``."""
+    if spec.get("kind") == "cnn":
+        text = f"{spec.get('model')}/{spec.get('layer')}"
+        if "mean" in spec:
+            text += f" (mean {','.join(map(str, spec['mean']))}, std {','.join(map(str, spec.get('std', [])))})"
+        return text
+    opts = ",".join(f"{k}={v}" for k, v in sorted(spec.items()) if k != "kind")
+    return f"{spec.get('kind')}({opts})" if opts else str(spec.get("kind"))
+
+
+def identity(rep: Representation) -> str:
+    """What makes two representations the same code: the canonical text of ``rep.spec()``."""
+    return spec_key(rep.spec())
+
+
+def _legacy_spec(text: str) -> Dict:
+    """The spec of a file written before specs: ``Model/path`` or ``name(k=v,...)`` (defaults for
+    the options not named, as the descriptor was built then)."""
+    m = re.fullmatch(r"([\w-]+)(?:\((.*)\))?", text)
+    if m is None:
+        model, _, path = text.rpartition("/")
+        return {"kind": "cnn", "model": model, "layer": path}
+    from ..representations import HANDCRAFTED
+
+    name, opts = m.group(1), m.group(2) or ""
+    if name not in HANDCRAFTED:
+        return {"kind": name}
+    types = HANDCRAFTED[name][1]
+    kw = {}
+    for part in filter(None, opts.split(",")):
+        k, _, v = part.partition("=")
+        if k in types:
+            kw[k] = types[k](v)
+    return HANDCRAFTED[name][0](**kw).spec()
+
+
+def _matches(file_spec: Dict, rep_spec: Dict) -> bool:
+    """Equal specs; a legacy CNN spec (no normalisation recorded) compares model and layer only."""
+    if file_spec.get("kind") == "cnn" and "mean" not in file_spec:
+        return all(rep_spec.get(k) == file_spec.get(k) for k in ("kind", "model", "layer"))
+    return spec_key(file_spec) == spec_key(rep_spec)
+
+
+def file_spec(meta: Dict[str, str]) -> Dict:
+    """The spec an inverter file's metadata records (rebuilt for files written before specs)."""
+    if "spec" in meta:
+        return json.loads(meta["spec"])
+    return _legacy_spec(meta.get("representation", ""))
 
 
 def fingerprint(rep) -> str:
@@ -65,6 +111,7 @@ class Inverter:
     decoder: Decoder
     representation: str
     name: str
+    spec: Dict = field(default_factory=dict)
     training: Dict = field(default_factory=dict)
     fingerprint: str = ""
     path: Optional[str] = None
@@ -80,10 +127,10 @@ class Inverter:
     def check(self, rep, size: Optional[int] = None) -> None:
         """Raise :class:`WeightsError` unless this inverter decodes ``rep`` at ``size``."""
         where = self.path or "this inverter"
-        want = identity(rep)
-        if want != self.representation:
-            raise WeightsError(f"{where} was trained for {self.name} ({self.representation}), not for "
-                               f"{rep.name} ({want}); train one with 'preimage train-inverter'")
+        want = rep.spec()
+        if not _matches(self.spec, want):
+            raise WeightsError(f"{where} was trained for {describe(self.spec)}, not for {describe(want)}; "
+                               f"train one with 'preimage train-inverter'")
         fp = fingerprint(rep)
         if self.fingerprint and fp and fp != self.fingerprint:
             raise WeightsError(f"{where} was trained on other weights of {self.name} (weights digest "
@@ -114,7 +161,7 @@ def save_inverter(decoder: Decoder, rep, path: str | Path, training: Optional[Di
     from safetensors.torch import save_file
 
     sd = {k: v.detach().cpu().contiguous().clone() for k, v in decoder.state_dict().items()}
-    meta = {"format": FORMAT, "representation": identity(rep), "name": rep.name,
+    meta = {"format": FORMAT, "representation": describe(rep.spec()), "spec": identity(rep), "name": rep.name,
             "fingerprint": fingerprint(rep), "config": json.dumps(decoder.config()), "training": json.dumps(training or {})}
     return _io.atomic_write(path, lambda p: save_file(sd, str(p), metadata=meta))
 
@@ -150,8 +197,8 @@ def load_inverter(path: str | Path, rep=None, size: Optional[int] = None, device
         dec.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
     except RuntimeError as e:
         raise WeightsError(f"{path}: {str(e).splitlines()[0]}") from None
-    inv = Inverter(dec.eval(), meta["representation"], meta.get("name", meta["representation"]), training,
-                   fingerprint=meta.get("fingerprint", ""), path=str(p))
+    inv = Inverter(dec.eval(), meta.get("representation", ""), meta.get("name", meta.get("representation", "")),
+                   file_spec(meta), training, fingerprint=meta.get("fingerprint", ""), path=str(p))
     if device is not None:
         inv.to(device)
     if rep is not None:
@@ -170,14 +217,16 @@ def find_bundled(rep, size: Optional[int] = None) -> Inverter:
     """The bundled inverter for ``rep`` (at ``size``), or a :class:`WeightsError` listing what ships."""
     from safetensors import safe_open
 
-    found, want = [], identity(rep)
+    found, want = [], rep.spec()
     for stem, p in bundled_inverters().items():
         with safe_open(str(p), framework="pt") as f:  # the header only; tensors load for the match
             meta = f.metadata() or {}
         image_size = json.loads(meta.get("config", "{}")).get("image_size")
-        found.append(f"{meta.get('name')}@{image_size}px")
-        if meta.get("representation") == want and (size is None or image_size == size):
+        spec = file_spec(meta)
+        found.append(f"{describe(spec) if spec.get('kind') != 'cnn' else meta.get('name')}@{image_size}px")
+        if _matches(spec, want) and (size is None or image_size == size):
             return load_inverter(p, rep, image_size)
-    raise WeightsError(f"no bundled inverter for {rep.name}" + (f" at {size} px" if size else "") +
+    label = f"{rep.name} ({describe(want)})" if want.get("kind") == "cnn" else describe(want)
+    raise WeightsError(f"no bundled inverter for {label}" + (f" at {size} px" if size else "") +
                        f"; bundled: {', '.join(found) or 'none'}; pass --inverter FILE "
                        f"(made by 'preimage train-inverter')")

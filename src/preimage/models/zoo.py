@@ -10,6 +10,7 @@ from typing import Callable, Dict, Optional, Tuple
 from torch import nn
 
 from ..errors import WeightsError
+from . import cifar_nets as _cn
 from . import refnet as _refnet
 from . import torchvision_arch as _tv
 from .loading import ModelInfo, load_weights
@@ -32,6 +33,12 @@ MODELS: Dict[str, ZooEntry] = {
     "refnet": ZooEntry(_refnet.refnet, _refnet.CIFAR10_MEAN, _refnet.CIFAR10_STD, 32, _refnet.REFNET_ALIASES,
                        bundled="refnet.safetensors", classes=_refnet.CIFAR10_CLASSES,
                        about="AlexNet-shaped CIFAR-10 classifier trained by this project (32x32)"),
+    "cifar-resnet": ZooEntry(_cn.cifar_resnet, _refnet.CIFAR10_MEAN, _refnet.CIFAR10_STD, 32, _cn.RESNET_ALIASES,
+                             bundled="cifar-resnet.safetensors", classes=_refnet.CIFAR10_CLASSES,
+                             about="ResNet-20 (F.relu, residual additions) trained on CIFAR-10 by this project"),
+    "cifar-vgg": ZooEntry(_cn.cifar_vgg, _refnet.CIFAR10_MEAN, _refnet.CIFAR10_STD, 32, _cn.VGG_ALIASES,
+                          bundled="cifar-vgg.safetensors", classes=_refnet.CIFAR10_CLASSES,
+                          about="VGG-style CIFAR-10 network (nn.ReLU, max-pooling, fc head) trained by this project"),
     "alexnet": ZooEntry(_tv.alexnet, _tv.IMAGENET_MEAN, _tv.IMAGENET_STD, 224, _tv.ALEXNET_ALIASES,
                         url=_tv.ALEXNET_URL, about="torchvision AlexNet layout (ImageNet, 224x224)"),
     "vgg16": ZooEntry(_tv.vgg16, _tv.IMAGENET_MEAN, _tv.IMAGENET_STD, 224, _tv.VGG16_ALIASES,

@@ -16,13 +16,13 @@ normalises for its model.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from ..errors import ConfigError
+from ..representations.base import Representation
 from .loop import Stage
 from .objectives import AlphaNorm, FeatureMatch, Objective, Selection, TotalVariation
 from .optimizers import Adam, MomentumAdaGrad, MomentumSGD, Optimizer
@@ -56,33 +56,16 @@ def mv2015_sigma(shape: Sequence[int]) -> float:
     return MV2015_SIGMA_227 * math.sqrt(n / (3 * 227 * 227))
 
 
-_ALIAS = re.compile(r"^(conv|relu|pool|norm|bn|lrn|fc)(\d+)")
+def mv2015_lambda_tv(rep: Representation) -> float:
+    """Per-layer TV weight of CVPR 2015: the representation's own hint (a CNN layer gives its band:
+    1 for conv1 ... relu2, 10 for pool2 ... relu4, 100 for conv5 ... fc8), else 100."""
+    v = rep.hints().mv2015_lambda_tv
+    return 100.0 if v is None else float(v)
 
 
-def mv2015_lambda_tv(rep) -> float:
-    """Per-layer TV weight of CVPR 2015 for AlexNet-style layer names: 1 for conv1 ... relu2,
-    10 for pool2 ... relu4, 100 for conv5 ... fc8. Layers without such a name are placed by their
-    relative depth (first, middle, last third of the modules)."""
-    if getattr(rep, "mv2015_lambda_tv", None) is not None:
-        return float(rep.mv2015_lambda_tv)
-    name = getattr(rep, "alias", None) or getattr(rep, "layer", None) or ""
-    m = _ALIAS.match(str(name))
-    if m:
-        kind, k = m.group(1), int(m.group(2))
-        if k <= 1 or (k == 2 and kind not in ("pool", "norm", "lrn")):
-            return 1.0
-        if k <= 4:
-            return 10.0
-        return 100.0
-    frac = float(getattr(rep, "relative_depth", 1.0))
-    return 1.0 if frac <= 1 / 3 else (10.0 if frac <= 2 / 3 else 100.0)
-
-
-def _mean_colour(rep, device) -> torch.Tensor:
-    m = getattr(rep, "mean", None)
-    if isinstance(m, torch.Tensor) and m.numel() == 3:
-        return m.detach().view(3).to(device)
-    return torch.full((3,), 0.5, device=device)
+def _mean_colour(rep: Representation, device) -> torch.Tensor:
+    m = rep.mean_colour()
+    return m.to(device) if m is not None else torch.full((3,), 0.5, device=device)
 
 
 class Preset:
@@ -140,9 +123,10 @@ class MV2016(Preset):
 
     def setup(self, rep, target, selection, size, generator, init=None):
         dev = target.device
-        C = float(self.C if self.C is not None else getattr(rep, "mv2016_C", 1.0))
+        hinted = rep.hints().mv2016_C
+        C = float(self.C if self.C is not None else (1.0 if hinted is None else hinted))
         B, alpha = MV2016_B, MV2016_ALPHA
-        jitter = Jitter(jitter_amount(int(getattr(rep, "stride", 1))), generator)
+        jitter = Jitter(jitter_amount(int(rep.stride)), generator)
         shape = self._init_shape(target, size, jitter)
         mean = _mean_colour(rep, dev)
         if init is None:
@@ -199,8 +183,9 @@ class Default(Preset):
         ``vector`` for vector codes, ``bands[CVPR-2015 band]`` for spatial ones."""
         if explicit is not None:
             return float(explicit)
-        if getattr(rep, hint, None) is not None:
-            return float(getattr(rep, hint))
+        hinted = getattr(rep.hints(), hint)
+        if hinted is not None:
+            return float(hinted)
         return vector if target.dim() == 2 else bands[mv2015_lambda_tv(rep)]
 
     def tv_weight(self, rep, target: torch.Tensor) -> float:
@@ -216,7 +201,7 @@ class Default(Preset):
     def setup(self, rep, target, selection, size, generator, init=None):
         dev = target.device
         frac = self.jitter_share(rep, target)
-        jitter = Jitter(jitter_amount(int(getattr(rep, "stride", 1))) if frac > 0 else 1, generator)
+        jitter = Jitter(jitter_amount(int(rep.stride)) if frac > 0 else 1, generator)
         shape = self._init_shape(target, size, jitter)
         if init is None:
             u = 0.5 + self.noise * torch.randn(shape, generator=generator).to(dev)

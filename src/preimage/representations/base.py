@@ -6,7 +6,9 @@ output has relative to the input (for jitter), the smallest input it accepts, an
 
 from __future__ import annotations
 
-from typing import Tuple
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -14,8 +16,35 @@ from torch import nn
 from ..errors import ImageError, NotDifferentiableError
 
 
+@dataclass(frozen=True)
+class Hints:
+    """What a representation tells the presets about itself (``None``: let the preset decide).
+
+    ``default_tv`` / ``default_lr`` / ``default_jitter_frac``: the default preset's TV weight,
+    learning rate and share of jittered iterations; ``mv2015_lambda_tv``: the CVPR-2015 TV weight
+    (its per-layer band, 1 / 10 / 100); ``mv2016_C``: the IJCV-2016 fidelity constant C.
+    """
+
+    default_tv: Optional[float] = None
+    default_lr: Optional[float] = None
+    default_jitter_frac: Optional[float] = None
+    mv2015_lambda_tv: Optional[float] = None
+    mv2016_C: Optional[float] = None
+
+
+def spec_key(spec: Dict[str, Any]) -> str:
+    """A canonical text for a :meth:`Representation.spec` (equal specs, equal keys)."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
 class Representation(nn.Module):
-    """Base class. Subclasses implement :meth:`features` on checked input."""
+    """Base class and the typed contract every representation keeps.
+
+    Subclasses implement :meth:`features` on checked input, :attr:`stride`, and :meth:`spec`, which
+    lists every option that changes the code: two representations with equal specs (and, for a
+    network, equal weights) compute the same function. The spec is the identity wherever one is
+    compared (trained-inverter files, bundled-inverter lookup, caches).
+    """
 
     #: a short human-readable name, e.g. ``refnet/conv3`` or ``hog``
     name: str = "representation"
@@ -35,11 +64,7 @@ class Representation(nn.Module):
         """Feature shape (without the batch dimension) for a ``size`` x ``size`` input."""
         hw = (size, size) if isinstance(size, int) else tuple(size)
         with torch.no_grad():
-            p = next(self.parameters(), None)
-            buf = next(self.buffers(), None)
-            ref = p if p is not None else buf
-            dev = ref.device if ref is not None else "cpu"
-            return tuple(self(torch.full((1, 3, *hw), 0.5, device=dev)).shape[1:])
+            return tuple(self(torch.full((1, 3, *hw), 0.5, device=self.device)).shape[1:])
 
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
@@ -54,6 +79,28 @@ class Representation(nn.Module):
             raise ImageError(f"{self.name}: input {x.shape[-2]}x{x.shape[-1]} is smaller than the "
                              f"minimum {self.min_size}x{self.min_size}")
         return x
+
+    def spec(self) -> Dict[str, Any]:
+        """Every option of this representation, JSON-serialisable; ``kind`` names the family."""
+        return {"kind": self.name}
+
+    def hints(self) -> Hints:
+        """Per-representation settings for the presets (none by default)."""
+        return Hints()
+
+    def mean_colour(self) -> Optional[torch.Tensor]:
+        """The (3,) mean colour the representation subtracts from [0, 1] images, if it has one
+        (the papers' presets work in pixels minus this colour)."""
+        return None
+
+    @property
+    def device(self) -> torch.device:
+        """Where the representation computes: its first parameter's or buffer's device."""
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return torch.device("cpu")
 
     def require_differentiable(self, method: str) -> None:
         if not self.differentiable:
@@ -79,7 +126,14 @@ class Handcrafted(Representation):
     stride 8 is treated like AlexNet's first band, our choice).
     """
 
-    default_tv = 1.0
-    default_lr = 0.05
-    mv2016_C = 100.0
-    mv2015_lambda_tv = 1.0
+    def hints(self) -> Hints:
+        return Hints(default_tv=1.0, default_lr=0.05, mv2016_C=100.0, mv2015_lambda_tv=1.0)
+
+    def spec(self) -> Dict[str, Any]:
+        return {"kind": self.name, **self.options()}
+
+    def options(self) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.spec().items())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -17,11 +18,8 @@ import torch
 from torch import nn
 
 from ..errors import LayerError, ModelError
-from .base import Representation
-
-
-class _Stop(Exception):
-    """Raised by the capture hook to end the forward pass at the target layer."""
+from ..hooks import StopForward, capture, device_of, first_tensor, forward_hooks
+from .base import Hints, Representation
 
 
 @dataclass
@@ -33,27 +31,9 @@ class LayerInfo:
     stride: Optional[int]
 
 
-def _first_tensor(out):
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    if isinstance(out, dict):
-        for v in out.values():
-            if isinstance(v, torch.Tensor):
-                return v
-    return None
-
-
 def _pow2_stride(in_hw: int, out_hw: int) -> int:
     r = in_hw / max(out_hw, 1)
     return int(2 ** round(math.log2(max(r, 1.0))))
-
-
-def _device_of(module: nn.Module) -> torch.device:
-    for t in list(module.parameters()) + list(module.buffers()):
-        return t.device
-    return torch.device("cpu")
 
 
 def probe_layers(model: nn.Module, size: int, aliases: Optional[Dict[str, str]] = None,
@@ -73,7 +53,7 @@ def probe_layers(model: nn.Module, size: int, aliases: Optional[Dict[str, str]] 
         n = names.get(mod)
         if n is None:
             return
-        t = _first_tensor(out)
+        t = first_tensor(out)
         shape = tuple(t.shape[1:]) if t is not None else None
         if shape is not None and len(shape) >= 3:
             last_stride[0] = _pow2_stride(size, shape[-1])
@@ -81,24 +61,21 @@ def probe_layers(model: nn.Module, size: int, aliases: Optional[Dict[str, str]] 
             order.append(n)
         seen[n] = LayerInfo(n, rev.get(n), type(mod).__name__, shape, last_stride[0] if shape else None)
         if stop_at is not None and n == stop_at:
-            raise _Stop
+            raise StopForward
 
-    handles = [m.register_forward_hook(hook) for m in names]
-    dev = _device_of(model)
+    dev = device_of(model)
     x = torch.full((1, 3, size, size), 0.5, device=dev)
     x = (x - torch.tensor(mean, device=dev).view(1, 3, 1, 1)) / torch.tensor(std, device=dev).view(1, 3, 1, 1)
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with forward_hooks([(m, hook) for m in names]), torch.no_grad():
             model(x)
-    except _Stop:
+    except StopForward:
         pass
     except Exception as e:
         raise ModelError(f"a {size}x{size} forward pass through the model failed: {type(e).__name__}: {e}".splitlines()[0]) from None
     finally:
-        for h in handles:
-            h.remove()
         model.train(was_training)
     result = [seen[n] for n in order]
     if stop_at is None:
@@ -121,6 +98,23 @@ def resolve_layer(model: nn.Module, layer: str, aliases: Optional[Dict[str, str]
         near = valid[:8]
     raise LayerError(f"unknown layer {layer!r}; nearest valid names: {', '.join(near)}"
                      f" ('preimage layers MODEL' lists all {len(valid)})")
+
+
+_ALIAS = re.compile(r"^(conv|relu|pool|norm|bn|lrn|fc)(\d+)")
+
+
+def cvpr_band(name: str, relative_depth=lambda: 1.0) -> float:
+    """The CVPR-2015 TV band of a layer: 1 for conv1 ... relu2, 10 for pool2 ... relu4, 100 for
+    conv5 ... fc8 (AlexNet-style names); other layers by ``relative_depth()`` (first, middle, last
+    third of the modules that run)."""
+    m = _ALIAS.match(name)
+    if m:
+        kind, k = m.group(1), int(m.group(2))
+        if k <= 1 or (k == 2 and kind not in ("pool", "norm", "lrn")):
+            return 1.0
+        return 10.0 if k <= 4 else 100.0
+    frac = float(relative_depth())
+    return 1.0 if frac <= 1 / 3 else (10.0 if frac <= 2 / 3 else 100.0)
 
 
 class CNNLayer(Representation):
@@ -146,8 +140,8 @@ class CNNLayer(Representation):
         self.target = dict(model.named_modules())[self.path]
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-        self.mean = self.mean.to(_device_of(model))
-        self.std = self.std.to(_device_of(model))
+        self.mean = self.mean.to(device_of(model))
+        self.std = self.std.to(device_of(model))
         self.input_size = int(input_size)
         self.name = name or f"{type(model).__name__}/{self.alias or self.path}"
         info = probe_layers(model, self.input_size, self.aliases, mean, std, stop_at=self.path)
@@ -179,22 +173,28 @@ class CNNLayer(Representation):
         return (x - self.mean) / self.std
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        captured = []
+        with capture(self.model, [self.path]) as cap:
+            return cap(self.normalise(x))[self.path]
 
-        def hook(mod, inp, out):
-            captured.append(_first_tensor(out))
-            raise _Stop
+    def features_at(self, x: torch.Tensor, layers: Sequence[Optional[str]]) -> Dict[Optional[str], torch.Tensor]:
+        """The outputs of several layers of the same model in one forward pass (``None``: this
+        representation's own layer). Objectives bound to other layers read them from here."""
+        paths = {k: (self.path if k is None else resolve_layer(self.model, k, self.aliases)) for k in layers}
+        with capture(self.model, sorted(set(paths.values()))) as cap:
+            out = cap(self.normalise(x))
+        return {k: out[p] for k, p in paths.items()}
 
-        h = self.target.register_forward_hook(hook)
-        try:
-            self.model(self.normalise(x))
-        except _Stop:
-            pass
-        finally:
-            h.remove()
-        if not captured:
-            raise LayerError(f"layer {self.path} did not run in the forward pass")
-        return captured[0]
+    def spec(self) -> Dict:
+        """Model class, module path and input normalisation (the weights are compared by digest)."""
+        return {"kind": "cnn", "model": type(self.model).__name__, "layer": self.path,
+                "mean": [round(float(v), 6) for v in self.mean.view(3)],
+                "std": [round(float(v), 6) for v in self.std.view(3)]}
+
+    def mean_colour(self) -> Optional[torch.Tensor]:
+        return self.mean.detach().view(3)
+
+    def hints(self) -> Hints:
+        return Hints(mv2015_lambda_tv=cvpr_band(self.alias or self.layer, lambda: self.relative_depth))
 
     def train(self, mode: bool = True):
         # The wrapped model always stays in eval mode (batch norm, dropout frozen).

@@ -108,8 +108,8 @@ class HOG(Handcrafted):
     def features(self, x):
         return hog(x, self.cell, self.orientations, self.soft)
 
-    def extra_repr(self):
-        return f"name={self.name!r}, cell={self.cell}, orientations={self.orientations}"
+    def options(self):
+        return {"cell": self.cell, "orientations": self.orientations}
 
 
 class HOGDalalTriggs(Handcrafted):
@@ -128,6 +128,9 @@ class HOGDalalTriggs(Handcrafted):
 
     def features(self, x):
         return hog_dalal_triggs(x, self.cell, self.orientations, self.block).flatten(1)
+
+    def options(self):
+        return {"cell": self.cell, "orientations": self.orientations, "block": self.block}
 
 
 def glyphs(features: torch.Tensor, cell_px: int = 16, orientations: Optional[int] = None) -> torch.Tensor:

@@ -87,3 +87,9 @@ class LBP(Representation):
 
     def features(self, x):
         return lbp(x, self.cell, self.P, self.R)
+
+    def spec(self):
+        return {"kind": self.name, "cell": self.cell, "P": self.P, "R": self.R}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.spec().items())

@@ -49,5 +49,6 @@ class DSIFT(Handcrafted):
     def features(self, x):
         return dsift(x, self.bin_size, self.orientations, self.spatial, self.sigma)
 
-    def extra_repr(self):
-        return f"bin_size={self.bin_size}, orientations={self.orientations}, spatial={self.spatial}"
+    def options(self):
+        return {"bin_size": self.bin_size, "orientations": self.orientations, "spatial": self.spatial,
+                "sigma": self.sigma}
