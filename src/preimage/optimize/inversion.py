@@ -70,7 +70,7 @@ def invert(rep, images: Optional[torch.Tensor] = None, target: Optional[torch.Te
            preset: str | Preset = "default", iters: Optional[int] = None, samples: int = 1,
            window: Optional[int] = None, channels: Optional[Tuple[int, int]] = None,
            size: Optional[Tuple[int, int]] = None, seed: int = 0, init: Optional[torch.Tensor] = None,
-           show: Optional[bool] = None) -> InversionResult:
+           show: Optional[bool] = None, optimizer=None, transforms=None) -> InversionResult:
     """Reconstruct images from the code ``Phi0 = rep(images)`` (or a given ``target``).
 
     Args:
@@ -83,6 +83,9 @@ def invert(rep, images: Optional[torch.Tensor] = None, target: Optional[torch.Te
         window / channels: match only a centred window x window of the feature map / channels A:B.
         seed: same seed, same device -> same result.
         init: optional (N, 3, H, W) start images (one sample per code).
+        optimizer: replaces the preset's: any ``torch.optim`` class (or factory), on the preset's
+            learning-rate schedule.
+        transforms: more transforms after the preset's jitter (e.g. ``[RandomFlip()]``).
     """
     rep.require_differentiable("optimisation inversion")
     if samples < 1:
@@ -108,10 +111,16 @@ def invert(rep, images: Optional[torch.Tensor] = None, target: Optional[torch.Te
         init = _check_images(init).to(target.device).repeat_interleave(samples, dim=0)
     gen = torch.Generator().manual_seed(int(seed))
     setup = preset_obj.setup(rep, target_k, selection, tuple(size), gen, init=init)
+    if optimizer is not None:
+        from .optimizers import as_optimizer
+
+        setup.optimizer = as_optimizer(optimizer, setup.stages[0].lr)
+    if transforms:
+        setup.extra_transforms = list(transforms)
     stages = rescale_stages(setup.stages, iters) if iters is not None else setup.stages
     total = sum(s.iters for s in stages)
     stop = StopRule(total, desc=f"inverting {getattr(rep, 'name', 'code')} ({preset_obj.name})", show=show)
-    res = optimize(setup.param, setup.objective, setup.optimizer, stages, rep=rep, jitter=setup.jitter,
+    res = optimize(setup.param, setup.objective, setup.optimizer, stages, rep=rep, transforms=setup.transforms,
                    stop=stop, reset_on_lr_change=setup.reset_on_lr_change)
     with torch.no_grad():
         phi = rep(res.image)

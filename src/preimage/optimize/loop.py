@@ -14,7 +14,7 @@ from ..errors import ConfigError, DivergedError
 from .objectives import Context, Objective
 from .optimizers import Optimizer
 from .param import PixelParam
-from .transforms import Jitter
+from .transforms import Transform, apply, as_list, centre, total_pad
 
 
 @dataclass(frozen=True)
@@ -102,15 +102,23 @@ class OptimResult:
 
 
 def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stages: Sequence[Stage],
-             rep=None, jitter: Optional[Jitter] = None, stop: Optional[StopRule] = None,
+             rep=None, transforms: Optional[Sequence[Transform]] = None, stop: Optional[StopRule] = None,
              reset_on_lr_change: bool = True, callback: Optional[Callable[[int, torch.Tensor], None]] = None,
-             show: Optional[bool] = None) -> OptimResult:
+             show: Optional[bool] = None, jitter: Optional[Transform] = None) -> OptimResult:
     """Minimise ``objective`` over ``param``; every image of the batch independently.
 
-    Each iteration: crop (jitter) the image, evaluate the per-image energies, take the gradient of
-    their sum with respect to the parameter only (model weights get no gradient), step, project.
+    Each iteration: pass the image through the ``transforms`` (random in stages marked ``jitter``,
+    their deterministic versions otherwise), evaluate the per-image energies (every layer the
+    objective reads comes from one forward pass), take the gradient of their sum with respect to
+    the parameter only (model weights get no gradient), step, project. ``optimizer``: one of ours
+    or any ``torch.optim`` class. ``jitter``: a single transform (the older spelling of ``transforms``).
     """
-    jitter = jitter or Jitter(1)
+    from .optimizers import as_optimizer
+
+    chain = as_list(transforms) + as_list(jitter)
+    pad = total_pad(chain)
+    optimizer = as_optimizer(optimizer, stages[0].lr if stages else 1e-3)
+    layers = objective.layers
     total = sum(s.iters for s in stages)
     stop = stop or StopRule(total, show=show)
     history: List[torch.Tensor] = []
@@ -128,7 +136,7 @@ def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stag
                 optimizer.lr = lr
                 prev_lr = lr
                 full = param.image()
-                ctx = Context(jitter(full, random=stage.jitter), param.u, rep)
+                ctx = Context(apply(chain, full, random=stage.jitter), param.u, rep, layers)
                 e = objective(ctx)
                 if not math.isfinite(float(e.detach().sum())):  # NaN or inf anywhere
                     raise DivergedError(f"the optimisation diverged at iteration {step + 1} (energy {float(e.detach().max()):g}); "
@@ -152,8 +160,8 @@ def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stag
     seconds = time.perf_counter() - t0
     with torch.no_grad():
         full = param.image()
-        ctx = Context(jitter(full, random=False), param.u, rep)
+        ctx = Context(apply(chain, full, random=False), param.u, rep, layers)
         terms = {t.name: t(ctx).detach() for t in objective.terms()}
-        image = jitter.centre(full).clamp(0, 1)
+        image = centre(full, pad).clamp(0, 1)
     return OptimResult(image=image.detach(), history=torch.stack(history) if history else torch.empty(0),
                        iterations=len(history), seconds=seconds, terms=terms)

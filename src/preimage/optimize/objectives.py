@@ -12,7 +12,7 @@ Minimising the sum over the batch minimises every image's energy independently.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -24,31 +24,41 @@ class Context:
     """What an objective sees at one iteration.
 
     Attributes:
-        image: (N, 3, H, W) the image fed to the representation, in [0, 1] units (after jitter).
+        image: (N, 3, H, W) the image fed to the representation, in [0, 1] units (after the transforms).
         pixels: (N, 3, H', W') the full optimised variable in the parameterisation's units.
-        rep: the representation, called at most once per context.
+        rep: the representation; its model runs at most once per context, for every layer the
+            objective needs (``layers``: ``None`` is the representation's own output, other names
+            are layers of the same network).
     """
 
-    def __init__(self, image: torch.Tensor, pixels: torch.Tensor, rep=None):
+    def __init__(self, image: torch.Tensor, pixels: torch.Tensor, rep=None, layers: Iterable[Optional[str]] = ()):
         self.image = image
         self.pixels = pixels
         self.rep = rep
-        self._features: Optional[torch.Tensor] = None
+        self.layers = frozenset(layers)
+        self._cache: Dict[Optional[str], torch.Tensor] = {}
 
-    def features(self) -> torch.Tensor:
-        if self._features is None:
-            # the optimiser's own images need no input validation on every step
-            f = getattr(self.rep, "features", None)
-            self._features = f(self.image) if callable(f) else self.rep(self.image)
-        return self._features
+    def features(self, layer: Optional[str] = None) -> torch.Tensor:
+        """The code at ``layer`` (default: the representation's own) for the current image."""
+        if layer not in self._cache:
+            wanted = self.layers | {layer}
+            if wanted == {None}:
+                # the optimiser's own images need no input validation on every step
+                self._cache[None] = self.rep.features(self.image)
+            else:
+                self._cache.update(self.rep.features_at(self.image, sorted(wanted, key=str)))
+        return self._cache[layer]
 
 
 class Objective:
-    """A named per-image energy. ``fn(ctx) -> (N,)``."""
+    """A named per-image energy. ``fn(ctx) -> (N,)``; ``layers``: the codes it reads (``None``:
+    the representation's own output; a layer name: that layer of the same network)."""
 
-    def __init__(self, fn: Callable[[Context], torch.Tensor], name: str):
+    def __init__(self, fn: Callable[[Context], torch.Tensor], name: str,
+                 layers: Iterable[Optional[str]] = ()):
         self.fn = fn
         self.name = name
+        self.layers: FrozenSet[Optional[str]] = frozenset(layers)
 
     def __call__(self, ctx: Context) -> torch.Tensor:
         return self.fn(ctx)
@@ -58,7 +68,7 @@ class Objective:
         if isinstance(other, (int, float)):
             if other == 0:
                 return self
-            return Objective(lambda c: self(c) + other, f"{self.name} + {other:g}")
+            return Objective(lambda c: self(c) + other, f"{self.name} + {other:g}", self.layers)
         return Sum([self, other])
 
     __radd__ = __add__
@@ -91,7 +101,7 @@ class Scaled(Objective):
     def __init__(self, inner: Objective, k: float):
         self.inner, self.k = inner, k
         name = inner.name if k == 1 else (f"-{_paren(inner)}" if k == -1 else f"{k:g}*{_paren(inner)}")
-        super().__init__(lambda c: inner(c) * k, name)
+        super().__init__(lambda c: inner(c) * k, name, inner.layers)
 
 
 class Sum(Objective):
@@ -101,7 +111,7 @@ class Sum(Objective):
             flat.extend(p.parts if isinstance(p, Sum) else [p])
         self.parts = flat
         name = " + ".join(p.name for p in flat).replace("+ -", "- ")
-        super().__init__(lambda c: sum(p(c) for p in self.parts), name)
+        super().__init__(lambda c: sum(p(c) for p in self.parts), name, frozenset().union(*(p.layers for p in flat)))
 
     def terms(self) -> List[Objective]:
         return list(self.parts)
@@ -170,16 +180,22 @@ _flat_sq = priors.sq_norm
 
 
 class FeatureMatch(Objective):
-    """``||S(Phi(x)) - S(Phi0)||^2 / ||S(Phi0)||^2`` per image, S the selection."""
+    """``||S(Phi(x)) - S(Phi0)||^2 / ||S(Phi0)||^2`` per image, S the selection.
 
-    def __init__(self, target: torch.Tensor, selection: Selection = Selection()):
+    ``layer``: match that layer of the representation's network instead of its own output, so one
+    energy can span several layers (``FeatureMatch(t3, layer="conv3") + FeatureMatch(t5, layer="conv5")``).
+    """
+
+    def __init__(self, target: torch.Tensor, selection: Selection = Selection(), layer: Optional[str] = None):
         self.selection = selection
+        self.layer = layer
         self.target = selection(target).detach()
         self.norm = _flat_sq(self.target).clamp_min(1e-12)
-        super().__init__(self._value, "feature_match" + (f"[{selection.describe()}]" if selection.active else ""))
+        name = "feature_match" + (f"@{layer}" if layer else "") + (f"[{selection.describe()}]" if selection.active else "")
+        super().__init__(self._value, name, {layer})
 
     def _value(self, ctx: Context) -> torch.Tensor:
-        return _flat_sq(self.selection(ctx.features()) - self.target) / self.norm
+        return _flat_sq(self.selection(ctx.features(self.layer)) - self.target) / self.norm
 
 
 class Prior(Objective):

@@ -101,3 +101,51 @@ class MomentumAdaGrad(Optimizer):
 
     def reset(self):
         self.m = torch.zeros_like(self.m) if self.m is not None else None
+
+
+class TorchOptimizer(Optimizer):
+    """Any ``torch.optim`` optimiser that steps from ``.grad`` (SGD, Adam, AdamW, RMSprop, ...), on
+    the preset's learning-rate schedule::
+
+        invert(rep, x, optimizer=torch.optim.AdamW)            # or functools.partial(torch.optim.SGD, momentum=0.9)
+
+    ``reset()`` builds a fresh instance (its state forgotten). Optimisers that need a closure
+    (L-BFGS) re-evaluate the energy themselves and do not fit this loop.
+    """
+
+    def __init__(self, factory, lr: float = 1e-3, **kwargs):
+        cls = getattr(factory, "func", factory)
+        if cls is torch.optim.LBFGS:
+            from ..errors import ConfigError
+
+            raise ConfigError("torch.optim.LBFGS needs a closure that re-evaluates the energy; use an optimiser "
+                              "that steps from the gradient (SGD, Adam, AdamW, RMSprop, ...)")
+        self.factory, self.kwargs, self.lr = factory, kwargs, float(lr)
+        self.opt: Optional[torch.optim.Optimizer] = None
+
+    def step(self, u, g):
+        if self.opt is None or self.opt.param_groups[0]["params"][0] is not u:
+            self.opt = self.factory([u], lr=self.lr, **self.kwargs)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr
+        u.grad = g
+        self.opt.step()
+        u.grad = None
+
+    def reset(self):
+        self.opt = None
+
+
+def as_optimizer(opt, lr: float) -> Optimizer:
+    """An :class:`Optimizer` from one of ours, a ``torch.optim`` class, or a factory ``f(params, lr=...)``."""
+    if isinstance(opt, Optimizer):
+        return opt
+    if isinstance(opt, torch.optim.Optimizer):
+        from ..errors import ConfigError
+
+        raise ConfigError("pass the optimiser's class (torch.optim.Adam) or a factory, not an instance bound to other parameters")
+    if callable(opt):
+        return TorchOptimizer(opt, lr)
+    from ..errors import ConfigError
+
+    raise ConfigError(f"not an optimiser: {opt!r}")

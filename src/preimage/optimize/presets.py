@@ -16,7 +16,7 @@ normalises for its model.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -38,7 +38,8 @@ MV2016_B, MV2016_B_PLUS, MV2016_ALPHA, MV2016_BETA = 80.0, 160.0, 6.0, 2.0
 
 @dataclass
 class Setup:
-    """Everything :func:`preimage.optimize.loop.optimize` needs for one run."""
+    """Everything :func:`preimage.optimize.loop.optimize` needs for one run. ``jitter`` is the
+    preset's own crop; ``extra_transforms`` run after it (``invert(..., transforms=[...])``)."""
 
     param: PixelParam
     objective: Objective
@@ -46,6 +47,11 @@ class Setup:
     stages: List[Stage]
     jitter: Jitter
     reset_on_lr_change: bool = True
+    extra_transforms: List = field(default_factory=list)
+
+    @property
+    def transforms(self) -> List:
+        return [self.jitter, *self.extra_transforms]
 
 
 def mv2015_sigma(shape: Sequence[int]) -> float:

@@ -1,10 +1,59 @@
-"""Jitter: each iteration looks at a random H x W crop of an image enlarged by T - 1 pixels."""
+"""Transforms applied to the image before the representation sees it, as a list (lucent-style).
+
+A transform is a callable ``t(x, random) -> x'`` with a ``pad`` attribute: how many pixels of each
+side it consumes (a crop of an image enlarged by ``pad`` pixels). ``random=False`` is its
+deterministic version, used for the final image. :class:`Jitter` is one; :func:`apply` runs a list.
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional, Protocol, Sequence
 
 import torch
+
+
+class Transform(Protocol):
+    pad: int
+
+    def __call__(self, x: torch.Tensor, random: bool = True) -> torch.Tensor: ...
+
+
+def apply(transforms: Sequence[Transform], x: torch.Tensor, random: bool = True) -> torch.Tensor:
+    for t in transforms:
+        x = t(x, random=random)
+    return x
+
+
+def total_pad(transforms: Sequence[Transform]) -> int:
+    return sum(int(t.pad) for t in transforms)
+
+
+def centre(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """The centre (H - pad) x (W - pad) crop: the image the transforms' deterministic versions see."""
+    if pad == 0:
+        return x
+    o = pad // 2
+    return crop(x, o, o, x.shape[-2] - pad, x.shape[-1] - pad)
+
+
+class RandomFlip:
+    """Mirror the whole batch left-right with probability ``p`` (consumes no pixels)."""
+
+    pad = 0
+
+    def __init__(self, p: float = 0.5, generator: Optional[torch.Generator] = None):
+        self.p, self.generator = float(p), generator
+
+    def __call__(self, x: torch.Tensor, random: bool = True) -> torch.Tensor:
+        if random and float(torch.rand((), generator=self.generator)) < self.p:
+            return x.flip(-1)
+        return x
+
+
+def as_list(transforms) -> List:
+    if transforms is None:
+        return []
+    return list(transforms) if isinstance(transforms, (list, tuple)) else [transforms]
 
 
 def jitter_amount(stride: int) -> int:
@@ -28,9 +77,7 @@ class Jitter:
         return self.t - 1
 
     def centre(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.pad
-        o = p // 2
-        return crop(x, o, o, x.shape[-2] - p, x.shape[-1] - p) if p else x
+        return centre(x, self.pad)
 
     def __call__(self, x: torch.Tensor, random: bool = True) -> torch.Tensor:
         p = self.pad

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -109,6 +109,16 @@ class Representation(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def features_at(self, x: torch.Tensor, layers: Sequence[Optional[str]]) -> Dict[Optional[str], torch.Tensor]:
+        """Codes at several layers in one pass (``None``: this representation's own). Only
+        representations with layers (a CNN) know other names."""
+        other = [k for k in layers if k is not None]
+        if other:
+            from ..errors import LayerError
+
+            raise LayerError(f"{self.name} has no layers ({', '.join(other)}); objectives bound to a layer need a CNN")
+        return {None: self.features(x)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(self.check_input(x))
