@@ -36,9 +36,16 @@ def test_train_resume_equals_straight_run_and_eval(tmp_path, capsys):
     def interrupt_after_first_epoch(msg):
         if msg.startswith("epoch 1/2"):
             raise KeyboardInterrupt
-    with pytest.raises(KeyboardInterrupt):
-        train_classifier(load_model(TINY), str(data), str(b), epochs=2, batch_size=20,
-                         log=interrupt_after_first_epoch, show=False)
+    from preimage.cli import DEFAULT_THREADS
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(DEFAULT_THREADS)  # as main() runs it: bit-exact resume needs the same kernels
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_classifier(load_model(TINY), str(data), str(b), epochs=2, batch_size=20,
+                             log=interrupt_after_first_epoch, show=False)
+    finally:
+        torch.set_num_threads(threads)
     assert not b.exists() and torch.load(str(b) + ".ckpt", weights_only=True)["epoch"] == 1
     assert main(base[:-3] + ["--epochs", "3", "--out", str(b), "--resume", "--quiet"]) == 2  # wrong schedule
     assert main(base + ["--out", str(b), "--resume"]) == 0

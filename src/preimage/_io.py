@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
@@ -16,8 +16,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     ``write`` leaves no temporary file behind.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    if path.is_dir():
+        from .errors import OutputError
+
+        raise OutputError(f"output {path} is a folder; name a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    except OSError as e:
+        from .errors import OutputError
+
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -48,22 +57,92 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+MANIFEST = ".preimage-run.json"
+
+
+def check_output_file(path: str | os.PathLike, force: bool = False, owned_by: Optional[Callable[[Path], bool]] = None) -> Path:
+    """Refuse an output file that exists (unless ``force``, or ``owned_by(path)`` says it is this
+    command's own earlier output) or that names a folder; one clear line either way."""
+    from .errors import OutputError
+
+    p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"output {p} is a folder; name a file")
+    if p.exists() and not force and not (owned_by is not None and owned_by(p)):
+        raise OutputError(f"{p} exists; pass --force to replace it")
+    return p
+
+
 class StagedDir:
     """Write a set of files into a hidden staging folder, then move them into ``final`` together.
 
     Use as a context manager: on an exception nothing reaches ``final`` and the staging folder is
-    removed; on success each file is renamed into ``final`` (created if needed).
+    removed; on success each file is renamed into ``final`` (created if needed), the files of an
+    earlier run of the same ``command`` that this run did not write are removed, and a manifest
+    (``.preimage-run.json``) records the command and its files - so the folder always holds one
+    run's whole output.
+
+    Refused at once (before any work): a ``final`` that is a file, that cannot be written, that
+    another run is writing to (a lock beside it), or that holds files of something else (another
+    command, or files without a manifest) unless ``force``.
     """
 
-    def __init__(self, final: str | os.PathLike):
-        self.final = Path(final)
-        if self.final.exists() and not self.final.is_dir():
-            from .errors import ConfigError
+    def __init__(self, final: str | os.PathLike, command: Optional[str] = None, force: bool = False):
+        from .errors import OutputError
 
-            raise ConfigError(f"output path {self.final} exists and is not a folder")
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.stage = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", suffix=".partial", dir=self.final.parent))
+        self.final = Path(final)
+        self.command = command
+        if self.final.exists() and not self.final.is_dir():
+            raise OutputError(f"output path {self.final} exists and is not a folder")
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = _Lock(self.final.parent / f".{self.final.name}.lock")
+        except OSError as e:
+            raise OutputError(f"cannot write to {self.final}: {e.strerror or e}") from None
+        if not self._lock.acquire():
+            raise OutputError(f"another preimage run is writing to {self.final}; wait for it or choose another --out")
+        try:
+            self._previous = self._check_owner(force)
+            self.stage = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", suffix=".partial", dir=self.final.parent))
+        except BaseException as e:
+            self._lock.release()
+            if isinstance(e, OSError):
+                raise OutputError(f"cannot write to {self.final}: {e.strerror or e}") from None
+            raise
         self.names: list = []
+
+    @classmethod
+    def check(cls, final: str | os.PathLike, command: Optional[str] = None, force: bool = False) -> None:
+        """Run the refusals of the constructor now (before a long computation), writing nothing."""
+        d = cls(final, command, force)
+        d.abandon()
+
+    def abandon(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.stage, ignore_errors=True)
+        self._lock.release()
+
+    def _check_owner(self, force: bool) -> list:
+        """The files an earlier run of this command left (to replace), or a refusal."""
+        from .errors import OutputError
+
+        if not self.final.is_dir():
+            return []
+        entries = sorted(p.name for p in self.final.iterdir())
+        if not entries:
+            return []
+        try:
+            manifest = json.loads((self.final / MANIFEST).read_text())
+        except (OSError, ValueError):
+            manifest = None
+        if manifest is not None and manifest.get("command") == self.command:
+            return list(manifest.get("files", []))
+        if force:
+            return list(manifest.get("files", [])) if manifest else []
+        whose = f"'{manifest.get('command')}'" if manifest else "unknown"
+        raise OutputError(f"{self.final} is not empty and holds another run's files ({whose}: "
+                          f"{', '.join(e for e in entries if e != MANIFEST)[:80]}); choose another --out or pass --force")
 
     def __truediv__(self, name: str) -> Path:
         self.names.append(name)
@@ -78,11 +157,44 @@ class StagedDir:
         try:
             if exc_type is None:
                 self.final.mkdir(parents=True, exist_ok=True)
+                written = []
                 for p in sorted(self.stage.rglob("*")):
                     if p.is_file():
-                        dest = self.final / p.relative_to(self.stage)
+                        rel = p.relative_to(self.stage)
+                        dest = self.final / rel
                         dest.parent.mkdir(parents=True, exist_ok=True)
                         os.chmod(p, 0o666 & ~_umask())
                         os.replace(p, dest)
+                        written.append(str(rel))
+                for old in set(self._previous) - set(written):
+                    (self.final / old).unlink(missing_ok=True)
+                write_json(self.final / MANIFEST, {"command": self.command, "files": written})
         finally:
             shutil.rmtree(self.stage, ignore_errors=True)
+            self._lock.release()
+
+
+class _Lock:
+    """An exclusive, non-blocking lock on a file (removed on release)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd: Optional[int] = None
+
+    def acquire(self) -> bool:
+        import fcntl
+
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self.fd)
+            self.fd = None

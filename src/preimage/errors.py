@@ -37,3 +37,7 @@ class NotDifferentiableError(PreimageError):
 
 class DivergedError(PreimageError):
     """The optimisation's energy became non-finite (the step size is too large for this problem)."""
+
+
+class OutputError(PreimageError):
+    """An output path cannot be written, is busy, or holds files this command would not own."""

@@ -25,9 +25,9 @@ from typing import Dict, Optional
 
 import torch
 
-from .. import _io
 from ..errors import WeightsError
 from ..representations.base import Representation, spec_key
+from ..trainkit import read_safetensors, save_safetensors
 from .decoder import Decoder
 
 FORMAT = "preimage-inverter/1"
@@ -158,27 +158,20 @@ class Inverter:
 
 def save_inverter(decoder: Decoder, rep, path: str | Path, training: Optional[Dict] = None) -> Path:
     """Write ``decoder`` for ``rep`` atomically as an inverter file."""
-    from safetensors.torch import save_file
-
-    sd = {k: v.detach().cpu().contiguous().clone() for k, v in decoder.state_dict().items()}
     meta = {"format": FORMAT, "representation": describe(rep.spec()), "spec": identity(rep), "name": rep.name,
             "fingerprint": fingerprint(rep), "config": json.dumps(decoder.config()), "training": json.dumps(training or {})}
-    return _io.atomic_write(path, lambda p: save_file(sd, str(p), metadata=meta))
+    return save_safetensors(decoder.state_dict(), path, meta)
 
 
 def load_inverter(path: str | Path, rep=None, size: Optional[int] = None, device=None) -> Inverter:
     """Load an inverter file; with ``rep``, check that it decodes that representation."""
-    from safetensors import safe_open
-
     p = Path(path)
     if not p.is_file():
         raise WeightsError(f"inverter file not found: {path}")
     try:
-        with safe_open(str(p), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:  # safetensors raises its own error types for corrupt headers
-        raise WeightsError(f"{path} is not a safetensors inverter file ({type(e).__name__}: {e})".splitlines()[0]) from None
+        tensors, meta = read_safetensors(p)
+    except WeightsError as e:
+        raise WeightsError(str(e).replace("is not a safetensors file", "is not a safetensors inverter file")) from None
     if meta.get("format") != FORMAT:
         raise WeightsError(f"{path} is not a preimage inverter (metadata format {meta.get('format')!r}, "
                            f"expected {FORMAT!r}); classifier weights go to --weights")
@@ -206,6 +199,14 @@ def load_inverter(path: str | Path, rep=None, size: Optional[int] = None, device
     return inv
 
 
+def is_inverter_file(path: str | Path) -> bool:
+    """Whether ``path`` is a preimage inverter file (which ``train-inverter`` may replace)."""
+    try:
+        return read_safetensors(path, header_only=True)[1].get("format") == FORMAT
+    except WeightsError:
+        return False
+
+
 def bundled_inverters() -> Dict[str, Path]:
     """File stem -> path of the inverters that ship with the package."""
     if not BUNDLED_DIR.is_dir():
@@ -215,12 +216,9 @@ def bundled_inverters() -> Dict[str, Path]:
 
 def find_bundled(rep, size: Optional[int] = None) -> Inverter:
     """The bundled inverter for ``rep`` (at ``size``), or a :class:`WeightsError` listing what ships."""
-    from safetensors import safe_open
-
     found, want = [], rep.spec()
-    for stem, p in bundled_inverters().items():
-        with safe_open(str(p), framework="pt") as f:  # the header only; tensors load for the match
-            meta = f.metadata() or {}
+    for p in bundled_inverters().values():
+        _, meta = read_safetensors(p, header_only=True)  # tensors load for the match only
         image_size = json.loads(meta.get("config", "{}")).get("image_size")
         spec = file_spec(meta)
         found.append(f"{describe(spec) if spec.get('kind') != 'cnn' else meta.get('name')}@{image_size}px")

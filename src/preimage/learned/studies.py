@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
 
 import torch
 
@@ -91,3 +92,92 @@ def sample(rep, inverter: Inverter, images: torch.Tensor, n: int = 8, seed: int 
     codes = in_batches(rep, images, batch)
     s = sample_codes(codes, n, torch.Generator().manual_seed(int(seed)))
     return s, inverter(s)
+
+
+# ---------------------------------------------------------------- the studies as saved results
+@dataclass
+class Study:
+    """A study's figure and record; ``save(folder)`` writes ``NAME.png`` and ``NAME.json``."""
+
+    name: str
+    png: bytes
+    record: Dict
+    lines: List[str] = field(default_factory=list)
+
+    def save(self, out, force: bool = False) -> None:
+        import json
+
+        from .. import _io
+
+        with _io.StagedDir(out, command=self.name, force=force) as d:
+            (d / f"{self.name}.png").write_bytes(self.png)
+            (d / f"{self.name}.json").write_text(json.dumps(self.record, indent=2) + "\n")
+
+
+def folder_images(data: str, n: int, size: int):
+    """The first ``n`` images of a folder, evenly spaced in name order, at ``size``."""
+    from ..images import list_images, load_image
+    from .data import evenly_spaced
+
+    files = evenly_spaced(list_images(data, recursive=True), n)
+    return files, torch.stack([load_image(f, size) for f in files])
+
+
+def perturb_study(rep, inv: Inverter, data: str, n: int = 100, drop: float = 0.5, seed: int = 0, show: int = 8) -> Study:
+    from ..errors import ConfigError
+    from ..images import encode_png
+    from ..report import grid
+
+    if not 0.0 <= drop < 1.0:
+        raise ConfigError(f"--drop must be in [0, 1), got {drop}")
+    files, x = folder_images(data, n, inv.image_size)
+    r = perturb(rep, inv, x, p=drop, seed=seed)
+    modes = list(r["images"])
+    rows = [[x[i]] + [r["images"][m][i] for m in modes] for i in range(min(show, len(x)))]
+    cols = ["original", "decoded", "binarised code", f"{int(100 * drop)}% dropped", "mean code", "next image's code"]
+    record = {"representation": rep.name, "inverter": inv.path, "data": data, "n": len(files), "size": inv.image_size,
+              "drop": drop, "seed": seed, "binarise": "active units -> mean active value, others -> mean inactive value",
+              "modes": {m: {"image_error_mean": float(r["image_error"][m].mean()),
+                            "image_error_std": float(r["image_error"][m].std()) if len(files) > 1 else 0.0,
+                            "code_change_mean": float(r["feature_error"][m].mean()),
+                            "image_error": [round(float(v), 5) for v in r["image_error"][m]]} for m in modes},
+              "files": [str(f) for f in files]}
+    lines = [f"{'code':<12} {'image_error':>11} {'code change':>11}"]
+    lines += [f"{m:<12} {record['modes'][m]['image_error_mean']:>11.4f} {record['modes'][m]['code_change_mean']:>11.4f}"
+              for m in modes]
+    return Study("perturb", encode_png(grid(rows, cols, min_side=64)), record, lines)
+
+
+def interpolate_study(rep, inv: Inverter, a: str, b: str, steps: int = 8) -> Study:
+    from ..errors import ConfigError
+    from ..images import encode_png, load_image
+    from ..metrics import image_error
+    from ..report import grid
+
+    if steps < 2:
+        raise ConfigError(f"--steps must be at least 2, got {steps}")
+    size = inv.image_size
+    xa, xb = load_image(a, size), load_image(b, size)
+    t, imgs = interpolate(rep, inv, xa, xb, steps)
+    row = [xa] + list(imgs) + [xb]
+    cols = ["A"] + [f"t={float(v):.2f}" for v in t] + ["B"]
+    record = {"representation": rep.name, "inverter": inv.path, "a": a, "b": b, "size": size, "t": t.tolist(),
+              "rms_change_between_steps": [float((imgs[i + 1] - imgs[i]).pow(2).mean().sqrt())
+                                           for i in range(len(imgs) - 1)],
+              "image_error_at_a": float(image_error(imgs[:1], xa[None])[0]),
+              "image_error_at_b": float(image_error(imgs[-1:], xb[None])[0])}
+    return Study("interpolate", encode_png(grid([row], cols, min_side=64)), record)
+
+
+def sample_study(rep, inv: Inverter, data: str, n_codes: int = 1000, samples: int = 8, seed: int = 0) -> Study:
+    from ..images import encode_png
+    from ..report import grid
+
+    files, x = folder_images(data, n_codes, inv.image_size)
+    codes, imgs = sample(rep, inv, x, samples, seed)
+    record = {"representation": rep.name, "inverter": inv.path, "data": data, "n_codes": len(files),
+              "size": inv.image_size, "samples": samples, "seed": seed,
+              "mean_sample_std": float(imgs.flatten(1).std(1).mean()),
+              "mean_data_std": float(x.flatten(1).std(1).mean()),
+              "code_norms": [float(v) for v in codes.flatten(1).norm(dim=1)]}
+    return Study("sample", encode_png(grid([list(imgs)], [f"sample {k}" for k in range(samples)], min_side=64)), record)

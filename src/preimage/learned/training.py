@@ -15,7 +15,6 @@ end every rank's parameter checksum is gathered and compared; the summary record
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -24,7 +23,8 @@ from typing import Dict, Optional
 import torch
 
 from .. import _io, metrics, progress
-from ..errors import ConfigError, WeightsError
+from ..errors import ConfigError
+from ..trainkit import Checkpoint, check_finite, lr_schedule
 from .data import CropSource, batch_generator, in_batches, split_files
 from .decoder import Decoder, build_decoder
 from .inverter import identity, save_inverter
@@ -32,11 +32,30 @@ from .inverter import identity, save_inverter
 
 def lr_at(step: int, total: int, peak: float, warm_frac: float = 0.05, floor: float = 0.05) -> float:
     """Linear warm-up to ``peak`` over the first 5% of steps, then cosine decay to ``floor * peak``."""
-    warm = max(1, int(total * warm_frac))
-    if step < warm:
-        return peak * (step + 1) / warm
-    t = (step - warm) / max(1, total - warm)
-    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+    return lr_schedule(step, total, peak, warmup=max(1, int(total * warm_frac)), warm_counts_current=True,
+                       decay="cosine", floor=floor)
+
+
+def comparator_from_spec(spec: str, weight: float, size: int):
+    """The frozen comparator of a feature-matching loss: ``MODEL:LAYER`` (``refnet:conv3``) or a
+    differentiable descriptor (``hog``)."""
+    from ..representations import build, parse_handcrafted
+
+    if parse_handcrafted(spec) is not None:
+        comparator = build(spec, size=size)
+    else:
+        model, _, layer = spec.rpartition(":")
+        if not model:
+            raise ConfigError(f"--comparator wants MODEL:LAYER (e.g. refnet:conv3) or a descriptor, got {spec!r}")
+        comparator = build(model, layer, size=size)
+    comparator = comparator.eval()
+    if not comparator.differentiable:
+        raise ConfigError(f"--comparator {spec} is not differentiable; use a CNN layer or hog, hogb, dsift")
+    for q in comparator.parameters():
+        q.requires_grad_(False)
+    if weight <= 0:
+        raise ConfigError("--comparator needs a positive --comparator-weight")
+    return comparator
 
 
 def _distributed():
@@ -112,15 +131,9 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
               "comparator": getattr(comparator, "name", None), "comparator_weight": comparator_weight}
     opt = torch.optim.Adam(decoder.parameters(), lr=lr, betas=(0.9, 0.999))
     start, history, elapsed = 0, [], 0.0
+    ckpt = Checkpoint(ckpt_p, config)
     if resume:
-        if not ckpt_p.is_file():
-            raise WeightsError(f"--resume: no checkpoint at {ckpt_p}")
-        ck = torch.load(str(ckpt_p), map_location="cpu", weights_only=True)
-        old = json.loads(ck["config"])
-        if old != config:
-            diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-            raise ConfigError(f"--resume: {ckpt_p} belongs to a run with other settings ({', '.join(diff)}: "
-                              + "; ".join(f"{k} was {old.get(k)!r}" for k in diff) + ")")
+        ck = ckpt.load()
         decoder.load_state_dict(ck["decoder"])
         opt.load_state_dict(ck["optimizer"])
         start, history, elapsed = int(ck["step"]), json.loads(ck["history"]), float(ck["elapsed"])
@@ -139,8 +152,9 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
     run_loss, run_n = 0.0, 0
     t0 = time.time()
     for step in bar:
+        step_lr = lr_at(step, steps, lr)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, lr)
+            g["lr"] = step_lr
         x = src.batch(local_batch, batch_generator(seed, rank, step))
         with torch.no_grad():
             f = rep(x)
@@ -150,6 +164,7 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
             with torch.no_grad():
                 c0 = comparator(x)
             loss = loss + comparator_weight * ((comparator(y) - c0).pow(2).sum() / c0.pow(2).sum().clamp_min(1e-12))
+        check_finite(loss.detach(), step, step_lr)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -158,6 +173,7 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
         bar.set_postfix(loss=f"{run_loss / run_n:.4f}")
         last = step + 1 == steps
         if (step + 1) % val_every == 0 or last:
+            check_finite(loss.detach(), step, step_lr, decoder)
             v = validate(decoder, val_f, val_x)
             rec = {"step": step + 1, "train_loss": run_loss / run_n, "val_image_error": v["image_error"],
                    "val_mse": v["mse"], "seconds": elapsed + time.time() - t0}
@@ -166,10 +182,9 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
             say(f"step {step + 1}/{steps}: train loss {rec['train_loss']:.5f}  "
                 f"validation image_error {v['image_error']:.4f}  mse {v['mse']:.5f}")
         if lead and ((step + 1) % ckpt_every == 0 or last):
-            ck = {"decoder": decoder.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
-                  "history": json.dumps(history), "elapsed": elapsed + time.time() - t0,
-                  "config": json.dumps(config)}
-            _io.atomic_write(ckpt_p, lambda p: torch.save(ck, str(p)))
+            check_finite(loss.detach(), step, step_lr, decoder)
+            ckpt.save({"decoder": decoder.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
+                       "history": json.dumps(history), "elapsed": elapsed + time.time() - t0})
     bar.close()
     elapsed += time.time() - t0
 

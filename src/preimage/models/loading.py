@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -56,8 +57,10 @@ def parse_floats(text: str | Sequence[float] | None, what: str, n: int = 3) -> O
         vals = tuple(float(v) for v in text)
     if len(vals) != n:
         raise ModelError(f"{what} must have {n} values (one per colour channel), got {len(vals)}: {text!r}")
-    if what == "--std" and any(v <= 0 for v in vals):
-        raise ModelError(f"--std values must be positive, got {text!r}")
+    if not all(math.isfinite(v) for v in vals):
+        raise ModelError(f"{what} values must be finite numbers, got {text!r}")
+    if what.endswith("std") and any(v <= 0 for v in vals):
+        raise ModelError(f"{what} values must be positive, got {text!r}")
     return vals
 
 
@@ -167,17 +170,88 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     return model
 
 
+MODEL_FILE_KEYS = {"model": str, "weights": str, "mean": list, "std": list, "size": int}
+
+
+def read_model_file(path: str | os.PathLike) -> Dict:
+    """A model file (TOML) carrying a network with its weights and normalisation::
+
+        model = "nets.py:resnet_factory"     # or a zoo name, or package.module:factory
+        weights = "weights.safetensors"      # optional; relative to this file
+        mean = [0.485, 0.456, 0.406]         # optional
+        std = [0.229, 0.224, 0.225]          # optional
+        size = 32                            # optional input size
+
+    Paths inside are relative to the file. Unknown keys and wrong types are refused.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"model file not found: {path}")
+    try:
+        import tomllib  # type: ignore[import-not-found]
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[import-not-found,no-redef]
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ModelError(f"{path} is not a valid TOML model file: {str(e).splitlines()[0]}") from None
+    unknown = sorted(set(data) - set(MODEL_FILE_KEYS))
+    if unknown:
+        raise ModelError(f"{path}: unknown key(s) {', '.join(unknown)}; a model file has {', '.join(MODEL_FILE_KEYS)}")
+    if "model" not in data:
+        raise ModelError(f"{path}: a model file needs 'model = \"zoo name | package.module:factory | file.py:factory\"'")
+    for k, v in data.items():
+        if not isinstance(v, MODEL_FILE_KEYS[k]) or isinstance(v, bool):
+            raise ModelError(f"{path}: {k} must be a {MODEL_FILE_KEYS[k].__name__}, got {v!r}")
+    base = p.resolve().parent
+    target, colon, attr = data["model"].rpartition(":")
+    if colon and (target.endswith(".py") or "/" in target) and not Path(target).is_absolute():
+        data["model"] = f"{base / target}:{attr}"
+    if "weights" in data and not Path(data["weights"]).is_absolute():
+        data["weights"] = str(base / data["weights"])
+    return data
+
+
 def load_model(spec: str, weights: Optional[str] = None, mean=None, std=None,
-               input_size: Optional[int] = None, pretrained: bool = True) -> ModelInfo:
-    """Resolve ``spec`` (zoo name, ``pkg.mod:factory`` or ``file.py:factory``) to a :class:`ModelInfo`.
+               input_size: Optional[int] = None, pretrained: bool = True, seed: Optional[int] = None) -> ModelInfo:
+    """Resolve ``spec`` (zoo name, model file ``.toml``, ``pkg.mod:factory`` or ``file.py:factory``)
+    to a :class:`ModelInfo`.
 
     ``mean``/``std`` (three numbers or a comma-separated string) describe the normalisation the
-    model expects of a [0, 1] image. ``pretrained=False`` skips the zoo's default weights.
+    model expects of a [0, 1] image; with ``weights`` and ``input_size`` they override a model
+    file's. ``pretrained=False`` skips the zoo's default weights. ``seed``: the random state the
+    network is built under (its initial weights, where no weights are loaded); the caller's own
+    random state is left as it was.
     """
     from . import zoo
 
+    if spec.endswith(".toml"):
+        f = read_model_file(spec)
+        info = load_model(f["model"], weights=weights or f.get("weights"), mean=mean if mean is not None else f.get("mean"),
+                          std=std if std is not None else f.get("std"),
+                          input_size=input_size if input_size is not None else f.get("size"),
+                          pretrained=pretrained, seed=seed)
+        info.name = Path(spec).stem if info.name == f["model"] else info.name
+        return info
     mean_v = parse_floats(mean, "--mean")
     std_v = parse_floats(std, "--std")
+    if input_size is not None and int(input_size) < 1:
+        raise ModelError(f"--size must be a positive number of pixels, got {input_size}")
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(int(seed))
+        info = _build(spec, weights, pretrained, zoo)
+    if mean_v is not None:
+        info.mean = mean_v
+    if std_v is not None:
+        info.std = std_v
+    if input_size is not None:
+        info.input_size = int(input_size)
+    info.module.eval()
+    return info
+
+
+def _build(spec: str, weights: Optional[str], pretrained: bool, zoo) -> ModelInfo:
     if spec in zoo.MODELS:
         info = zoo.build(spec, weights=weights, pretrained=pretrained)
     else:
@@ -198,11 +272,4 @@ def load_model(spec: str, weights: Optional[str] = None, mean=None, std=None,
             input_size=int(getattr(module, "preimage_input_size", 224)),
             aliases=dict(getattr(module, "preimage_aliases", {})),
         )
-    if mean_v is not None:
-        info.mean = mean_v
-    if std_v is not None:
-        info.std = std_v
-    if input_size is not None:
-        info.input_size = int(input_size)
-    info.module.eval()
     return info

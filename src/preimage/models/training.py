@@ -15,11 +15,11 @@ from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .. import _io, progress
-from ..errors import ConfigError, WeightsError
+from ..errors import ConfigError
 from ..images import load_uint8_folder
+from ..trainkit import Checkpoint, check_finite, lr_schedule, save_safetensors
 from .loading import ModelInfo
 
 
@@ -44,30 +44,36 @@ def _augment(xb: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tens
 
 def lr_at(step: int, total: int, peak: float, warm_frac: float = 0.15) -> float:
     """One-cycle: linear warm-up from peak/10 to peak, then linear decay to zero."""
-    warm = max(1, int(total * warm_frac))
-    if step < warm:
-        return peak * (0.1 + 0.9 * step / warm)
-    return peak * max(0.0, (total - step) / max(1, total - warm))
+    return lr_schedule(step, total, peak, warmup=max(1, int(total * warm_frac)), warm_start=0.1, decay="linear")
 
 
 def train_classifier(info: ModelInfo, data: str, out: str, epochs: int = 16, batch_size: int = 256,
                      lr: float = 0.2, weight_decay: float = 5e-4, label_smoothing: float = 0.1,
                      seed: int = 0, resume: bool = False, val: Optional[str] = None,
-                     show: Optional[bool] = None, log=print) -> Dict:
+                     show: Optional[bool] = None, log=print, keep_checkpoint: bool = False) -> Dict:
     """Train ``info.module`` on ``data`` (root/<class>/<image>); write safetensors weights to ``out``.
 
-    A checkpoint ``out + '.ckpt'`` is written after every epoch; ``resume=True`` continues from it.
+    A checkpoint ``out + '.ckpt'`` is written after every epoch; ``resume=True`` continues from it
+    (refused if the run's settings differ); it is removed after a successful run unless
+    ``keep_checkpoint``. A folder smaller than a batch trains in one batch of what there is.
     Returns a summary dict (also written as ``out + '.json'``).
     """
-    if epochs < 1 or batch_size < 1 or lr <= 0:
-        raise ConfigError(f"epochs and batch size must be >= 1 and lr > 0 (got {epochs}, {batch_size}, {lr})")
+    import math
+
+    if epochs < 1 or batch_size < 1 or not (math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"epochs and batch size must be >= 1 and lr a positive number (got {epochs}, {batch_size}, {lr})")
     out_p = Path(out)
-    ckpt_p = out_p.with_name(out_p.name + ".ckpt")
     torch.manual_seed(seed)
     model = info.module
     x, y, classes = load_uint8_folder(data, show=show)
     if info.classes is not None and len(classes) != len(info.classes):
         raise ConfigError(f"{data} has {len(classes)} classes, the model has {len(info.classes)}")
+    if len(x) < batch_size:
+        log(f"{data} holds {len(x)} images, fewer than a batch of {batch_size}: training on batches of {len(x)}")
+        batch_size = len(x)
+    ckpt = Checkpoint(out_p.with_name(out_p.name + ".ckpt"),
+                      {"arch": info.name, "data": str(data), "epochs": epochs, "batch_size": batch_size, "lr": lr,
+                       "weight_decay": weight_decay, "label_smoothing": label_smoothing, "seed": seed})
     norm = _normaliser(info, "cpu")
     model = model.to(memory_format=torch.channels_last)
     decay, no_decay = [], []
@@ -80,18 +86,13 @@ def train_classifier(info: ModelInfo, data: str, out: str, epochs: int = 16, bat
     start_epoch, history, elapsed = 0, [], 0.0
     gen = torch.Generator().manual_seed(seed)
     if resume:
-        if not ckpt_p.is_file():
-            raise WeightsError(f"--resume: no checkpoint at {ckpt_p}")
-        ck = torch.load(str(ckpt_p), map_location="cpu", weights_only=True)
+        ck = ckpt.load()
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["generator"])
         torch.set_rng_state(ck["torch_rng"])
-        if int(ck.get("epochs", epochs)) != epochs:
-            raise ConfigError(f"--resume: the checkpoint belongs to a {int(ck['epochs'])}-epoch run; "
-                              f"pass --epochs {int(ck['epochs'])} (the schedule depends on it)")
         start_epoch, history, elapsed = int(ck["epoch"]), json.loads(ck["history"]), float(ck["elapsed"])
-        log(f"resumed from {ckpt_p} at epoch {start_epoch}")
+        log(f"resumed from {ckpt.path} at epoch {start_epoch}")
     for epoch in range(start_epoch, epochs):
         t0 = time.time()
         model.train()
@@ -100,13 +101,15 @@ def train_classifier(info: ModelInfo, data: str, out: str, epochs: int = 16, bat
         bar = progress.bar(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}", show=show, unit="batch")
         for b in bar:
             step = epoch * steps_per_epoch + b
+            step_lr = lr_at(step, total, lr)
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, lr)
+                g["lr"] = step_lr
             idx = perm[b * batch_size:(b + 1) * batch_size]
             xb = norm(_augment(x[idx], gen)).contiguous(memory_format=torch.channels_last)
             yb = y[idx]
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
+            check_finite(loss.detach(), step, step_lr)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -119,15 +122,15 @@ def train_classifier(info: ModelInfo, data: str, out: str, epochs: int = 16, bat
         elapsed += dt
         rec = {"epoch": epoch + 1, "loss": tot_loss / seen, "train_acc": tot_correct / seen, "seconds": dt}
         history.append(rec)
-        ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-              "torch_rng": torch.get_rng_state(), "epoch": epoch + 1, "epochs": epochs,
-              "history": json.dumps(history), "elapsed": elapsed}
-        _io.atomic_write(ckpt_p, lambda p: torch.save(ck, str(p)))
+        check_finite(loss.detach(), step, step_lr, model)
+        ckpt.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                   "torch_rng": torch.get_rng_state(), "epoch": epoch + 1, "history": json.dumps(history),
+                   "elapsed": elapsed})
         log(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.4f}  train acc {rec['train_acc']:.4f}  {dt:.0f}s")
     model.eval()
     model = model.to(memory_format=torch.contiguous_format)
-    save_safetensors(model, out_p, {"arch": info.name, "classes": ",".join(classes),
-                                    "mean": ",".join(map(str, info.mean)), "std": ",".join(map(str, info.std))})
+    save_safetensors(model.state_dict(), out_p, {"arch": info.name, "classes": ",".join(classes),
+                                                 "mean": ",".join(map(str, info.mean)), "std": ",".join(map(str, info.std))})
     summary = {"arch": info.name, "data": str(data), "epochs": epochs, "batch_size": batch_size, "lr": lr,
                "weight_decay": weight_decay, "label_smoothing": label_smoothing, "seed": seed,
                "train_seconds": elapsed, "history": history, "weights": str(out_p)}
@@ -135,14 +138,9 @@ def train_classifier(info: ModelInfo, data: str, out: str, epochs: int = 16, bat
         summary["val"] = evaluate_classifier(info, val, show=show)
         log(f"validation accuracy on {val}: {summary['val']['accuracy']:.4f}")
     _io.write_json(out_p.with_name(out_p.name + ".json"), summary)
+    if not keep_checkpoint:
+        ckpt.remove()
     return summary
-
-
-def save_safetensors(model: nn.Module, path: Path, metadata: Dict[str, str]) -> None:
-    from safetensors.torch import save_file
-
-    sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    _io.atomic_write(path, lambda p: save_file(sd, str(p), metadata=metadata))
 
 
 @torch.no_grad()
@@ -158,7 +156,12 @@ def evaluate_classifier(info: ModelInfo, data: str, batch_size: int = 500, show:
     preds = []
     t0 = time.time()
     for i in progress.bar(range(0, len(x), batch_size), desc="evaluating", show=show, unit="batch"):
-        preds.append(model(norm(x[i:i + batch_size].to(device))).argmax(1).cpu())
+        logits = model(norm(x[i:i + batch_size].to(device)))
+        if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] != nc:
+            shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise ConfigError(f"{info.name} returns {shape} per batch, not one score per class (N, {nc}); "
+                              f"eval-classifier needs a classifier")
+        preds.append(logits.argmax(1).cpu())
     pred = torch.cat(preds)
     conf = torch.zeros(nc, nc, dtype=torch.int64)
     conf.index_put_((y, pred), torch.ones_like(y), accumulate=True)

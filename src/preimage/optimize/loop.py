@@ -11,6 +11,7 @@ import torch
 
 from .. import progress
 from ..errors import ConfigError, DivergedError
+from ..trainkit import lr_schedule
 from .objectives import Context, Objective
 from .optimizers import Optimizer
 from .param import PixelParam
@@ -30,8 +31,7 @@ class Stage:
     def lr_at(self, i: int) -> float:
         if self.decay == 1.0 or self.iters <= 1:
             return self.lr
-        c = 0.5 * (1 + math.cos(math.pi * i / (self.iters - 1)))
-        return self.lr * (self.decay + (1 - self.decay) * c)
+        return lr_schedule(i, self.iters - 1, self.lr, decay="cosine", floor=self.decay)
 
 
 def rescale_stages(stages: Sequence[Stage], total: int) -> List[Stage]:

@@ -6,7 +6,7 @@ CNN layers of any ``nn.Module`` (:class:`CNNLayer`) and hand-crafted descriptors
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .base import Representation
 from .cnn import CNNLayer, LayerInfo, probe_layers, resolve_layer
@@ -15,7 +15,8 @@ from .lbp import LBP
 from .sift import DSIFT
 
 __all__ = ["Representation", "CNNLayer", "LayerInfo", "probe_layers", "resolve_layer", "HOG",
-           "HOGDalalTriggs", "DSIFT", "LBP", "glyphs", "HANDCRAFTED", "build", "parse_handcrafted"]
+           "HOGDalalTriggs", "DSIFT", "LBP", "glyphs", "HANDCRAFTED", "build", "parse_handcrafted",
+           "describe_layers"]
 
 #: name -> (constructor, {option: type}); options are given as ``name:key=value,key=value``
 HANDCRAFTED: Dict[str, tuple] = {
@@ -50,7 +51,7 @@ def parse_handcrafted(spec: str) -> Optional[Tuple[str, dict]]:
 
 
 def build(model: str, layer: Optional[str] = None, weights: Optional[str] = None, mean=None, std=None,
-          size: Optional[int] = None, pretrained: bool = True) -> Representation:
+          size: Optional[int] = None, pretrained: bool = True, seed: Optional[int] = None) -> Representation:
     """A representation from a name: a hand-crafted descriptor (``hog``, ``dsift:bin_size=5``; no
     layer) or a model spec plus a layer."""
     from ..errors import LayerError, ModelError
@@ -60,11 +61,13 @@ def build(model: str, layer: Optional[str] = None, weights: Optional[str] = None
     if hc is not None:
         if layer is not None:
             raise LayerError(f"{hc[0]} is a hand-crafted representation and has no layers; drop --layer")
+        if size is not None and int(size) < 1:
+            raise ModelError(f"--size must be a positive number of pixels, got {size}")
         rep = HANDCRAFTED[hc[0]][0](**hc[1])
         rep.input_size = int(size) if size else 224
         return rep
     try:
-        info = load_model(model, weights=weights, mean=mean, std=std, input_size=size, pretrained=pretrained)
+        info = load_model(model, weights=weights, mean=mean, std=std, input_size=size, pretrained=pretrained, seed=seed)
     except ModelError as e:
         if str(e).startswith("unknown model"):
             raise ModelError(f"{e}; or a hand-crafted representation: {', '.join(HANDCRAFTED)}") from None
@@ -73,3 +76,26 @@ def build(model: str, layer: Optional[str] = None, weights: Optional[str] = None
         raise LayerError(f"model {model!r} needs --layer; 'preimage layers {model}' lists them")
     return CNNLayer(info.module, layer, mean=info.mean, std=info.std, aliases=info.aliases,
                     input_size=info.input_size, name=f"{info.name}/{layer}")
+
+
+def describe_layers(model: str, size: Optional[int] = None, weights: Optional[str] = None) -> List[str]:
+    """The lines of ``preimage layers``: every module's path, alias, type, output shape and stride
+    (a hand-crafted descriptor: one line on its output)."""
+    from ..models import load_model
+
+    if parse_handcrafted(model) is not None:
+        rep = build(model, size=size)
+        s = size or rep.input_size
+        shape = "x".join(map(str, rep.output_shape(s)))
+        return [f"{rep.name}: hand-crafted, no layers; input 3x{s}x{s} -> output {shape}, stride {rep.stride}, "
+                f"differentiable: {'yes' if rep.differentiable else 'no'}"]
+    info = load_model(model, weights=weights, input_size=size, pretrained=False)
+    s = size or info.input_size
+    rows = probe_layers(info.module, s, info.aliases, info.mean, info.std)
+    w = max(len(r.path) for r in rows)
+    a = max([len(r.alias or "") for r in rows] + [5])
+    out = [f"{info.name}: input 3x{s}x{s}", f"{'module path':<{w}}  {'alias':<{a}}  {'type':<18} {'output shape':<18} stride"]
+    for r in rows:
+        shape = "x".join(map(str, r.shape)) if r.shape else "(not run)"
+        out.append(f"{r.path:<{w}}  {r.alias or '':<{a}}  {r.kind:<18} {shape:<18} {r.stride or ''}")
+    return out

@@ -1,0 +1,91 @@
+"""The ``preimage`` command. Thin: every verb parses its options, calls one library function, prints.
+
+The verbs live in the modules of this package and register themselves in
+:data:`preimage.cli.common.COMMANDS`; this module builds the parser and runs one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from ..errors import PreimageError
+from . import inversion, demo, learned, classify  # noqa: F401, I001  (each registers its verbs, in this order)
+from .common import COMMANDS
+
+#: threads torch uses when --threads is not given (chosen by measurement, BENCHMARKS.md "Threads")
+DEFAULT_THREADS = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line: ``preimage COMMAND: error: ...``, exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _threads(s: str) -> int:
+    from .common import positive
+
+    return positive("--threads")(s)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("preimage")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="preimage", description="What an image representation keeps and what it throws away.",
+                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                 epilog="examples:\n" + "\n".join(f"  {c.example}" for c in COMMANDS.values()))
+    ap.add_argument("--version", action="version", version=f"preimage {_version()}")
+    ap.add_argument("--quiet", action="store_true", help="no progress output")
+    ap.add_argument("--threads", type=_threads, default=None,
+                    help=f"CPU threads for torch (default {DEFAULT_THREADS}: measured fastest here when the machine is shared)")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    for c in COMMANDS.values():
+        p = sub.add_parser(c.name, help=c.help, description=c.help[0].upper() + c.help[1:] + ".",
+                           epilog="example:\n  " + c.example, formatter_class=argparse.RawDescriptionHelpFormatter)
+        c.options(p)
+        if c.writes:
+            p.add_argument("--force", action="store_true", help="replace outputs that exist (default: refuse)")
+        p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output")
+        p.add_argument("--threads", type=_threads, default=argparse.SUPPRESS, help="CPU threads for torch")
+        p.set_defaults(func=c.run)
+    return ap
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = build_parser()
+    try:
+        a = ap.parse_args(argv)
+    except SystemExit as e:  # usage errors (2), --help and --version (0)
+        return int(e.code or 0)
+    a.argv = list(sys.argv[1:] if argv is None else argv)  # for commands that record how they were run
+    if not getattr(a, "func", None):
+        ap.print_help()
+        return 2
+    import torch
+
+    from .. import progress
+
+    progress.set_quiet(a.quiet)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(a.threads or DEFAULT_THREADS)
+    try:
+        a.func(a)
+    except PreimageError as e:
+        print(f"preimage: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("preimage: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        torch.set_num_threads(threads)  # main() called in-process leaves the caller's setting
+    return 0

@@ -1,0 +1,124 @@
+"""The command registry and the options many commands share.
+
+Each verb lives in one module of :mod:`preimage.cli` and registers itself with :func:`command`,
+naming its option builder; nothing here imports a verb module, so there is no import loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional
+
+from ..errors import ConfigError
+
+
+@dataclass
+class Command:
+    name: str
+    run: Callable[[argparse.Namespace], None]
+    options: Callable[[argparse.ArgumentParser], None]
+    help: str
+    example: str
+    writes: bool = True   # gets --force
+
+
+COMMANDS: Dict[str, Command] = {}
+
+
+def command(name: str, help: str, example: str, options: Callable[[argparse.ArgumentParser], None],
+            writes: bool = True):
+    """Register ``fn(args)`` as ``preimage NAME``; ``options(parser)`` adds its options."""
+    def deco(fn):
+        COMMANDS[name] = Command(name, fn, options, help, example, writes)
+        return fn
+    return deco
+
+
+# ---------------------------------------------------------------- argument types
+def positive(name: str, kind=int):
+    """An argparse type: a positive integer (or, with ``kind=float``, a finite positive number)."""
+    what = "an integer" if kind is int else "a number"
+
+    def f(s):
+        import math
+
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {s!r}") from None
+        if kind is float and not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {s}")
+        if not (v >= 1 if kind is int else v > 0):
+            raise argparse.ArgumentTypeError(f"{name} must be {'at least 1' if kind is int else 'positive'}, got {s}")
+        return v
+    return f
+
+
+MODEL_HELP = ("zoo name (refnet, cifar-resnet, cifar-vgg, alexnet, vgg16), a model file (.toml), hand-crafted "
+              "(hog, hogb, hog-dt, dsift, lbp; options as dsift:bin_size=5), package.module:factory or file.py:factory")
+
+
+def add_model_args(p: argparse.ArgumentParser, layer: bool = True, required: bool = True,
+                   handcrafted: bool = True) -> None:
+    p.add_argument("--model", required=required, help=MODEL_HELP if handcrafted else
+                   "zoo name (refnet, cifar-resnet, cifar-vgg, alexnet, vgg16), a model file (.toml), "
+                   "package.module:factory or file.py:factory")
+    if layer:
+        p.add_argument("--layer", help="layer alias (conv3, fc6, ...) or module path (features.8)")
+    p.add_argument("--weights", help="safetensors file or weights-only torch checkpoint")
+    p.add_argument("--mean", help="input mean for [0,1] images, comma-separated (e.g. 0.485,0.456,0.406)")
+    p.add_argument("--std", help="input std for [0,1] images, comma-separated")
+    p.add_argument("--random-weights", action="store_true", help="skip a zoo model's bundled/downloaded weights")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random choice, including random weights")
+
+
+def add_run_args(p: argparse.ArgumentParser, out: str, iters_help: str = "iterations (default: the preset's)") -> None:
+    """Options every optimisation command shares: --preset, --iters, --out."""
+    p.add_argument("--preset", help="default, mv2015, mv2016 or hybrid (default: 'default')")
+    p.add_argument("--iters", type=positive("--iters"), help=iters_help)
+    p.add_argument("--out", default=out, help=f"output folder (default {out})")
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cpu)")
+
+
+def device(a) -> "object":
+    """The torch device of ``--device``, checked: a clear error for an unknown or absent one."""
+    import torch
+
+    name = getattr(a, "device", None) or "cpu"
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"--device {name!r} is not a device; valid: cpu, cuda, cuda:N, mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: this machine has no CUDA GPU (torch {torch.__version__}); use --device cpu")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"--device {name}: MPS is not available here; use --device cpu")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"--device {name}: unsupported device type; valid: cpu, cuda, cuda:N, mps")
+    return dev
+
+
+def build_rep(a, layer: Optional[str] = None, model: Optional[str] = None):
+    """The representation named by ``--model`` (and ``--layer``), with the model-loading options."""
+    from ..representations import build
+
+    return build(model or a.model, layer if layer is not None else getattr(a, "layer", None),
+                 weights=getattr(a, "weights", None), mean=getattr(a, "mean", None), std=getattr(a, "std", None),
+                 size=getattr(a, "size", None), pretrained=not getattr(a, "random_weights", False),
+                 seed=getattr(a, "seed", 0))
+
+
+def load_model(a, model: Optional[str] = None):
+    from ..models import load_model as _load
+
+    return _load(model or a.model, weights=getattr(a, "weights", None), mean=getattr(a, "mean", None),
+                 std=getattr(a, "std", None), input_size=getattr(a, "size", None),
+                 pretrained=not getattr(a, "random_weights", False), seed=getattr(a, "seed", 0))
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)

@@ -1,0 +1,38 @@
+"""``preimage demo``: the report of what the bundled network keeps, layer by layer."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_run_args, command, load_model
+
+
+def _options(p):
+    from ..report.demo import DEMO_IMAGES
+
+    p.add_argument("--model", default="refnet", help="model (default refnet, bundled)")
+    p.add_argument("--weights", help="weights file")
+    p.add_argument("--mean", help=argparse.SUPPRESS)
+    p.add_argument("--std", help=argparse.SUPPRESS)
+    p.add_argument("--random-weights", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--images", nargs="+", default=list(DEMO_IMAGES), help="images (default: three scikit-image photos)")
+    p.add_argument("--layers", help="comma-separated layers (default: conv1 ... fc8)")
+    add_run_args(p, "preimage-demo", "iterations per layer (default: the preset's)")
+
+
+@command("demo", "invert three photos from every layer of the bundled network and write an HTML report",
+         "preimage demo --out preimage-demo", _options)
+def cmd_demo(a):
+    from .. import _io
+    from ..report.demo import run_demo
+
+    info = load_model(a)
+    _io.StagedDir.check(a.out, "demo", a.force)
+    cmd = "preimage demo" + (f" --model {a.model}" if a.model != "refnet" else "")
+    demo = run_demo(info, a.images, a.layers.split(",") if a.layers else None, preset=a.preset or "default",
+                    iters=a.iters, seed=a.seed, command=cmd)
+    demo.save(a.out, force=a.force)
+    print("\n".join(demo.lines()))
+    print(f"wrote {a.out}/report.html, " + ", ".join(n for n in demo.pages if n != "report.html")
+          + f" and results.json ({demo.record['seconds']:.0f}s)")

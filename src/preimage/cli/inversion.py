@@ -1,0 +1,95 @@
+"""Verbs of optimisation inversion: ``layers``, ``invert``, ``evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_device, add_model_args, add_run_args, build_rep, command, device, load_model, positive
+
+
+def _layers_options(p):
+    p.add_argument("model", help="zoo name, model file (.toml), package.module:factory or file.py:factory")
+    p.add_argument("--size", type=positive("--size"), help="input size in pixels (default: the model's)")
+    p.add_argument("--weights", help="weights file (not needed to list layers)")
+    p.add_argument("--random-weights", action="store_true", default=True, help=argparse.SUPPRESS)
+
+
+@command("layers", "list every addressable layer of a model with its output shape",
+         "preimage layers refnet --size 32", _layers_options, writes=False)
+def cmd_layers(a):
+    from ..representations import describe_layers
+
+    print("\n".join(describe_layers(a.model, size=a.size, weights=a.weights)))
+
+
+def _invert_options(p):
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or sample:NAME (astronaut, coffee, chelsea, ...)")
+    add_model_args(p)
+    p.add_argument("--samples", type=positive("--samples"), default=1, help="reconstructions per image from different random starts")
+    p.add_argument("--window", type=positive("--window"), help="match only a centred KxK window of the feature map")
+    p.add_argument("--channels", help="match only channels A:B")
+    p.add_argument("--size", type=positive("--size"), help="image size in pixels (default: the model's input size)")
+    add_device(p)
+    p.add_argument("--method", choices=("optimisation", "learned", "hybrid"), default="optimisation",
+                   help="optimisation (default); learned: one pass of a trained inverter; hybrid: optimisation "
+                        "started from the inverter's reconstruction")
+    p.add_argument("--inverter", help="inverter file for --method learned/hybrid (default: the bundled one for "
+                   "this model and layer; 'preimage train-inverter' makes others)")
+    add_run_args(p, "preimage-out")
+
+
+@command("invert", "reconstruct images from the code of a layer (optimisation, a trained inverter, or both)",
+         "preimage invert sample:astronaut sample:coffee --model refnet --layer conv3 --samples 3 --out out/",
+         _invert_options)
+def cmd_invert(a):
+    from ..optimize.objectives import parse_channels
+    from ..reconstruct import check_options, reconstruct
+
+    channels = parse_channels(a.channels)
+    dev = device(a)
+    rep = build_rep(a).to(dev)
+    check_options(rep, a.method, a.inverter, a.samples, a.window, channels)
+    _check_out(a.out, "invert", a.force)
+    r = reconstruct(rep, a.images, a.method, inverter=a.inverter, preset=a.preset, iters=a.iters, samples=a.samples,
+                    window=a.window, channels=channels, seed=a.seed, size=a.size, layer=a.layer, model=a.model)
+    r.save(a.out, force=a.force)
+    print("\n".join(r.lines()))
+    print(f"wrote {len(r.records())} reconstructions, side_by_side.png and results.json to {a.out} ({r.seconds:.1f}s)")
+
+
+def _check_out(out: str, name: str, force: bool) -> None:
+    """Refuse an unusable output folder before any work (the save repeats the check)."""
+    from .. import _io
+
+    _io.StagedDir.check(out, name, force)
+
+
+def _evaluate_options(p):
+    p.add_argument("--rep", required=True, help="representation: hog, hogb, dsift, hog-dt (options as dsift:bin_size=5), "
+                   "or a model spec with --layer")
+    p.add_argument("--layer", help="layer, for a CNN")
+    p.add_argument("--weights", help=argparse.SUPPRESS)
+    p.add_argument("--mean", help=argparse.SUPPRESS)
+    p.add_argument("--std", help=argparse.SUPPRESS)
+    p.add_argument("--random-weights", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", required=True, help="folder of images (the first N in name order are used)")
+    p.add_argument("--n", type=positive("--n"), default=100, help="images (at least 2; default 100)")
+    p.add_argument("--size", type=positive("--size"), default=128, help="image size in pixels (default 128)")
+    add_run_args(p, "preimage-eval")
+
+
+@command("evaluate", "the CVPR-2015 inversion protocol on a folder of images: error table and figure",
+         "preimage evaluate --rep hog --data ../shared/data/imagenet-dev100 --n 100 --out eval-hog", _evaluate_options)
+def cmd_evaluate(a):
+    from ..analysis.evaluate import evaluate
+
+    rep = build_rep(a, model=a.rep)
+    _check_out(a.out, "evaluate", a.force)
+    ev = evaluate(rep, a.data, n=a.n, size=a.size, preset=a.preset or "default", iters=a.iters, seed=a.seed)
+    ev.save(a.out, force=a.force)
+    print(ev.table())
+    print(f"wrote {a.out}/evaluate.json, evaluate.png and per_image.json")
+
+
+__all__ = ["cmd_evaluate", "cmd_invert", "cmd_layers", "load_model"]

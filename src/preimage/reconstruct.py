@@ -1,0 +1,191 @@
+"""Reconstruct images from a representation by a method, and save what came out.
+
+:func:`reconstruct` owns the whole "reconstruct these images from this representation by this
+method" job that ``preimage invert`` runs: which options go with which method, the image size a
+trained inverter dictates, loading the inputs, running optimisation / a trained inverter / both.
+The :class:`Reconstruction` it returns saves itself (one PNG per image and sample, a per-pixel
+spread map when there are several samples, ``side_by_side.png`` and ``results.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+
+from . import _io
+from .errors import ConfigError
+from .optimize.inversion import InversionResult
+from .representations.base import Representation
+
+METHODS = ("optimisation", "learned", "hybrid")
+
+
+def labels_for(sources: Sequence[str]) -> List[str]:
+    """Short, unique row labels: the file stem, with its folder (then its position) where stems repeat."""
+    def stem(s: str) -> str:
+        return s.split(":", 1)[1] if s.startswith("sample:") else Path(s).stem
+
+    def with_parent(s: str) -> str:
+        p = Path(s)
+        return f"{p.parent.name}/{p.stem}" if not s.startswith("sample:") and p.parent.name else stem(s)
+
+    out = [stem(s) for s in sources]
+    if len(set(out)) < len(out):
+        out = [with_parent(s) if out.count(stem(s)) > 1 else stem(s) for s in sources]
+    if len(set(out)) < len(out):
+        out = [f"{lab} ({i + 1})" if out.count(lab) > 1 else lab for i, lab in enumerate(out)]
+    return out
+
+
+@dataclass
+class Reconstruction:
+    """The outcome of :func:`reconstruct`; ``save(folder)`` writes it."""
+
+    rep: Representation
+    method: str
+    sources: List[str]
+    labels: List[str]
+    result: InversionResult
+    seconds: float
+    seed: int
+    layer: Optional[str] = None
+    model: Optional[str] = None
+    inverter: Optional[str] = None
+    window: Optional[int] = None
+    channels: Optional[Tuple[int, int]] = None
+    metrics: Dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def samples(self) -> int:
+        return self.result.samples
+
+    def _stem(self, i: int) -> str:
+        tag = (self.layer or self.rep.name).replace("/", "_").replace(".", "_")
+        return f"{i:02d}_{self.labels[i].replace('/', '_').replace(' ', '_')}_{tag}"
+
+    def records(self) -> List[Dict]:
+        """One record per image and sample: file names and the four errors."""
+        out = []
+        for i, src in enumerate(self.sources):
+            for k in range(self.samples):
+                out.append({"input": src, "output": f"{self._stem(i)}_s{k}.png", "sample": k,
+                            "feature_error": float(self.result.feature_error[i, k]),
+                            **{m: float(self.metrics[m][i, k]) for m in ("image_error", "psnr", "ssim")}})
+            if self.samples > 1:
+                out[-1]["std"] = f"{self._stem(i)}_std.png"
+        return out
+
+    def to_json(self) -> Dict:
+        r = self.result
+        return {"model": self.model, "layer": self.layer, "representation": self.rep.name,
+                "spec": self.rep.spec(), "method": self.method, "inverter": self.inverter, "preset": r.preset,
+                "iters": r.iterations, "seconds": round(self.seconds, 3), "samples": self.samples,
+                "seed": self.seed, "size": int(r.images.shape[-1]), "window": self.window,
+                "channels": f"{self.channels[0]}:{self.channels[1]}" if self.channels else None,
+                "objective": r.objective, "images": self.records(), "side_by_side": "side_by_side.png"}
+
+    def figure(self) -> bytes:
+        from .images import encode_png
+        from .report import grid, heatmap
+
+        rows = []
+        for i in range(len(self.sources)):
+            row = [self.result.originals[i].cpu()] + [self.result.images[i, k].cpu() for k in range(self.samples)]
+            if self.samples > 1:
+                row.append(heatmap(self.result.std[i]))
+            rows.append(row)
+        cols = ["original"] + [f"sample {k}" for k in range(self.samples)] + (["std"] if self.samples > 1 else [])
+        return encode_png(grid(rows, cols, self.labels))
+
+    def save(self, out: Union[str, Path], force: bool = False) -> Dict:
+        """Write every file into ``out`` atomically; returns the results.json content."""
+        from .images import encode_png
+        from .report import heatmap
+
+        record = self.to_json()
+        with _io.StagedDir(out, command="invert", force=force) as d:
+            for i in range(len(self.sources)):
+                for k in range(self.samples):
+                    (d / f"{self._stem(i)}_s{k}.png").write_bytes(encode_png(self.result.images[i, k]))
+                if self.samples > 1:
+                    (d / f"{self._stem(i)}_std.png").write_bytes(encode_png(heatmap(self.result.std[i])))
+            (d / "side_by_side.png").write_bytes(self.figure())
+            (d / "results.json").write_text(json.dumps(record, indent=2) + "\n")
+        return record
+
+    def lines(self) -> List[str]:
+        return [f"{r['input']:<24} sample {r['sample']}  feature_error {r['feature_error']:.4f}  "
+                f"image_error {r['image_error']:.4f}  psnr {r['psnr']:.2f}  ssim {r['ssim']:.3f}"
+                for r in self.records()]
+
+
+def check_options(rep: Representation, method: str, inverter=None, samples: int = 1, window: Optional[int] = None,
+                  channels: Optional[Tuple[int, int]] = None) -> None:
+    """Which options go with which method; a :class:`ConfigError` naming the conflict."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if inverter is not None and method == "optimisation":
+        raise ConfigError("--inverter goes with --method learned or hybrid")
+    if method == "learned" and (samples > 1 or window or channels):
+        raise ConfigError("--method learned decodes the whole code once; --samples, --window and --channels "
+                          "are for optimisation and hybrid")
+    if method != "learned":
+        rep.require_differentiable(f"--method {method}")
+
+
+def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor], method: str = "optimisation", *,
+                inverter=None, preset=None, iters: Optional[int] = None, samples: int = 1,
+                window: Optional[int] = None, channels: Optional[Tuple[int, int]] = None, seed: int = 0,
+                size: Optional[int] = None, labels: Optional[Sequence[str]] = None, layer: Optional[str] = None,
+                model: Optional[str] = None, show: Optional[bool] = None) -> Reconstruction:
+    """Reconstruct ``inputs`` (image paths / ``sample:NAME``, or an (N, 3, H, W) tensor) from ``rep``.
+
+    ``method``: ``optimisation`` (``preset``, ``iters``, ``samples``, ``window``, ``channels``),
+    ``learned`` (one pass of ``inverter``: a file, an :class:`~preimage.learned.Inverter`, or
+    None for the bundled one), or ``hybrid`` (optimisation started from the inverter's output).
+    Images are loaded at the inverter's size for learned/hybrid, else at ``size`` or the
+    representation's input size.
+    """
+    from .images import load_image
+    from .optimize import invert
+    from .optimize.presets import get_preset
+
+    check_options(rep, method, inverter, samples, window, channels)
+    preset_obj = get_preset(preset or ("hybrid" if method == "hybrid" else "default"))
+    inv = None
+    if method != "optimisation":
+        from .learned.apply import resolve_inverter
+
+        inv = resolve_inverter(rep, inverter, size).to(rep.device)
+        size = inv.image_size
+    size = size or rep.input_size
+    if isinstance(inputs, torch.Tensor):
+        images = inputs.to(rep.device)
+        sources = list(labels) if labels else [f"image{i}" for i in range(len(images))]
+    else:
+        sources = list(inputs)
+        if not sources:
+            raise ConfigError("no images given")
+        images = torch.stack([load_image(s, size) for s in sources]).to(rep.device)
+    t0 = time.time()
+    if method == "optimisation":
+        res = invert(rep, images, preset=preset_obj, iters=iters, samples=samples, window=window,
+                     channels=channels, seed=seed, show=show)
+    elif method == "learned":
+        from .learned.apply import decode
+
+        res = decode(rep, inv, images)
+    else:
+        from .learned.apply import hybrid
+
+        res = hybrid(rep, inv, images, preset=preset_obj, iters=iters, samples=samples, window=window,
+                     channels=channels, seed=seed, show=show)
+    seconds = time.time() - t0
+    return Reconstruction(rep, method, sources, list(labels) if labels else labels_for(sources), res, seconds, seed,
+                          layer=layer, model=model, inverter=inv.path if inv else None, window=window,
+                          channels=channels, metrics=res.image_metrics())

@@ -1,0 +1,160 @@
+"""The demo: invert three photos from every layer of a network and write an HTML report.
+
+:func:`run_demo` computes everything (the layer sweep, HOG, the bundled trained inverters) and
+returns a :class:`Demo` that saves itself (``report.html``, its figures, ``results.json``) and
+prints its table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from .. import _io
+from ..models.loading import ModelInfo
+
+DEMO_IMAGES = ("sample:astronaut", "sample:coffee", "sample:chelsea")
+
+
+@dataclass
+class Demo:
+    pages: Dict[str, bytes]
+    record: Dict
+    files: List[str] = field(default_factory=list)
+
+    def save(self, out, force: bool = False) -> None:
+        with _io.StagedDir(out, command="demo", force=force) as d:
+            for name, data in self.pages.items():
+                (d / name).write_bytes(data)
+            (d / "results.json").write_text(json.dumps(self.record, indent=2) + "\n")
+
+    def lines(self) -> List[str]:
+        r = self.record
+        out = [f"{'layer':<16} {'feature_error':>13} {'image_error':>11}"]
+        out += [f"{x['layer']:<16} {x['feature_error_mean']:>13.4f} {x['image_error_mean']:>11.4f}" for x in r["layers"]]
+        out.append(f"{'(grey image)':<16} {'':>13} {r['grey_image_error']:>11.4f}")
+        out.append(f"{'hog':<16} {r['hog']['feature_error_mean']:>13.4f} {r['hog']['image_error_mean']:>11.4f}")
+        out += [f"{x['layer'] + ' (learned)':<16} {x['feature_error_mean']:>13.4f} {x['image_error_mean']:>11.4f}"
+                for x in r["learned"]]
+        return out
+
+
+def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Optional[Sequence[str]] = None,
+             preset="default", iters: Optional[int] = None, seed: int = 0, command: str = "preimage demo",
+             show: Optional[bool] = None) -> Demo:
+    from ..analysis.sweep import default_layers, layer_sweep
+    from ..images import load_image
+    from ..optimize.presets import get_preset
+    from ..reconstruct import labels_for
+    from . import layers_page
+
+    preset = get_preset(preset)
+    size = info.input_size
+    images = torch.stack([load_image(s, size) for s in sources])
+    layers = list(layers) if layers else default_layers(info)
+    names = labels_for(sources)
+    t0 = time.time()
+    results = layer_sweep(info, images, layers, preset=preset, iters=iters, seed=seed, show=show)
+    hog_html, hog_png, hog_rec = _hog_section(sources, names, seed, iters, show)
+    learned_html, learned_png, learned_rec = _learned_section(info, images, names, results)
+    seconds = time.time() - t0
+    meta = (f"model {info.name}, input {size}x{size}, preset {preset.name}, {results[0].iterations} iterations "
+            f"per layer, seed {seed}, {seconds:.0f} s in all. Command: {command}")
+    learned_by_layer = {r["layer"]: r["image_error_mean"] for r in learned_rec}
+    series = ({"image error, trained inverter": [learned_by_layer.get(r.layer) for r in results]}
+              if learned_rec else None)
+    pages = layers_page.render(results, images, names, f"What {info.name} keeps, layer by layer", meta,
+                               extra_rows=learned_html + hog_html, extra_series=series)
+    pages["hog.png"] = hog_png
+    if learned_png is not None:
+        pages["learned.png"] = learned_png
+    record = {"model": info.name, "preset": preset.name, "iters": results[0].iterations, "size": size,
+              "seconds": round(seconds, 2), "images": list(sources),
+              "layers": [{"layer": r.layer, "path": r.path, "shape": list(r.shape), "stride": r.stride,
+                          "feature_error": [float(v) for v in r.feature_error],
+                          "image_error": [float(v) for v in r.image_error],
+                          "psnr": [float(v) for v in r.psnr], "ssim": [float(v) for v in r.ssim],
+                          "feature_error_mean": float(r.feature_error.mean()),
+                          "image_error_mean": float(r.image_error.mean()), "seconds": round(r.seconds, 2)}
+                         for r in results],
+              "grey_image_error": layers_page.grey_reference(images), "hog": hog_rec, "learned": learned_rec}
+    return Demo(pages, record)
+
+
+def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str], results):
+    """For every swept layer with a bundled inverter, its one-pass reconstruction beside the
+    optimisation's. Empty when no inverter fits."""
+    from .. import metrics
+    from ..errors import WeightsError
+    from ..images import encode_png
+    from ..learned import decode, find_bundled
+    from ..representations import CNNLayer
+    from . import html
+    from .figures import grid
+
+    used, recs = [], []
+    for r in results:
+        rep = CNNLayer(info.module, r.layer, info.mean, info.std, info.aliases, info.input_size,
+                       name=f"{info.name}/{r.layer}")
+        try:
+            inv = find_bundled(rep, images.shape[-1])
+        except WeightsError:
+            continue
+        out = decode(rep, inv, images)
+        rec = out.images[:, 0]
+        used.append((r, rec))
+        recs.append({"layer": r.layer, "inverter": Path(inv.path or "").name,
+                     "feature_error": [float(v) for v in out.feature_error[:, 0]],
+                     "image_error": [float(v) for v in metrics.image_error(rec, images)],
+                     "optimisation_image_error": [float(v) for v in r.image_error]})
+        recs[-1]["feature_error_mean"] = sum(recs[-1]["feature_error"]) / len(names)
+        recs[-1]["image_error_mean"] = sum(recs[-1]["image_error"]) / len(names)
+    if not used:
+        return "", None, []
+    rows = []
+    for i in range(len(names)):
+        row = [images[i]]
+        for r, rec in used:
+            row += [r.images[i], rec[i]]
+        rows.append(row)
+    cols = ["original"] + [f"{r.layer} {m}" for r, _ in used for m in ("optim.", "learned")]
+    png = encode_png(grid(rows, cols, names, min_side=96))
+    section = ("<h2>Trained inverters</h2><p>The same codes decoded in one pass by the bundled up-convolutional "
+               "inverters (Dosovitskiy &amp; Brox), beside the optimisation's reconstructions. A decoder returns the "
+               "average image that would have produced the code (smooth, plausible colours); optimisation returns one "
+               "image that matches the code closely (sharper, stranger). The decoder's image error is lower, its "
+               "feature error higher.</p>"
+               + html.figure(png, "Rows: images. Column pairs: optimisation, then learned, per layer.")
+               + html.table(["layer", "image error: optimisation", "image error: learned", "feature error: learned"],
+                            [[r["layer"], sum(r["optimisation_image_error"]) / len(names), r["image_error_mean"],
+                              r["feature_error_mean"]] for r in recs], left=1))
+    return section, png, recs
+
+
+def _hog_section(sources, names, seed, iters, show=None, size=128):
+    """Grayscale photos, their HOG glyphs and the default inversion."""
+    from ..analysis.evaluate import invert_grayscale
+    from ..images import encode_png, load_image, to_grayscale
+    from ..representations import HOG, glyphs
+    from . import html
+    from .figures import grid
+
+    rep = HOG()
+    x = torch.stack([to_grayscale(load_image(s, size)) for s in sources])
+    g = invert_grayscale(rep, x, iters=iters, seed=seed, batch=len(sources), show=show)
+    phi0, rec, fe, ie = g.phi0, g.reconstructions, g.feature_error, g.image_error
+    rows = [[x[i], glyphs(phi0[i], 8), rec[i]] for i in range(len(sources))]
+    png = encode_png(grid(rows, ["grayscale", "HOG glyphs", "from HOG"], names, min_side=size))
+    section = ("<h2>HOG</h2><p>The same photos in grayscale, inverted from HOG (8-pixel cells, 27 numbers per cell) "
+               f"with the default preset at {size}x{size}. HOG keeps the local edge structure and throws away "
+               "absolute brightness and colour; the reconstruction shows both.</p>"
+               + html.figure(png, f"Feature error {float(fe.mean()):.3f}, image error {float(ie.mean()):.3f} (means).")
+               )
+    rec_json = {"size": size, "feature_error": [float(v) for v in fe], "image_error": [float(v) for v in ie],
+                "feature_error_mean": float(fe.mean()), "image_error_mean": float(ie.mean())}
+    return section, png, rec_json
