@@ -6,7 +6,8 @@ weight, jittered share of the iterations), the mean and worst feature_error and 
 image_error. Candidates: the learning rates 0.05, 0.1, 0.15 at the preset's TV weight and jitter
 for spatial codes; for vector codes (0.05, 2), (0.03, 2), (0.03, 1), (0.02, 2) with 60% of the
 iterations jittered and (0.05, 1), (0.03, 1), (0.03, 2), (0.02, 1) without jitter. The preset
-keeps, per band, the candidate with the lowest mean feature error over the band's layers. Writes benchmarks/results/default_tuning.{json,txt}.
+keeps, per band, the candidate with the lowest mean feature error over the band's layers.
+Writes benchmarks/results/default_tuning.{json,txt}.
 
     python benchmarks/bench_default_tuning.py --data ../shared/data/imagenet-dev100 --n 16
 """

@@ -43,7 +43,7 @@ This card is written by `python benchmarks/inverter_card.py` from the files' own
 
 def main():
     rows, cmds = [], []
-    for stem, path in bundled_inverters().items():
+    for path in bundled_inverters().values():
         inv = load_inverter(path)
         t = inv.training
         data = str(t.get("data", "")).replace("/work/shared/", "../shared/")

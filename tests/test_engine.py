@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from preimage.errors import ConfigError, LayerError
-from preimage.optimize import (Adam, FeatureMatch, PixelParam, RandomFlip, Stage, TotalVariation, invert,
-                               optimize)
+from preimage.optimize import Adam, FeatureMatch, PixelParam, RandomFlip, Stage, TotalVariation, invert, optimize
 from preimage.optimize.objectives import Context
 from preimage.representations import HOG, CNNLayer
 

@@ -11,8 +11,16 @@ from preimage.errors import ImageError, NotDifferentiableError
 from preimage.images import load_image
 from preimage.optimize import invert
 from preimage.representations import DSIFT, HOG, LBP, build, glyphs
-from preimage.representations._grad import (binned_cell_pool, cell_pool, central_gradient, hard_orientation_bins,
-                                            luma, magnitude, safe_angle, soft_orientation_bins)
+from preimage.representations._grad import (
+    binned_cell_pool,
+    cell_pool,
+    central_gradient,
+    hard_orientation_bins,
+    luma,
+    magnitude,
+    safe_angle,
+    soft_orientation_bins,
+)
 from preimage.representations.hog import hog_dalal_triggs
 from preimage.representations.lbp import _luma64, lbp_codes
 

@@ -4,8 +4,7 @@ import torch
 from PIL import Image
 
 from preimage.errors import ImageError
-from preimage.images import (center_crop, list_images, load_image, resize, resize_crop, save_image,
-                             to_grayscale, to_uint8)
+from preimage.images import center_crop, list_images, load_image, resize, resize_crop, save_image, to_grayscale, to_uint8
 
 
 def test_samples_load_as_float_rgb():

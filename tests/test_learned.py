@@ -1,8 +1,21 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from preimage.errors import ConfigError
-from preimage.learned import Decoder, build_decoder
+from preimage.cli import main
+from preimage.errors import ConfigError, WeightsError
+from preimage.learned import Decoder, build_decoder, load_inverter, save_inverter
+from preimage.learned.apply import decode, hybrid
+from preimage.learned.studies import binarise, dropout, interpolate, perturb, sample_codes
+from preimage.learned.training import train_inverter
 from preimage.models import load_model
 from preimage.representations import DSIFT, HOG, LBP, CNNLayer
 
@@ -52,22 +65,6 @@ def test_a_few_steps_lower_the_pixel_loss():
 
 
 # ---------------------------------------------------------------- training, checkpoints, application
-import json
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
-
-import numpy as np
-from PIL import Image
-
-from preimage.cli import main
-from preimage.errors import WeightsError
-from preimage.learned import load_inverter, save_inverter
-from preimage.learned.apply import decode, hybrid
-from preimage.learned.studies import binarise, dropout, interpolate, perturb, sample_codes
-from preimage.learned.training import train_inverter
 
 
 def _smooth_images(folder: Path, n: int = 24, side: int = 40, seed: int = 0) -> Path:
@@ -86,7 +83,8 @@ def image_dir(tmp_path_factory):
 
 
 def _train(rep, image_dir, out, steps=40, **kw):
-    args = dict(batch_size=16, lr=3e-3, width=16, fc_width=64, val_n=4, val_every=5, show=False, log=lambda m: None)
+    args = {"batch_size": 16, "lr": 3e-3, "width": 16, "fc_width": 64, "val_n": 4, "val_every": 5, "show": False,
+            "log": lambda m: None}
     args.update(kw)
     return train_inverter(rep, str(image_dir), str(out), 32, steps, **args)
 

@@ -84,7 +84,7 @@ class Evil:
 def test_pickled_objects_are_refused(tmp_path):
     p = tmp_path / "evil.pt"
     torch.save({"state_dict": Evil()}, p)
-    with pytest.raises(WeightsError, match="unsafe unpickling"):
+    with pytest.raises(WeightsError, match="only unpickling could rebuild, which preimage refuses"):
         read_state_dict(p)
 
 

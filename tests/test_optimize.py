@@ -4,8 +4,20 @@ import pytest
 import torch
 
 from preimage.errors import ConfigError
-from preimage.optimize import (Context, Jitter, MomentumAdaGrad, MomentumSGD, Objective, PixelParam,
-                               Selection, Stage, get_preset, jitter_amount, optimize, rescale_stages)
+from preimage.optimize import (
+    Context,
+    Jitter,
+    MomentumAdaGrad,
+    MomentumSGD,
+    Objective,
+    PixelParam,
+    Selection,
+    Stage,
+    get_preset,
+    jitter_amount,
+    optimize,
+    rescale_stages,
+)
 from preimage.optimize.presets import mv2015_lambda_tv, mv2015_sigma
 from preimage.optimize.priors import alpha_norm, total_variation
 from preimage.representations import CNNLayer
@@ -167,7 +179,6 @@ def test_default_preset_settings_by_kind_of_code():
     """Spatial codes: TV weight and rate by CVPR band, 60% of the iterations jittered with T from
     the stride; vector codes: TV 1, rate 0.02 and no jitter (no padded border either)."""
     from preimage.optimize.presets import Default
-
     from preimage.representations.base import Hints, Representation
     from preimage.representations.cnn import cvpr_band
 

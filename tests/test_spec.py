@@ -6,8 +6,8 @@ import torch
 from preimage.errors import WeightsError
 from preimage.hooks import capture
 from preimage.learned import find_bundled
-from preimage.learned.inverter import load_inverter, save_inverter
 from preimage.learned.decoder import build_decoder
+from preimage.learned.inverter import load_inverter, save_inverter
 from preimage.representations import HANDCRAFTED, build
 from preimage.representations.base import Representation
 

@@ -60,14 +60,18 @@ def test_train_resume_equals_straight_run_and_eval(tmp_path, capsys):
     assert 0.0 <= r["accuracy"] <= 1.0 and set(r["per_class_accuracy"]) == {f"class{c}" for c in range(10)}
 
 
-def test_training_lowers_the_loss(tmp_path):
-    from preimage.models.training import train_classifier
+def test_training_learns_the_class_cue(tmp_path):
+    from preimage.models.training import evaluate_classifier, train_classifier
 
     data = _folder(tmp_path / "data", per_class=10)
-    s = train_classifier(load_model(TINY), str(data), str(tmp_path / "w.safetensors"), epochs=6,
+    info = load_model(TINY)
+    s = train_classifier(info, str(data), str(tmp_path / "w.safetensors"), epochs=10,
                          batch_size=20, lr=0.05, log=lambda m: None, show=False)
     losses = [h["loss"] for h in s["history"]]
-    assert losses[-1] < losses[0]
+    assert losses[-1] < 0.85 * losses[0]
+    # ten classes: chance is 0.1; the colour cue is learnable (0.41 measured with seed 0)
+    assert evaluate_classifier(info, str(data), show=False)["accuracy"] >= 0.3
+    assert not (tmp_path / "w.safetensors.ckpt").exists()  # removed after success
 
 
 def test_missing_data_folder_is_one_line(tmp_path, capsys):

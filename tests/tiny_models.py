@@ -37,3 +37,13 @@ def broken():
 
 def not_a_module():
     return 42
+
+
+def features_only():
+    """A model whose output is a feature map, not one score per class."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1))
+
+
+class Blob:
+    """An arbitrary Python object: a checkpoint holding it needs unpickling, which preimage refuses."""

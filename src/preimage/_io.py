@@ -46,7 +46,10 @@ def _umask() -> int:
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    return atomic_write(path, lambda p: p.write_bytes(data))
+    def write(p: Path) -> None:
+        p.write_bytes(data)
+
+    return atomic_write(path, write)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

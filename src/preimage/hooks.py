@@ -41,10 +41,10 @@ def first_tensor(out) -> Optional[torch.Tensor]:
 
 def device_of(module: nn.Module) -> torch.device:
     """The device of a module's first parameter or buffer (CPU for a module with neither)."""
-    for t in module.parameters():
-        return t.device
-    for t in module.buffers():
-        return t.device
+    for p in module.parameters():
+        return p.device
+    for b in module.buffers():
+        return b.device
     return torch.device("cpu")
 
 
@@ -53,12 +53,12 @@ def forward_hooks(pairs: Sequence[Tuple[nn.Module, Hook]]) -> Iterator[None]:
     """Register ``(module, hook)`` forward hooks for the duration of the block."""
     handles = []
     try:
-        for m, h in pairs:
-            handles.append(m.register_forward_hook(h))
+        for m, hook in pairs:
+            handles.append(m.register_forward_hook(hook))
         yield
     finally:
-        for h in handles:
-            h.remove()
+        for handle in handles:
+            handle.remove()
 
 
 @contextlib.contextmanager
@@ -94,18 +94,18 @@ class Capture:
     def __init__(self, model: nn.Module, layers: Sequence[Union[str, nn.Module]],
                  aliases: Optional[Dict[str, str]] = None, stop: bool = True, keep_all: bool = False):
         self.model = model
-        self.keys: List[object] = list(layers)
+        self.keys: List[Union[str, nn.Module]] = list(layers)
         self.targets = [resolve_module(model, k, aliases) for k in self.keys]
         self.stop = stop
         self.keep_all = keep_all  # a module that runs several times: keep every output, not just the last
-        self.outputs: Dict[object, object] = {}
+        self.outputs: Dict = {}
         self._stack: Optional[contextlib.ExitStack] = None
 
     def _hook(self, key):
         def hook(mod, inp, out):
             t = first_tensor(out)
             if self.keep_all:
-                self.outputs.setdefault(key, []).append(t)  # type: ignore[union-attr]
+                self.outputs.setdefault(key, []).append(t)
             else:
                 self.outputs[key] = t
             if self.stop and len(self.outputs) == len(self.keys):

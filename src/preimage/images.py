@@ -44,8 +44,7 @@ def _pil_to_array(img: Image.Image) -> np.ndarray:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
-    a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    return a
+    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
 def array_to_tensor(a: np.ndarray) -> torch.Tensor:
@@ -215,7 +214,7 @@ def load_uint8_folder(root: str | os.PathLike, limit_per_class: Optional[int] = 
 
     paths, labels, classes = image_folder(root)
     if limit_per_class is not None:
-        keep, count = [], {}
+        keep, count = [], {}  # type: ignore[var-annotated]
         for p, y in zip(paths, labels):
             if count.get(y, 0) < limit_per_class:
                 keep.append((p, y))

@@ -94,8 +94,10 @@ class Reconstruction:
         from .report import grid, heatmap
 
         rows = []
+        originals = self.result.originals
+        assert originals is not None
         for i in range(len(self.sources)):
-            row = [self.result.originals[i].cpu()] + [self.result.images[i, k].cpu() for k in range(self.samples)]
+            row = [originals[i].cpu()] + [self.result.images[i, k].cpu() for k in range(self.samples)]
             if self.samples > 1:
                 row.append(heatmap(self.result.std[i]))
             rows.append(row)
@@ -179,10 +181,12 @@ def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
     elif method == "learned":
         from .learned.apply import decode
 
+        assert inv is not None
         res = decode(rep, inv, images)
     else:
         from .learned.apply import hybrid
 
+        assert inv is not None
         res = hybrid(rep, inv, images, preset=preset_obj, iters=iters, samples=samples, window=window,
                      channels=channels, seed=seed, show=show)
     seconds = time.time() - t0

@@ -11,7 +11,7 @@ import sys
 from typing import List, Optional
 
 from ..errors import PreimageError
-from . import inversion, demo, learned, classify  # noqa: F401, I001  (each registers its verbs, in this order)
+from . import classify, demo, inversion, learned  # noqa: F401  (each registers its verbs, in this order)
 from .common import COMMANDS
 
 #: threads torch uses when --threads is not given (chosen by measurement, BENCHMARKS.md "Threads")

@@ -32,9 +32,9 @@ def _train_options(p):
          "--steps 3000 --out refnet-fc6.safetensors   (two processes: torchrun --nproc_per_node 2 -m preimage.cli "
          "train-inverter ...)", _train_options)
 def cmd_train_inverter(a):
-    from ..learned.training import comparator_from_spec, train_inverter
-    from ..learned.inverter import is_inverter_file
     from .._io import check_output_file
+    from ..learned.inverter import is_inverter_file
+    from ..learned.training import comparator_from_spec, train_inverter
 
     check_output_file(a.out, a.force or a.resume, owned_by=is_inverter_file)
     rep = build_rep(a)

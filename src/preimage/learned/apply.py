@@ -36,6 +36,7 @@ def decode(rep, inverter: Inverter, images: Optional[torch.Tensor] = None, targe
     """Decode the codes of ``images`` (or the codes ``target``) in one pass of the inverter."""
     originals = None
     dev = inverter.decoder.in_scale.device
+    assert isinstance(dev, torch.device)
     if images is not None:
         originals = _check_images(images).to(dev)
         if originals.shape[-1] != inverter.image_size or originals.shape[-2] != inverter.image_size:

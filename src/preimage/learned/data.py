@@ -23,14 +23,14 @@ from ..images import list_images
 
 def _decode(path: Path, size: int, zoom: float) -> torch.Tensor:
     try:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
+        with Image.open(path) as f:
+            img = f.convert("RGB")
             w, h = img.size
             short = min(w, h)
             target = max(size, int(math.ceil(size * zoom)))
             if short > target or short < size:
                 scale = (target if short > target else size) / short
-                img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+                img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BICUBIC)
             a = np.asarray(img)
     except (UnidentifiedImageError, OSError) as e:
         raise ImageError(f"cannot read image {path}: {e}") from None

@@ -32,6 +32,8 @@ def _act():
 
 
 class Decoder(nn.Module):
+    in_mean: torch.Tensor
+    in_scale: torch.Tensor
     """``Decoder(feature_shape, image_size)``: features (N, *feature_shape) -> images (N, 3, S, S)."""
 
     def __init__(self, feature_shape: Sequence[int], image_size: int, width: int = 128,
@@ -55,7 +57,7 @@ class Decoder(nn.Module):
                 nn.Linear(fc_width, fc_width), _act(),
                 nn.Linear(fc_width, width * 16), _act(),
             )
-            self.head = None
+            self.head = None  # type: ignore[assignment]
         else:
             raise ConfigError(f"cannot build a decoder for features of shape {self.feature_shape}")
         self.width = width

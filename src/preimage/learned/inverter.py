@@ -147,7 +147,7 @@ class Inverter:
         CPU, measured on the hog decoder); the images come back in the usual layout."""
         self.decoder.eval()
         if features.dim() == 4:
-            self.decoder.to(memory_format=torch.channels_last)
+            self.decoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             features = features.contiguous(memory_format=torch.channels_last)
         return self.decoder(features).contiguous()
 

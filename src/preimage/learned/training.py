@@ -139,7 +139,7 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
         start, history, elapsed = int(ck["step"]), json.loads(ck["history"]), float(ck["elapsed"])
         say(f"resumed from {ckpt_p} at step {start}")
 
-    model = decoder
+    model: torch.nn.Module = decoder
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -192,7 +192,7 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
     if world > 1:
         import torch.distributed as dist
 
-        gathered = [None] * world
+        gathered: list = [None] * world
         dist.all_gather_object(gathered, checksums[0])
         checksums = gathered
     summary = {"representation": rep.name, "identity": identity(rep), "data": str(data), "val": str(val) if val else None,

@@ -76,6 +76,8 @@ def _import_factory(spec: str) -> Callable[[], nn.Module]:
         modname = f"_preimage_user_{abs(hash(str(path.resolve())))}"
         try:
             mspec = importlib.util.spec_from_file_location(modname, path)
+            if mspec is None or mspec.loader is None:
+                raise ImportError(f"not a Python file: {path}")
             module = importlib.util.module_from_spec(mspec)
             sys.modules[modname] = module
             mspec.loader.exec_module(module)
@@ -122,9 +124,10 @@ def read_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise WeightsError(f"cannot read {path} as safetensors or as a weights-only torch checkpoint "
-                           f"(it may need unsafe unpickling, which preimage refuses): {msg}") from None
+        unsafe = "weights only load failed" in str(e).lower() or "unpickl" in str(e).lower()
+        why = ("it holds Python objects that only unpickling could rebuild, which preimage refuses; save its "
+               "state_dict with torch.save or safetensors" if unsafe else f"{type(e).__name__}")
+        raise WeightsError(f"cannot read {path} as safetensors or as a weights-only torch checkpoint ({why})") from None
     for key in ("state_dict", "model", "model_state_dict", "module"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -188,9 +191,9 @@ def read_model_file(path: str | os.PathLike) -> Dict:
     if not p.is_file():
         raise ModelError(f"model file not found: {path}")
     try:
-        import tomllib  # type: ignore[import-not-found]
+        import tomllib
     except ModuleNotFoundError:  # Python < 3.11
-        import tomli as tomllib  # type: ignore[import-not-found,no-redef]
+        import tomli as tomllib  # type: ignore[no-redef]
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

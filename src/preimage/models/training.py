@@ -75,9 +75,10 @@ def train_classifier(info: ModelInfo, data: str, out: str, epochs: int = 16, bat
                       {"arch": info.name, "data": str(data), "epochs": epochs, "batch_size": batch_size, "lr": lr,
                        "weight_decay": weight_decay, "label_smoothing": label_smoothing, "seed": seed})
     norm = _normaliser(info, "cpu")
-    model = model.to(memory_format=torch.channels_last)
-    decay, no_decay = [], []
-    for n_, p in model.named_parameters():
+    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    decay: list = []
+    no_decay: list = []
+    for p in model.parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
     opt = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay},
                            {"params": no_decay, "weight_decay": 0.0}], lr=lr, momentum=0.9, nesterov=True)
@@ -131,7 +132,7 @@ def train_classifier(info: ModelInfo, data: str, out: str, epochs: int = 16, bat
     model = model.to(memory_format=torch.contiguous_format)
     save_safetensors(model.state_dict(), out_p, {"arch": info.name, "classes": ",".join(classes),
                                                  "mean": ",".join(map(str, info.mean)), "std": ",".join(map(str, info.std))})
-    summary = {"arch": info.name, "data": str(data), "epochs": epochs, "batch_size": batch_size, "lr": lr,
+    summary: Dict = {"arch": info.name, "data": str(data), "epochs": epochs, "batch_size": batch_size, "lr": lr,
                "weight_decay": weight_decay, "label_smoothing": label_smoothing, "seed": seed,
                "train_seconds": elapsed, "history": history, "weights": str(out_p)}
     if val is not None:

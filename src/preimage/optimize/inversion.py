@@ -97,7 +97,7 @@ def invert(rep, images: Optional[torch.Tensor] = None, target: Optional[torch.Te
         originals = originals.to(dev)
         with torch.no_grad():
             target = rep(originals)
-        size = tuple(originals.shape[-2:])
+        size = (int(originals.shape[-2]), int(originals.shape[-1]))
     elif target is None or size is None:
         raise ConfigError("invert needs images, or a target code and an output size")
     if not torch.isfinite(target).all():
@@ -110,7 +110,8 @@ def invert(rep, images: Optional[torch.Tensor] = None, target: Optional[torch.Te
     if init is not None:
         init = _check_images(init).to(target.device).repeat_interleave(samples, dim=0)
     gen = torch.Generator().manual_seed(int(seed))
-    setup = preset_obj.setup(rep, target_k, selection, tuple(size), gen, init=init)
+    assert size is not None
+    setup = preset_obj.setup(rep, target_k, selection, size, gen, init=init)
     if optimizer is not None:
         from .optimizers import as_optimizer
 

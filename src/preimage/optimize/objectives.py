@@ -105,13 +105,22 @@ class Scaled(Objective):
 
 
 class Sum(Objective):
+    parts: List[Objective]
+
     def __init__(self, parts: Sequence[Objective]):
         flat: List[Objective] = []
         for p in parts:
             flat.extend(p.parts if isinstance(p, Sum) else [p])
         self.parts = flat
         name = " + ".join(p.name for p in flat).replace("+ -", "- ")
-        super().__init__(lambda c: sum(p(c) for p in self.parts), name, frozenset().union(*(p.layers for p in flat)))
+        super().__init__(self._total, name, frozenset().union(*(p.layers for p in flat)))
+
+    def _total(self, c: Context) -> torch.Tensor:
+        parts = iter(self.parts)
+        total = next(parts)(c)
+        for p in parts:
+            total = total + p(c)
+        return total
 
     def terms(self) -> List[Objective]:
         return list(self.parts)

@@ -24,6 +24,8 @@ class PixelParam(nn.Module):
             colour vector has norm at most ``r``, in parameter units).
     """
 
+    offset: torch.Tensor
+
     def __init__(self, u: torch.Tensor, scale: float = 1.0, offset: float | Sequence[float] = 0.0,
                  constraint=None):
         super().__init__()
@@ -32,7 +34,7 @@ class PixelParam(nn.Module):
         off = torch.as_tensor(offset, dtype=u.dtype, device=u.device)
         self.register_buffer("offset", off.view(1, -1, 1, 1) if off.dim() else off.view(1, 1, 1, 1), persistent=False)
         self.constraint = constraint
-        self._identity = self.scale == 1.0 and bool((self.offset == 0).all())
+        self._identity = self.scale == 1.0 and bool(torch.all(self.offset == 0))
         self.project()
 
     def image(self) -> torch.Tensor:

@@ -96,11 +96,9 @@ class Representation(nn.Module):
     @property
     def device(self) -> torch.device:
         """Where the representation computes: its first parameter's or buffer's device."""
-        for t in self.parameters():
-            return t.device
-        for t in self.buffers():
-            return t.device
-        return torch.device("cpu")
+        from ..hooks import device_of
+
+        return device_of(self)
 
     def require_differentiable(self, method: str) -> None:
         if not self.differentiable:

@@ -118,6 +118,9 @@ def cvpr_band(name: str, relative_depth=lambda: 1.0) -> float:
 
 
 class CNNLayer(Representation):
+    mean: torch.Tensor
+    std: torch.Tensor
+
     """``Phi(x)`` = the output of module ``layer`` of ``model`` for the normalised image ``x``.
 
     Args:

@@ -48,7 +48,7 @@ def hog(x: torch.Tensor, cell: int = 8, orientations: int = 9, soft: bool = Fals
     block = F.avg_pool2d(e, 2, stride=1) * 4                     # (N, 1, Hc+1, Wc+1)
     inv = (block + eps).rsqrt()
     hist = torch.cat([signed, unsigned], 1)                      # (N, 3O, Hc, Wc)
-    out = 0
+    out = torch.zeros_like(hist)
     for dy in (0, 1):
         for dx in (0, 1):
             n = inv[..., dy:dy + hist.shape[-2], dx:dx + hist.shape[-1]]

@@ -8,7 +8,6 @@ descriptors every ``step`` pixels (default: one bin).
 
 from __future__ import annotations
 
-
 import torch
 
 from ._grad import binned_cell_pool, central_gradient, luma, magnitude, safe_angle
