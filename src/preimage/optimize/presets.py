@@ -79,9 +79,24 @@ class Preset:
     about = ""
 
     def setup(self, rep, target: torch.Tensor, selection: Selection, size: Tuple[int, int],
-              generator: torch.Generator, init: Optional[torch.Tensor] = None) -> Setup:
-        """``target``: (N, ...) codes; ``size``: output (H, W); ``init``: optional (N, 3, H, W) start image."""
+              generator: torch.Generator, init: Optional[torch.Tensor] = None,
+              data_term: Optional[Objective] = None, keys: Optional[Sequence[int]] = None) -> Setup:
+        """``target``: (N, ...) codes; ``size``: output (H, W); ``init``: optional (N, 3, H, W) start image.
+
+        ``data_term``: another data term in place of matching ``target`` (activation maximisation,
+        caricatures: the same priors, parameterisation and schedule; ``target`` then only gives the
+        code's shape)."""
         raise NotImplementedError
+
+    @staticmethod
+    def _noise(shape, generator: torch.Generator, keys: Optional[Sequence[int]], fn) -> torch.Tensor:
+        """Random start values: per image from its own key when ``keys`` are given, else from ``generator``."""
+        if keys is None:
+            return fn(shape, generator=generator)
+        if len(keys) != shape[0]:
+            raise ConfigError(f"{len(keys)} keys for {shape[0]} images")
+        return torch.cat([fn((1, *shape[1:]), generator=torch.Generator().manual_seed(int(k) % (2 ** 63)))
+                          for k in keys])
 
     @staticmethod
     def _init_shape(target, size, jitter):
@@ -100,14 +115,17 @@ class MV2015(Preset):
     name = "mv2015"
     about = "CVPR 2015: sigma-scaled feature loss, alpha=6 and TV^2 priors, momentum SGD, 400 iterations, no jitter"
 
-    def setup(self, rep, target, selection, size, generator, init=None):
+    def setup(self, rep, target, selection, size, generator, init=None, data_term=None, keys=None):
+        if data_term is not None:
+            raise ConfigError("mv2015 is the CVPR-2015 inversion preset; activation maximisation and caricatures "
+                              "use mv2016 or default")
         dev = target.device
         jitter = Jitter(1, generator)
         shape = self._init_shape(target, size, jitter)
         sigma = mv2015_sigma(shape[1:])
         mean = _mean_colour(rep, dev)
         if init is None:
-            noise = torch.randn(shape, generator=generator).to(dev)
+            noise = self._noise(shape, generator, keys, torch.randn).to(dev)
             u = noise / noise.flatten(1).norm(dim=1).view(-1, 1, 1, 1) * sigma
         else:
             u = (init - mean.view(1, 3, 1, 1)) * 255.0
@@ -127,7 +145,7 @@ class MV2016(Preset):
     def __init__(self, C: Optional[float] = None):
         self.C = C
 
-    def setup(self, rep, target, selection, size, generator, init=None):
+    def setup(self, rep, target, selection, size, generator, init=None, data_term=None, keys=None):
         dev = target.device
         hinted = rep.hints().mv2016_C
         C = float(self.C if self.C is not None else (1.0 if hinted is None else hinted))
@@ -136,13 +154,13 @@ class MV2016(Preset):
         shape = self._init_shape(target, size, jitter)
         mean = _mean_colour(rep, dev)
         if init is None:
-            noise = torch.rand(shape, generator=generator).to(dev)
+            noise = self._noise(shape, generator, keys, torch.rand).to(dev)
             p95 = torch.quantile(noise.abs().flatten(1), 0.95, dim=1).view(-1, 1, 1, 1)
             u = noise / p95 * (B / math.sqrt(3))
         else:
             u = self._pad_init((init - mean.view(1, 3, 1, 1)) * 255.0, jitter)
         param = PixelParam(u, scale=255.0, offset=mean, constraint=("ball", MV2016_B_PLUS))
-        objective = (FeatureMatch(target, selection) * C
+        objective = ((data_term if data_term is not None else FeatureMatch(target, selection) * C)
                      + AlphaNorm(alpha, "pixel") * (1.0 / B) ** alpha
                      + TotalVariation(MV2016_BETA, "mean") * (6.5 / B) ** MV2016_BETA)
         lr = 0.05 * B ** 2 / alpha
@@ -204,17 +222,18 @@ class Default(Preset):
         return self._per_code(self.jitter_frac, "default_jitter_frac", self.VECTOR_JITTER,
                               dict.fromkeys(self.TV, self.JITTER), rep, target)
 
-    def setup(self, rep, target, selection, size, generator, init=None):
+    def setup(self, rep, target, selection, size, generator, init=None, data_term=None, keys=None):
         dev = target.device
         frac = self.jitter_share(rep, target)
         jitter = Jitter(jitter_amount(int(rep.stride)) if frac > 0 else 1, generator)
         shape = self._init_shape(target, size, jitter)
         if init is None:
-            u = 0.5 + self.noise * torch.randn(shape, generator=generator).to(dev)
+            u = 0.5 + self.noise * self._noise(shape, generator, keys, torch.randn).to(dev)
         else:
             u = self._pad_init(init, jitter)
         param = PixelParam(u, scale=1.0, offset=0.0, constraint="box")
-        objective = FeatureMatch(target, selection) + TotalVariation(2.0, "mean") * self.tv_weight(rep, target)
+        data = data_term if data_term is not None else FeatureMatch(target, selection)
+        objective = data + TotalVariation(2.0, "mean") * self.tv_weight(rep, target)
         lr = self.learning_rate(rep, target)
         n_j = int(round(self.iters * frac)) if jitter.pad else 0
         stages = [Stage(n_j, lr, jitter=True)] if n_j else []
