@@ -113,6 +113,6 @@ def test_an_images_result_does_not_depend_on_its_batch(photos32):
     second = invert(rep, torch.stack([a, c]), iters=15, seed=0, show=False)
     for other in (first.images[0], second.images[1]):
         # batched convolutions round differently in the last bits, and Adam's normalised steps carry
-        # that into the pixels: 7e-4 at most measured after 15 iterations (without per-image starts: 0.3)
+        # that into the pixels: 7e-4 at most measured after 15 iterations
         assert float((alone.images[0] - other).abs().max()) < 2e-3
     assert abs(float(alone.feature_error[0, 0]) - float(second.feature_error[1, 0])) < 1e-4
