@@ -90,3 +90,10 @@ def test_list_images_in_name_order(tmp_path):
     assert [p.name for p in list_images(tmp_path)] == ["a.jpg", "b.png"]
     with pytest.raises(ImageError):
         list_images(tmp_path / "none")
+
+
+def test_every_listed_sample_loads_offline():
+    from preimage.images import SAMPLES, load_image
+
+    for name in SAMPLES:
+        assert load_image(f"sample:{name}", 16).shape == (3, 16, 16)

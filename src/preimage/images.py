@@ -22,9 +22,14 @@ from .errors import ImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
-# Colour photographs that scikit-image ships (skimage.data.<name>()).
+# Images that scikit-image ships (skimage.data.<name>(); motorcycle_left/right: the two views of
+# stereo_motorcycle), loadable offline.
 SAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "cat", "immunohistochemistry",
-           "motorcycle_left", "camera", "moon", "page", "text", "horse")
+           "motorcycle_left", "motorcycle_right", "hubble_deep_field", "retina", "camera", "moon", "page",
+           "text", "horse", "coins", "clock")
+#: the colour photographs among them (the default set for normalising unit activations)
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "motorcycle_right", "immunohistochemistry",
+          "hubble_deep_field", "retina")
 
 
 def _pil_to_array(img: Image.Image) -> np.ndarray:
@@ -76,10 +81,11 @@ def load_sample(name: str) -> torch.Tensor:
     """A photo shipped by scikit-image, e.g. ``astronaut``, ``coffee``, ``chelsea``."""
     import skimage.data
 
-    fn = getattr(skimage.data, name, None) if name in SAMPLES else None
-    if fn is None:
+    if name not in SAMPLES:
         raise ImageError(f"unknown sample image {name!r}; valid: {', '.join(SAMPLES)}")
-    return array_to_tensor(fn())
+    if name.startswith("motorcycle_"):
+        return array_to_tensor(skimage.data.stereo_motorcycle()[0 if name.endswith("left") else 1])
+    return array_to_tensor(getattr(skimage.data, name)())
 
 
 def load_image(source: str | os.PathLike, size: Optional[int] = None) -> torch.Tensor:

@@ -1,0 +1,231 @@
+"""Natural pre-images beyond inversion (Mahendran & Vedaldi, IJCV 2016): activation maximisation
+and caricatures - the inversion energy with another data term, on the same presets, priors,
+parameterisation and loop.
+
+* A *unit* is a channel at a position (default the centre of the map), a channel's spatial mean,
+  or one element of a vector code (an fc unit, a class logit). :class:`UnitActivation` is the
+  objective (minus the unit's activation, divided by its normaliser), batched: image ``i`` of the
+  batch maximises unit ``units[i]``, so many units run in one forward and backward pass.
+* The IJCV normalisation: a unit's activation is divided by its largest value over a set of
+  natural images (:func:`natural_maxima`), so 1 means "as strong as the strongest natural image".
+* :class:`Caricature`: maximise ``<max(Phi(x0), 0) / ||Phi(x0)||^2, Phi(x)>`` starting at ``x0``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+
+from ..errors import ConfigError
+from .inversion import mix_key
+from .loop import StopRule, optimize, rescale_stages
+from .objectives import Context, Objective, Selection
+from .presets import Preset, get_preset
+
+MODES = ("centre", "mean", "position")
+
+
+def unit_values(f: torch.Tensor, units: torch.Tensor, mode: str = "centre",
+                position: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+    """(B,) activations of unit ``units[b]`` in code ``f[b]``: a vector element, or a channel at the
+    centre / at ``position`` / averaged over the map."""
+    b = torch.arange(f.shape[0], device=f.device)
+    if f.dim() == 2:
+        return f[b, units]
+    ch = f[b, units]                                  # (B, H, W)
+    if mode == "mean":
+        return ch.flatten(1).mean(1)
+    y, x = position if position is not None else (f.shape[-2] // 2, f.shape[-1] // 2)
+    return ch[:, y, x]
+
+
+def unit_ranks(f: torch.Tensor, units: torch.Tensor, mode: str = "centre",
+               position: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+    """(B,) rank of ``units[b]`` among all channels (or vector elements) at the same place: 1 = strongest."""
+    if f.dim() == 2:
+        allv = f
+    elif mode == "mean":
+        allv = f.flatten(2).mean(2)
+    else:
+        y, x = position if position is not None else (f.shape[-2] // 2, f.shape[-1] // 2)
+        allv = f[:, :, y, x]
+    own = allv.gather(1, units.view(-1, 1))
+    return (allv > own).sum(1) + 1
+
+
+@torch.no_grad()
+def natural_maxima(rep, images: torch.Tensor, mode: str = "centre", batch: int = 64) -> torch.Tensor:
+    """Per channel (or vector element), the largest activation over ``images``: over every position
+    of the map for a channel at a position (a natural image may show the feature anywhere), of the
+    spatial mean for ``mean``. (C,)"""
+    best: Optional[torch.Tensor] = None
+    for i in range(0, len(images), batch):
+        f = rep(images[i:i + batch].to(rep.device))
+        if f.dim() == 4:
+            v = f.flatten(2).mean(2) if mode == "mean" else f.flatten(2).amax(2)
+        else:
+            v = f
+        m = v.amax(0)
+        best = m if best is None else torch.maximum(best, m)
+    if best is None:
+        raise ConfigError("no natural images to normalise on")
+    return best
+
+
+class UnitActivation(Objective):
+    """``-a_b / s_b``: minus the activation of unit ``units[b]`` for image ``b``, divided by its
+    normaliser ``scale[b]`` (1 when not normalised)."""
+
+    def __init__(self, units: torch.Tensor, mode: str = "centre", position: Optional[Tuple[int, int]] = None,
+                 scale: Optional[torch.Tensor] = None, layer: Optional[str] = None):
+        if mode not in MODES:
+            raise ConfigError(f"unknown unit mode {mode!r}; valid: {', '.join(MODES)}")
+        self.units, self.mode, self.position, self.layer = units.long(), mode, position, layer
+        self.scale = scale if scale is not None else torch.ones(len(units))
+        super().__init__(self._value, f"-activation[{mode}]" + (f"@{layer}" if layer else ""), {layer})
+
+    def _value(self, ctx: Context) -> torch.Tensor:
+        f = ctx.features(self.layer)
+        return -unit_values(f, self.units.to(f.device), self.mode, self.position) / self.scale.to(f.device)
+
+
+class Caricature(Objective):
+    """``-<Phi0+, Phi(x)>`` with ``Phi0+ = max(Phi(x0), 0) / ||Phi(x0)||^2`` (per image)."""
+
+    def __init__(self, phi0: torch.Tensor, layer: Optional[str] = None):
+        p = phi0.detach().clamp_min(0)
+        self.weight = p / phi0.detach().flatten(1).pow(2).sum(1).clamp_min(1e-12).view(-1, *([1] * (phi0.dim() - 1)))
+        self.layer = layer
+        super().__init__(self._value, "-caricature" + (f"@{layer}" if layer else ""), {layer})
+
+    def gain_numerator(self, f: torch.Tensor) -> torch.Tensor:
+        return (self.weight.to(f.device) * f).flatten(1).sum(1)
+
+    def _value(self, ctx: Context) -> torch.Tensor:
+        return -self.gain_numerator(ctx.features(self.layer))
+
+
+@dataclass
+class Maximization:
+    """Images that maximise units: ``images`` (U, S, 3, H, W) for U units and S starts."""
+
+    units: List[int]
+    images: torch.Tensor
+    activation: torch.Tensor              # (U, S) raw activation in the final image
+    normalised: torch.Tensor              # (U, S) activation / normaliser
+    rank: torch.Tensor                    # (U, S) 1 = strongest of its layer at that place
+    normaliser: torch.Tensor              # (U,)
+    mode: str
+    preset: str
+    iterations: int
+    seconds: float
+    history: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+
+
+def _code_shape(rep, size: Tuple[int, int]) -> Tuple[int, ...]:
+    return tuple(rep.output_shape(size))
+
+
+def check_units(rep, units: Sequence[int], size: Tuple[int, int]) -> int:
+    """Number of channels (or vector elements) of ``rep``; a :class:`ConfigError` naming any unit
+    out of range."""
+    n = _code_shape(rep, size)[0]
+    bad = [u for u in units if not 0 <= int(u) < n]
+    if bad:
+        raise ConfigError(f"unit(s) {', '.join(map(str, bad[:5]))} out of range: {rep.name} has {n} "
+                          f"{'channels' if len(_code_shape(rep, size)) == 3 else 'elements'} (valid: 0 to {n - 1})")
+    if not units:
+        raise ConfigError("no units chosen")
+    return n
+
+
+def maximize(rep, units: Sequence[int], mode: str = "centre", position: Optional[Tuple[int, int]] = None,
+             samples: int = 1, preset: Union[str, Preset] = "default", iters: Optional[int] = None, seed: int = 0,
+             normalisers: Optional[torch.Tensor] = None, size: Optional[int] = None,
+             show: Optional[bool] = None) -> Maximization:
+    """Synthesise, for every unit and each of ``samples`` starts, an image that maximises it.
+
+    All units and starts are one batch: one forward and backward pass per iteration. Each start is
+    drawn from ``(seed, unit, sample)`` alone, so a unit's image does not depend on the others in
+    the batch. ``normalisers``: (C,) per-unit maxima over natural images (see
+    :func:`natural_maxima`); without them activations are not normalised.
+    """
+    rep.require_differentiable("activation maximisation")
+    if samples < 1:
+        raise ConfigError(f"--samples must be at least 1, got {samples}")
+    s = int(size or rep.input_size)
+    hw = (s, s)
+    shape = _code_shape(rep, hw)
+    check_units(rep, units, hw)
+    if len(shape) == 3 and position is not None:
+        if not (0 <= position[0] < shape[1] and 0 <= position[1] < shape[2]):
+            raise ConfigError(f"--position {position[0]},{position[1]} is outside the {shape[1]}x{shape[2]} map")
+    if len(shape) != 3 and (mode != "centre" or position is not None):
+        raise ConfigError(f"{rep.name} is a vector code: units are its elements, no position or spatial mean")
+    preset_obj = get_preset(preset)
+    u = torch.tensor([int(v) for v in units for _ in range(samples)])
+    norm = normalisers.detach().cpu()[u] if normalisers is not None else torch.ones(len(u))
+    scale = torch.where(norm > 0, norm, torch.ones_like(norm))
+    objective = UnitActivation(u, mode, position, scale)
+    dummy = torch.zeros((len(u), *shape), device=rep.device)
+    keys = [mix_key(seed, "unit", int(v), k) for v in units for k in range(samples)]
+    setup = preset_obj.setup(rep, dummy, Selection(), hw, torch.Generator().manual_seed(int(seed)),
+                             data_term=objective, keys=keys)
+    stages = rescale_stages(setup.stages, iters) if iters is not None else setup.stages
+    total = sum(st.iters for st in stages)
+    stop = StopRule(total, desc=f"maximising {len(units)} unit(s) of {rep.name} ({preset_obj.name})", show=show)
+    t0 = time.perf_counter()
+    res = optimize(setup.param, setup.objective, setup.optimizer, stages, rep=rep, transforms=setup.transforms,
+                   stop=stop, reset_on_lr_change=setup.reset_on_lr_change)
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        f = rep(res.image)
+        act = unit_values(f, u.to(f.device), mode, position).cpu()
+        rank = unit_ranks(f, u.to(f.device), mode, position).cpu()
+    n = len(units)
+    return Maximization(list(map(int, units)), res.image.view(n, samples, *res.image.shape[1:]).cpu(),
+                        act.view(n, samples), (act / scale).view(n, samples), rank.view(n, samples),
+                        norm.view(n, samples)[:, 0], mode, preset_obj.name, res.iterations, seconds,
+                        res.history.view(res.iterations, n, samples))
+
+
+@dataclass
+class CaricatureResult:
+    images: torch.Tensor                  # (N, 3, H, W)
+    originals: torch.Tensor
+    gain: torch.Tensor                    # (N,) <Phi0+, Phi(x)> / <Phi0+, Phi(x0)>
+    preset: str
+    iterations: int
+    seconds: float
+
+
+def caricature(rep, images: torch.Tensor, preset: Union[str, Preset] = "default", iters: Optional[int] = None,
+               seed: int = 0, show: Optional[bool] = None) -> CaricatureResult:
+    """Exaggerate what ``rep`` sees in ``images``: start at each photo and maximise its caricature
+    objective under the preset's priors; the image stays in the preset's box (or ball)."""
+    rep.require_differentiable("caricaturisation")
+    x0 = images.to(rep.device)
+    with torch.no_grad():
+        phi0 = rep(x0)
+    objective = Caricature(phi0)
+    preset_obj = get_preset(preset)
+    hw = (int(x0.shape[-2]), int(x0.shape[-1]))
+    setup = preset_obj.setup(rep, phi0, Selection(), hw, torch.Generator().manual_seed(int(seed)), init=x0,
+                             data_term=objective)
+    stages = rescale_stages(setup.stages, iters) if iters is not None else setup.stages
+    stop = StopRule(sum(st.iters for st in stages), desc=f"caricature of {rep.name} ({preset_obj.name})", show=show)
+    t0 = time.perf_counter()
+    res = optimize(setup.param, setup.objective, setup.optimizer, stages, rep=rep, transforms=setup.transforms,
+                   stop=stop, reset_on_lr_change=setup.reset_on_lr_change)
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        gain = objective.gain_numerator(rep(res.image)) / objective.gain_numerator(phi0).clamp_min(1e-12)
+    return CaricatureResult(res.image.cpu(), x0.cpu(), gain.cpu(), preset_obj.name, res.iterations, seconds)
+
+
+def summary(m: Maximization) -> Dict:
+    return {"units": len(m.units), "normalised_min": float(m.normalised.min()),
+            "rank1": int((m.rank == 1).sum()), "of": int(m.rank.numel())}
