@@ -11,8 +11,12 @@ import sys
 from typing import List, Optional
 
 from ..errors import PreimageError
-from . import classify, demo, inversion, learned  # noqa: F401  (each registers its verbs, in this order)
+from . import classify, demo, inversion, learned, natural  # noqa: F401  (each registers its verbs)
 from .common import COMMANDS
+
+#: the order --help lists the verbs in
+ORDER = ("demo", "invert", "layers", "evaluate", "maximize", "caricature", "train-inverter", "perturb", "interpolate",
+         "sample", "train-classifier", "eval-classifier")
 
 #: threads torch uses when --threads is not given (chosen by measurement, BENCHMARKS.md "Threads")
 DEFAULT_THREADS = 1
@@ -40,16 +44,20 @@ def _version() -> str:
         return "unknown"
 
 
+def _ordered():
+    return sorted(COMMANDS.values(), key=lambda c: ORDER.index(c.name) if c.name in ORDER else len(ORDER))
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="preimage", description="What an image representation keeps and what it throws away.",
                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                 epilog="examples:\n" + "\n".join(f"  {c.example}" for c in COMMANDS.values()))
+                 epilog="examples:\n" + "\n".join(f"  {c.example}" for c in _ordered()))
     ap.add_argument("--version", action="version", version=f"preimage {_version()}")
     ap.add_argument("--quiet", action="store_true", help="no progress output")
     ap.add_argument("--threads", type=_threads, default=None,
                     help=f"CPU threads for torch (default {DEFAULT_THREADS}: measured fastest here when the machine is shared)")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
-    for c in COMMANDS.values():
+    for c in _ordered():
         p = sub.add_parser(c.name, help=c.help, description=c.help[0].upper() + c.help[1:] + ".",
                            epilog="example:\n  " + c.example, formatter_class=argparse.RawDescriptionHelpFormatter)
         c.options(p)

@@ -31,30 +31,34 @@ def _upscale(img: np.ndarray, min_side: int) -> np.ndarray:
 
 
 def grid(rows: Sequence[Sequence[Optional[torch.Tensor]]], col_labels: Optional[Sequence[str]] = None,
-         row_labels: Optional[Sequence[str]] = None, min_side: int = 96, pad: int = 4) -> np.ndarray:
+         row_labels: Optional[Sequence[str]] = None, min_side: int = 96, pad: int = 4,
+         cell_labels: Optional[Sequence[Sequence[str]]] = None) -> np.ndarray:
     """Tile images (each (3, H, W) in [0, 1], or None for a blank) into one uint8 (H, W, 3) array.
 
     Small images are enlarged by pixel repetition to at least ``min_side``; labels are drawn above
-    columns and left of rows.
+    columns and left of rows; ``cell_labels`` under each image.
     """
     cells = [[None if im is None else _upscale(to_uint8(im), min_side) for im in row] for row in rows]
     ncol = max(len(r) for r in cells)
     cw = max((c.shape[1] for r in cells for c in r if c is not None), default=min_side)
     ch = max((c.shape[0] for r in cells for c in r if c is not None), default=min_side)
     font = ImageFont.load_default()
-    top = 16 if col_labels else 0
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    heads = [_wrap(str(s), cw, font, measure) for s in (col_labels or [])]
+    top = 4 + 12 * max((len(h) for h in heads), default=0)
     left = 0
     if row_labels:
         left = max(int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(s, font=font)) for s in row_labels) + 2 * pad
+    under = 14 if cell_labels else 0
     W = left + ncol * (cw + pad) + pad
-    H = top + len(cells) * (ch + pad) + pad
+    H = top + len(cells) * (ch + under + pad) + pad
     canvas = Image.new("RGB", (W, H), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    for j in range(ncol):
-        if col_labels and j < len(col_labels):
-            draw.text((left + pad + j * (cw + pad), 2), str(col_labels[j])[: max(4, cw // 6)], fill=(0, 0, 0), font=font)
+    for j, lines in enumerate(heads[:ncol]):
+        for k, line in enumerate(lines):
+            draw.text((left + pad + j * (cw + pad), 2 + 12 * k), line, fill=(0, 0, 0), font=font)
     for i, row in enumerate(cells):
-        y = top + pad + i * (ch + pad)
+        y = top + pad + i * (ch + under + pad)
         if row_labels:
             draw.text((pad, y + ch // 2 - 6), row_labels[i], fill=(0, 0, 0), font=font)
         for j, c in enumerate(row):
@@ -62,4 +66,25 @@ def grid(rows: Sequence[Sequence[Optional[torch.Tensor]]], col_labels: Optional[
                 continue
             x = left + pad + j * (cw + pad)
             canvas.paste(Image.fromarray(c), (x + (cw - c.shape[1]) // 2, y + (ch - c.shape[0]) // 2))
+            if cell_labels and i < len(cell_labels) and j < len(cell_labels[i]):
+                draw.text((x, y + ch + 1), _wrap(str(cell_labels[i][j]), cw, font, measure)[0], fill=(0, 0, 0), font=font)
     return np.asarray(canvas)
+
+
+def _wrap(text: str, width: int, font, measure) -> list:
+    """Words of ``text`` on lines no wider than ``width`` pixels (a single long word is cut)."""
+    lines, cur = [], ""
+    for word in text.split():
+        trial = f"{cur} {word}".strip()
+        if measure.textlength(trial, font=font) <= width or not cur:
+            cur = trial
+        else:
+            lines.append(cur)
+            cur = word
+    lines.append(cur)
+    out = []
+    for line in lines:
+        while line and measure.textlength(line, font=font) > width:
+            line = line[:-1]
+        out.append(line)
+    return out

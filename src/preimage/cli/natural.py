@@ -1,0 +1,71 @@
+"""Verbs of natural pre-images (IJCV 2016): ``maximize`` and ``caricature``."""
+
+from __future__ import annotations
+
+from .common import add_device, add_model_args, add_run_args, build_rep, command, device, positive
+
+
+def _maximize_options(p):
+    add_model_args(p)
+    p.add_argument("--channels", help="channels (or vector elements) A:B")
+    p.add_argument("--units", help="units 3,17,40")
+    p.add_argument("--classes", help="class logits: all or 3,5 (the last layer)")
+    p.add_argument("--mode", choices=("centre", "mean"), default="centre",
+                   help="a channel at the centre of the map (default) or its spatial mean")
+    p.add_argument("--position", help="Y,X of the map instead of the centre")
+    p.add_argument("--samples", type=positive("--samples"), default=1, help="different starts per unit")
+    p.add_argument("--normalise-on", help="folder of natural images whose maximum activation normalises each unit "
+                   "(default: the colour photos scikit-image ships)")
+    add_device(p)
+    add_run_args(p, "preimage-maximize")
+
+
+@command("maximize", "synthesise images that maximise units of a layer (all units as one batch)",
+         "preimage maximize --model refnet --layer fc8 --classes all --out classes", _maximize_options)
+def cmd_maximize(a):
+    from .. import _io
+    from ..errors import ConfigError
+    from ..models.zoo import MODELS
+    from ..natural import maximize_units, parse_units
+
+    rep = build_rep(a).to(device(a))
+    size = rep.input_size
+    count = rep.output_shape(size)[0]
+    units = parse_units(a.channels, a.units, a.classes, count)
+    position = None
+    if a.position:
+        try:
+            position = tuple(int(v) for v in a.position.split(","))
+            assert len(position) == 2
+        except (ValueError, AssertionError):
+            raise ConfigError(f"--position must be Y,X, got {a.position!r}") from None
+    entry = MODELS.get(a.model)
+    labels = entry.classes if (entry and a.classes and entry.classes and count == len(entry.classes)) else None
+    _io.StagedDir.check(a.out, "maximize", a.force)
+    r = maximize_units(rep, units, mode="position" if position else a.mode, position=position, samples=a.samples,
+                       preset=a.preset, iters=a.iters, seed=a.seed, normalise_on=a.normalise_on, model=a.model,
+                       layer=a.layer, labels=labels)
+    r.save(a.out, force=a.force)
+    print("\n".join(r.lines()))
+    print(f"wrote {len(units) * a.samples} images, grid.png and results.json to {a.out} ({r.result.seconds:.1f}s)")
+
+
+def _caricature_options(p):
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or sample:NAME")
+    add_model_args(p)
+    add_device(p)
+    add_run_args(p, "preimage-caricature")
+
+
+@command("caricature", "exaggerate what a layer sees in photos (start at the photo, maximise its own code)",
+         "preimage caricature sample:chelsea --model refnet --layer conv5 --out caricature", _caricature_options)
+def cmd_caricature(a):
+    from .. import _io
+    from ..natural import caricatures
+
+    rep = build_rep(a).to(device(a))
+    _io.StagedDir.check(a.out, "caricature", a.force)
+    r = caricatures(rep, a.images, preset=a.preset, iters=a.iters, seed=a.seed, model=a.model, layer=a.layer)
+    r.save(a.out, force=a.force)
+    print("\n".join(r.lines()))
+    print(f"wrote {len(a.images)} caricatures, side_by_side.png and results.json to {a.out} ({r.seconds:.1f}s)")

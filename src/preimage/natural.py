@@ -1,0 +1,179 @@
+"""Natural pre-images as jobs with saved results: ``maximize`` (units of a layer, batched) and
+``caricature`` (photos exaggerated by what a layer sees). The computation lives in
+:mod:`preimage.optimize.maximize`; this module chooses units, normalises, and writes files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+
+from . import _io
+from .errors import ConfigError
+from .optimize.maximize import Maximization, caricature, check_units, maximize, natural_maxima
+
+
+def parse_units(channels: Optional[str] = None, units: Optional[str] = None, classes: Optional[str] = None,
+                count: Optional[int] = None) -> List[int]:
+    """``--channels A:B``, ``--units 3,17,40`` or ``--classes all|3,5`` (``count``: the layer's size,
+    for ``all``); exactly one of them."""
+    given = [x for x in (channels, units, classes) if x is not None]
+    if len(given) != 1:
+        raise ConfigError("choose the units with exactly one of --channels A:B, --units 3,17,40, --classes all")
+    try:
+        if channels is not None:
+            a, b = (int(v) for v in channels.split(":"))
+            if not 0 <= a < b:
+                raise ValueError
+            return list(range(a, b))
+        text = units if units is not None else classes
+        assert text is not None
+        if text == "all":
+            if classes is None or count is None:
+                raise ValueError
+            return list(range(count))
+        out = [int(v) for v in text.split(",") if v.strip()]
+        if not out:
+            raise ValueError
+        return out
+    except ValueError:
+        raise ConfigError(f"cannot read the units {given[0]!r}: use --channels A:B (A < B), --units 3,17,40 or "
+                          f"--classes all") from None
+
+
+def normalise_images(folder: Optional[str], size: int, limit: int = 2000) -> Tuple[torch.Tensor, str]:
+    """The natural images units are normalised on: a folder (its first ``limit`` images in name
+    order) or, by default, the colour photos that scikit-image ships. (images, description)"""
+    from .images import PHOTOS, list_images, load_image
+
+    if folder is None:
+        return torch.stack([load_image(f"sample:{n}", size) for n in PHOTOS]), "scikit-image photos"
+    files = list_images(folder, recursive=True)[:limit]
+    if not files:
+        raise ConfigError(f"--normalise-on {folder} holds no images")
+    return torch.stack([load_image(f, size) for f in files]), f"{folder} ({len(files)} images)"
+
+
+@dataclass
+class UnitImages:
+    """A :class:`Maximization` with what it was made of; ``save(folder)`` writes PNGs, grid.png, results.json."""
+
+    result: Maximization
+    model: str
+    layer: str
+    normalised_on: str
+    labels: Optional[Sequence[str]] = None
+
+    def name(self, i: int, k: int) -> str:
+        return f"unit{self.result.units[i]:04d}_s{k}.png"
+
+    def to_json(self) -> Dict:
+        m = self.result
+        return {"model": self.model, "layer": self.layer, "preset": m.preset, "iters": m.iterations,
+                "seconds": round(m.seconds, 3), "mode": m.mode, "normalised_on": self.normalised_on,
+                "units": [{"unit": u, "sample": k, "output": self.name(i, k), "activation": float(m.activation[i, k]),
+                           "normalised_activation": float(m.normalised[i, k]), "rank": int(m.rank[i, k]),
+                           **({"label": self.labels[u]} if self.labels and u < len(self.labels) else {})}
+                          for i, u in enumerate(m.units) for k in range(m.images.shape[1])]}
+
+    def grid(self) -> bytes:
+        from .images import encode_png
+        from .report import grid
+
+        m = self.result
+        s = m.images.shape[1]
+        per_row = 8 if s == 1 else s
+        cells = [m.images[i, k] for i in range(len(m.units)) for k in range(s)]
+        names = [self._label(i, k) for i in range(len(m.units)) for k in range(s)]
+        rows = [cells[j:j + per_row] for j in range(0, len(cells), per_row)]
+        labels = [names[j:j + per_row] for j in range(0, len(names), per_row)]
+        return encode_png(grid(rows, None, None, min_side=96, cell_labels=labels))
+
+    def _label(self, i: int, k: int) -> str:
+        u = self.result.units[i]
+        name = self.labels[u] if self.labels and u < len(self.labels) else f"unit {u}"
+        return f"{name} {float(self.result.normalised[i, k]):.1f}"
+
+    def save(self, out: Union[str, Path], force: bool = False) -> Dict:
+        from .images import encode_png
+
+        record = self.to_json()
+        m = self.result
+        with _io.StagedDir(out, command="maximize", force=force) as d:
+            for i in range(len(m.units)):
+                for k in range(m.images.shape[1]):
+                    (d / self.name(i, k)).write_bytes(encode_png(m.images[i, k]))
+            (d / "grid.png").write_bytes(self.grid())
+            (d / "results.json").write_text(json.dumps(record, indent=2) + "\n")
+        return record
+
+    def lines(self) -> List[str]:
+        return [f"unit {r['unit']:>4} sample {r['sample']}  activation {r['activation']:.3f}  normalised "
+                f"{r['normalised_activation']:.2f}  rank {r['rank']}" for r in self.to_json()["units"]]
+
+
+def maximize_units(rep, units: Sequence[int], *, mode: str = "centre", position: Optional[Tuple[int, int]] = None,
+                   samples: int = 1, preset=None, iters: Optional[int] = None, seed: int = 0,
+                   normalise_on: Optional[str] = None, model: str = "", layer: str = "",
+                   labels: Optional[Sequence[str]] = None, show: Optional[bool] = None) -> UnitImages:
+    """Maximise ``units`` of ``rep`` as one batch, normalised on natural images."""
+    size = rep.input_size
+    check_units(rep, units, (size, size))
+    nat, where = normalise_images(normalise_on, size)
+    maxima = natural_maxima(rep, nat, mode)
+    m = maximize(rep, units, mode, position, samples, preset or "default", iters, seed, normalisers=maxima, show=show)
+    return UnitImages(m, model, layer, where, labels)
+
+
+@dataclass
+class Caricatures:
+    sources: List[str]
+    labels: List[str]
+    layer: str
+    model: str
+    images: torch.Tensor
+    originals: torch.Tensor
+    gain: torch.Tensor
+    preset: str
+    iterations: int
+    seconds: float
+
+    def to_json(self) -> Dict:
+        return {"model": self.model, "layer": self.layer, "preset": self.preset, "iters": self.iterations,
+                "seconds": round(self.seconds, 3),
+                "images": [{"input": s, "output": f"{i:02d}_{self.labels[i].replace('/', '_')}_caricature.png",
+                            "gain": float(self.gain[i])} for i, s in enumerate(self.sources)]}
+
+    def save(self, out, force: bool = False) -> Dict:
+        from .images import encode_png
+        from .report import grid
+
+        record = self.to_json()
+        with _io.StagedDir(out, command="caricature", force=force) as d:
+            for r, im in zip(record["images"], self.images):
+                (d / r["output"]).write_bytes(encode_png(im))
+            rows = [[self.originals[i], self.images[i]] for i in range(len(self.sources))]
+            (d / "side_by_side.png").write_bytes(encode_png(grid(rows, ["photo", f"caricature ({self.layer})"],
+                                                                 self.labels, min_side=96)))
+            (d / "results.json").write_text(json.dumps(record, indent=2) + "\n")
+        return record
+
+    def lines(self) -> List[str]:
+        return [f"{s:<24} gain {float(g):.3f}" for s, g in zip(self.sources, self.gain)]
+
+
+def caricatures(rep, sources: Sequence[str], *, preset=None, iters: Optional[int] = None, seed: int = 0,
+                model: str = "", layer: str = "", show: Optional[bool] = None) -> Caricatures:
+    from .images import load_image
+    from .reconstruct import labels_for
+
+    if not sources:
+        raise ConfigError("no images given")
+    x = torch.stack([load_image(s, rep.input_size) for s in sources])
+    r = caricature(rep, x, preset or "default", iters, seed, show=show)
+    return Caricatures(list(sources), labels_for(sources), layer, model, r.images, r.originals, r.gain, r.preset,
+                       r.iterations, r.seconds)

@@ -1,0 +1,127 @@
+"""Activation maximisation and caricatures (IJCV 2016) on the inversion engine."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from preimage.cli import main
+from preimage.errors import ConfigError
+from preimage.optimize.maximize import Caricature, UnitActivation, caricature, maximize, natural_maxima, unit_ranks, unit_values
+from preimage.optimize.objectives import Context
+from preimage.representations import CNNLayer
+
+
+class Known(nn.Module):
+    """conv1: a 1x1 convolution with known weights (channel c = (c + 1) * red), then a linear layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 1, bias=False)
+        self.fc = nn.Linear(4, 3, bias=False)
+        with torch.no_grad():
+            self.conv1.weight.zero_()
+            for c in range(4):
+                self.conv1.weight[c, 0] = c + 1
+            self.fc.weight.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]]))
+
+    def forward(self, x):
+        return self.fc(self.conv1(x).mean((2, 3)))
+
+
+def test_unit_values_ranks_and_gradients_on_known_weights():
+    net = Known()
+    conv, fc = CNNLayer(net, "conv1", input_size=4), CNNLayer(net, "fc", input_size=4)
+    x = torch.zeros(2, 3, 4, 4, requires_grad=True)
+    with torch.no_grad():
+        x[:, 0, 2, 2] = 0.5  # the centre pixel (4 // 2 = 2) of the red channel
+        x[:, 0, 0, 0] = 1.0
+    units = torch.tensor([1, 3])
+    f = conv(x)
+    assert unit_values(f, units, "centre").tolist() == [1.0, 2.0]             # (c + 1) * 0.5
+    assert torch.allclose(unit_values(f, units, "mean"), torch.tensor([2 * 1.5, 4 * 1.5]) / 16)
+    assert unit_ranks(f, units, "centre").tolist() == [3, 1]
+    obj = UnitActivation(units, "centre", scale=torch.tensor([2.0, 4.0]))
+    e = obj(Context(x, x, conv, obj.layers))
+    assert e.tolist() == [-0.5, -0.5]
+    (g,) = torch.autograd.grad(e.sum(), x)
+    assert g[0, 0, 2, 2] == -1.0 and g[1, 0, 2, 2] == -1.0 and float(g.abs().sum()) == 2.0   # d/dx of -(c+1)x/s
+    v = fc(x)
+    assert unit_values(v, torch.tensor([2, 0]), "centre").tolist() == pytest.approx([4 * 1.5 / 16, 1.5 / 16])
+
+
+def test_natural_maxima_take_the_largest_over_images_and_positions():
+    net = Known()
+    rep = CNNLayer(net, "conv1", input_size=4)
+    imgs = torch.zeros(3, 3, 4, 4)
+    imgs[1, 0, 3, 0] = 0.25
+    imgs[2, 0, 1, 1] = 0.75
+    assert natural_maxima(rep, imgs, "centre").tolist() == [0.75, 1.5, 2.25, 3.0]
+    assert natural_maxima(rep, imgs, "mean", batch=2).tolist() == pytest.approx([0.75 / 16 * k for k in (1, 2, 3, 4)])
+
+
+def test_caricature_objective_is_the_normalised_positive_code():
+    net = Known()
+    rep = CNNLayer(net, "fc", input_size=4)
+    x0 = torch.rand(1, 3, 4, 4)
+    phi0 = rep(x0).detach()
+    obj = Caricature(phi0)
+    expected = -(phi0.clamp_min(0) * phi0).sum() / phi0.pow(2).sum()
+    assert torch.allclose(obj(Context(x0, x0, rep, obj.layers)), expected.view(1))
+
+
+def test_a_units_image_does_not_depend_on_the_batch(tiny_model):
+    rep = CNNLayer(tiny_model, "conv2", input_size=16, aliases=tiny_model.preimage_aliases)
+    alone = maximize(rep, [5], iters=15, seed=3, show=False)
+    batch = maximize(rep, [2, 5, 9], iters=15, seed=3, show=False)
+    assert float((alone.images[0, 0] - batch.images[1, 0]).abs().max()) < 2e-3
+    assert abs(float(alone.activation[0, 0]) - float(batch.activation[1, 0])) < 1e-3 * abs(float(alone.activation[0, 0]))
+
+
+def test_maximisation_raises_the_unit_and_caricature_gains(tiny_model, photos32):
+    rep = CNNLayer(tiny_model, "conv3", input_size=32, aliases=tiny_model.preimage_aliases)
+    nat = natural_maxima(rep, photos32)
+    m = maximize(rep, [0, 7], samples=2, iters=60, seed=0, normalisers=nat, show=False)
+    assert m.images.shape == (2, 2, 3, 32, 32) and (m.rank == 1).all() and (m.normalised > 1).all()
+    c = caricature(rep, photos32[:2], iters=40, show=False)
+    assert (c.gain > 1).all() and float(c.images.min()) >= 0 and float(c.images.max()) <= 1
+
+
+def test_unit_out_of_range(tiny_model):
+    rep = CNNLayer(tiny_model, "conv2", input_size=16, aliases=tiny_model.preimage_aliases)
+    with pytest.raises(ConfigError, match="out of range.*32 channels"):
+        maximize(rep, [40], iters=2, show=False)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--layer", "fc8", "--classes", "10"], "out of range"),
+    (["--layer", "conv5", "--channels", "250:300"], "out of range"),
+    (["--layer", "conv5", "--units", "3", "--classes", "all"], "exactly one"),
+    (["--layer", "conv5", "--units", "3", "--normalise-on", "EMPTY"], "no images"),
+    (["--layer", "conv5", "--units", "3", "--position", "9,9"], "outside"),
+])
+def test_maximize_cli_bad_input(tmp_path, capsys, args, needle):
+    (tmp_path / "empty").mkdir()
+    args = [str(tmp_path / "empty") if a == "EMPTY" else a for a in args]
+    code = main(["maximize", "--model", "refnet", *args, "--iters", "2", "--quiet", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_maximize_and_caricature_commands_write_their_files(tmp_path, capsys):
+    out = tmp_path / "m"
+    assert main(["maximize", "--model", "refnet", "--layer", "fc8", "--units", "1,3", "--samples", "2", "--iters", "5",
+                 "--quiet", "--out", str(out)]) == 0
+    r = json.loads((out / "results.json").read_text())
+    assert set(r) >= {"model", "layer", "preset", "iters", "seconds", "units"} and len(r["units"]) == 4
+    for u in r["units"]:
+        assert set(u) >= {"unit", "sample", "output", "activation", "normalised_activation", "rank"}
+        assert (out / u["output"]).is_file()
+    assert (out / "grid.png").is_file()
+    out = tmp_path / "c"
+    assert main(["caricature", "sample:coffee", "--model", "refnet", "--layer", "conv3", "--iters", "5", "--quiet",
+                 "--out", str(out)]) == 0
+    r = json.loads((out / "results.json").read_text())
+    assert r["images"][0]["gain"] > 1 and (out / r["images"][0]["output"]).is_file()
