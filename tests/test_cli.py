@@ -89,3 +89,34 @@ def test_layers_lists_paths_aliases_and_shapes(capsys):
     assert "features.3" in out and "conv2" in out and "32x16x16" in out
     code, out, err = run(capsys, "layers", "refnet")
     assert code == 0 and "fc6" in out and "256x4x4" in out
+
+
+def test_progress_lines_in_a_pipe_and_none_with_quiet(tmp_path):
+    import os
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    base = [sys.executable, "-m", "preimage.cli", "invert", "sample:coffee", "--model", TINY, "--layer", "conv2",
+            "--iters", "5"]
+    r = subprocess.run([*base, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("preimage: inverting")]
+    assert any("started (5 it)" in ln for ln in lines) and any("done, 5/5 it in" in ln for ln in lines)
+    q = subprocess.run([*base, "--quiet", "--out", str(tmp_path / "b")], capture_output=True, text=True, env=env)
+    assert q.returncode == 0 and q.stderr == ""
+
+
+def test_plain_progress_lines_say_what_step_elapsed_and_left():
+    import io
+
+    from preimage.progress import LogBar
+
+    out = io.StringIO()
+    b = LogBar(total=4, desc="work", unit="step", every=0.0, stream=out)
+    b.update(1)
+    b.set_postfix(loss="0.5")
+    b.update(1)
+    b.close()
+    text = out.getvalue().splitlines()
+    assert text[0] == "preimage: work: started (4 step)"
+    assert text[1].startswith("preimage: work: 1/4 step, 0s elapsed, about 0s left")
+    assert text[2].endswith("loss 0.5") and text[-1].startswith("preimage: work: done, 2/4 step in")
