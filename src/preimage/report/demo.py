@@ -62,6 +62,7 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     results = layer_sweep(info, images, layers, preset=preset, iters=iters, seed=seed, show=show)
     hog_html, hog_png, hog_rec = _hog_section(sources, names, seed, iters, show)
     learned_html, learned_png, learned_rec = _learned_section(info, images, names, results)
+    natural_html, natural_pngs, natural_rec = _natural_section(info, images, names, layers, iters, seed, show)
     seconds = time.time() - t0
     meta = (f"model {info.name}, input {size}x{size}, preset {preset.name}, {results[0].iterations} iterations "
             f"per layer, seed {seed}, {seconds:.0f} s in all. Command: {command}")
@@ -69,7 +70,8 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     series = ({"image error, trained inverter": [learned_by_layer.get(r.layer) for r in results]}
               if learned_rec else None)
     pages = layers_page.render(results, images, names, f"What {info.name} keeps, layer by layer", meta,
-                               extra_rows=learned_html + hog_html, extra_series=series)
+                               extra_rows=learned_html + natural_html + hog_html, extra_series=series)
+    pages.update(natural_pngs)
     pages["hog.png"] = hog_png
     if learned_png is not None:
         pages["learned.png"] = learned_png
@@ -82,8 +84,81 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
                           "feature_error_mean": float(r.feature_error.mean()),
                           "image_error_mean": float(r.image_error.mean()), "seconds": round(r.seconds, 2)}
                          for r in results],
-              "grey_image_error": layers_page.grey_reference(images), "hog": hog_rec, "learned": learned_rec}
+              "grey_image_error": layers_page.grey_reference(images), "hog": hog_rec, "learned": learned_rec,
+              "natural": natural_rec}
     return Demo(pages, record)
+
+
+def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str], layers: Sequence[str],
+                     iters: Optional[int], seed: int, show: Optional[bool] = None, channels: int = 8):
+    """Natural pre-images (IJCV 2016): the units of the deepest conv layer and the class logits
+    maximised, and caricatures of the photos at three depths. Layers the network lacks are skipped."""
+    from ..images import encode_png
+    from ..natural import normalise_images
+    from ..optimize.maximize import caricature, maximize, natural_maxima
+    from ..representations import CNNLayer
+    from . import html
+    from .figures import grid
+
+    def rep_for(layer):
+        return CNNLayer(info.module, layer, info.mean, info.std, info.aliases, info.input_size,
+                        name=f"{info.name}/{layer}")
+
+    convs = [lay for lay in layers if lay.startswith("conv")]
+    logits = layers[-1] if layers else None
+    nat, _ = normalise_images(None, info.input_size)
+    parts, pngs, rec = [], {}, {}
+    for layer, units, what in ((convs[-1] if convs else None, list(range(channels)), "channels"),
+                               (logits, list(range(len(info.classes))) if info.classes else [], "classes")):
+        if layer is None or not units:
+            continue
+        rep = rep_for(layer)
+        n_out = rep.output_shape(info.input_size)[0]
+        units = [u for u in units if u < n_out]
+        m = maximize(rep, units, normalisers=natural_maxima(rep, nat), iters=iters, seed=seed, show=show)
+        labels = [f"{info.classes[u]}" if what == "classes" and info.classes else f"ch {u}" for u in units]
+        cells = [f"{lab} {float(v):.1f}" for lab, v in zip(labels, m.normalised[:, 0])]
+        png = encode_png(grid([list(m.images[:, 0])], None, None, min_side=96, cell_labels=[cells]))
+        pngs[f"maximize_{layer}.png"] = png
+        rec[f"maximize_{layer}"] = {"units": units, "normalised_activation": [float(v) for v in m.normalised[:, 0]],
+                                    "rank": [int(v) for v in m.rank[:, 0]]}
+        top = sum(int(r == 1) for r in m.rank[:, 0])
+        if what == "classes":
+            with torch.no_grad():
+                p = torch.softmax(rep(m.images[:, 0]), 1).diagonal()
+            rec[f"maximize_{layer}"]["probability"] = [float(v) for v in p]
+            line = (f"Each image is what {info.name} finds most like one class ({layer}, the class scores), starting "
+                    f"from grey under the default prior; {info.name} gives its own class a probability of "
+                    f"{float(p.min()):.3f} or more. The textures and fragments are the evidence the classifier counts, "
+                    f"not a picture of an object.")
+        else:
+            line = (f"The first {len(units)} channels of {layer}, each maximised at the centre of its map. The numbers "
+                    f"are activations divided by the channel's largest on the scikit-image photos (1 = as strong as the "
+                    f"strongest photo); {top} of {len(units)} are the strongest channel at that place in their own image.")
+        parts.append(html.figure(png, line))
+    car_layers = [lay for lay in (convs[2] if len(convs) > 2 else None, convs[-1] if convs else None, logits) if lay]
+    car_layers = list(dict.fromkeys(car_layers))
+    if car_layers:
+        rows = [[images[i]] for i in range(len(names))]
+        gains = {}
+        for layer in car_layers:
+            c = caricature(rep_for(layer), images, iters=iters, seed=seed, show=show)
+            gains[layer] = [float(g) for g in c.gain]
+            for i in range(len(names)):
+                rows[i].append(c.images[i])
+        png = encode_png(grid(rows, ["photo", *[f"caricature {lay}" for lay in car_layers]], names, min_side=96))
+        pngs["caricatures.png"] = png
+        rec["caricature_gain"] = gains
+        low = min(min(g) for g in gains.values())
+        parts.append(html.figure(png, "Caricatures: each photo pushed towards more of what the layer already sees in it "
+                                      "(its own positive code, IJCV 2016). Shallow layers exaggerate edges and colour, "
+                                      "deep ones paint in the parts and textures they respond to. Every caricature "
+                                      f"raises its layer's response to the photo's own pattern by a factor of at least {low:.2f}."))
+    if not parts:
+        return "", {}, rec
+    return ("<h2>Natural pre-images</h2><p>The same optimiser and prior, with another goal: instead of matching a "
+            "photo's code, make one unit as strong as possible (activation maximisation), or exaggerate what a layer "
+            "already sees in a photo (caricature).</p>" + "".join(parts)), pngs, rec
 
 
 def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str], results):
