@@ -107,7 +107,9 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
     convs = [lay for lay in layers if lay.startswith("conv")]
     logits = layers[-1] if layers else None
     nat, _ = normalise_images(None, info.input_size)
-    parts, pngs, rec = [], {}, {}
+    parts: list = []
+    pngs: dict = {}
+    rec: dict = {}
     for layer, units, what in ((convs[-1] if convs else None, list(range(channels)), "channels"),
                                (logits, list(range(len(info.classes))) if info.classes else [], "classes")):
         if layer is None or not units:
