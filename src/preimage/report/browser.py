@@ -1,0 +1,93 @@
+"""Check an HTML page in a real browser (headless Chromium), as a person would open it.
+
+:func:`check_page` loads a copy of the page with a small probe script added at the top of its
+``<head>``, at each width, and reads back what the probe saw after the page loaded: every image's
+natural size, the document's width against the window's (horizontal scrolling), console errors and
+uncaught exceptions, and every resource the page fetched that is not inside the file itself.
+Nothing but Chromium is needed (``--dump-dom`` returns the probe's findings in the DOM).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+PROBE = """<script>
+(function () {
+  var errors = [];
+  var origError = console.error;
+  console.error = function () { errors.push(Array.prototype.join.call(arguments, " ")); origError.apply(console, arguments); };
+  window.addEventListener("error", function (e) { errors.push(String(e.message || e.type || "error")); }, true);
+  window.addEventListener("load", function () {
+    var imgs = Array.prototype.map.call(document.images, function (im) {
+      return {alt: im.alt || "", w: im.naturalWidth, h: im.naturalHeight, complete: im.complete};
+    });
+    var res = performance.getEntriesByType("resource").map(function (r) { return r.name; })
+      .filter(function (n) { return n.indexOf("data:") !== 0; });
+    var out = {images: imgs, scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+               errors: errors, requests: res};
+    var pre = document.createElement("pre");
+    pre.id = "preimage-probe";
+    pre.textContent = JSON.stringify(out);
+    document.body.appendChild(pre);
+  });
+})();
+</script>"""
+
+
+def find_browser() -> Optional[str]:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def check_page(page: str | Path, widths: Sequence[int] = (1280, 800), browser: Optional[str] = None,
+               timeout: float = 60.0) -> Dict[int, Dict]:
+    """What a browser sees of ``page`` at each width: ``{width: {"images", "scrollWidth", "innerWidth",
+    "errors", "requests"}}``. Raises ``RuntimeError`` when no browser is installed or it fails."""
+    browser = browser or find_browser()
+    if browser is None:
+        raise RuntimeError("no Chromium found (apt-get install chromium)")
+    html = Path(page).read_text(encoding="utf-8")
+    probed = re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + PROBE, html, count=1, flags=re.I)
+    if probed == html:
+        probed = PROBE + html
+    out: Dict[int, Dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "page.html"
+        copy.write_text(probed, encoding="utf-8")
+        for w in widths:
+            cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                   "--disable-quic", f"--user-data-dir={tmp}/profile-{w}", f"--window-size={w},900",
+                   "--virtual-time-budget=5000", "--dump-dom", copy.as_uri()]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            m = re.search(r'<pre id="preimage-probe">(.*?)</pre>', r.stdout, flags=re.S)
+            if not m:
+                raise RuntimeError(f"the browser returned no probe result at width {w} (exit {r.returncode}): "
+                                   f"{r.stderr.strip().splitlines()[-1:] or ''}")
+            import html as _html
+
+            out[w] = json.loads(_html.unescape(m.group(1)))
+    return out
+
+
+def problems(findings: Dict[int, Dict]) -> List[str]:
+    """Everything a person would notice, in words (empty when the page is fine)."""
+    bad = []
+    for w, f in findings.items():
+        for im in f["images"]:
+            if not (im["w"] > 0 and im["h"] > 0):
+                bad.append(f"{w}px: image {im['alt']!r} does not decode")
+        if f["scrollWidth"] > f["innerWidth"]:
+            bad.append(f"{w}px: scrolls sideways ({f['scrollWidth']} > {f['innerWidth']} px)")
+        bad += [f"{w}px: console error: {e}" for e in f["errors"]]
+        bad += [f"{w}px: request leaves the file: {r}" for r in f["requests"]]
+    return bad
