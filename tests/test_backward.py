@@ -1,0 +1,54 @@
+"""ReLU backward rules, for nn.ReLU modules and F.relu / torch.relu / Tensor.relu calls alike."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from preimage.backward import relu_rule
+
+
+class Functional(nn.Module):
+    def forward(self, x):
+        return torch.relu(F.relu(x * 1.0) - 0.5).relu()
+
+
+def _grad(model, x, g):
+    x = x.clone().requires_grad_(True)
+    y = model(x)
+    (gx,) = torch.autograd.grad(y, x, g)
+    return y.detach(), gx
+
+
+def test_rules_on_a_hand_checked_example():
+    x = torch.tensor([-1.0, 2.0, 3.0])
+    g = torch.tensor([1.0, -1.0, 2.0])
+    for model in (nn.ReLU(), nn.ReLU(inplace=True), nn.Sequential(nn.Identity(), nn.ReLU())):
+        plain = _grad(model, x, g)
+        with relu_rule("gradient"):
+            assert torch.equal(_grad(model, x, g)[1], plain[1])
+        with relu_rule("deconvnet"):
+            y, gx = _grad(model, x, g)
+            assert torch.equal(y, plain[0]) and gx.tolist() == [1.0, 0.0, 2.0]      # max(g, 0), input ignored
+        with relu_rule("guided"):
+            assert _grad(model, x, g)[1].tolist() == [0.0, 0.0, 2.0]                 # 1[x > 0] * max(g, 0)
+        with relu_rule("leaky", 0.1):
+            assert _grad(model, x, g)[1].tolist() == pytest.approx([0.1, -1.0, 2.0])  # leak through the inactive unit
+    assert F.relu is not None and nn.ReLU()(x).tolist() == [0.0, 2.0, 3.0]
+
+
+def test_functional_calls_follow_the_rule_and_everything_is_restored():
+    before = (F.relu, torch.relu, torch.Tensor.relu)
+    x = torch.tensor([-1.0, 0.7, 2.0])
+    g = torch.tensor([1.0, 1.0, -1.0])
+    plain_y, plain_g = _grad(Functional(), x, g)
+    with relu_rule("deconvnet"):
+        y, gx = _grad(Functional(), x, g)
+    assert torch.equal(y, plain_y)                      # forward unchanged
+    assert gx.tolist() == [1.0, 1.0, 0.0] and not torch.equal(gx, plain_g)
+    try:
+        with relu_rule("guided"):
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert (F.relu, torch.relu, torch.Tensor.relu) == before
