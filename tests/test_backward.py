@@ -23,7 +23,11 @@ def _grad(model, x, g):
 def test_rules_on_a_hand_checked_example():
     x = torch.tensor([-1.0, 2.0, 3.0])
     g = torch.tensor([1.0, -1.0, 2.0])
-    for model in (nn.ReLU(), nn.ReLU(inplace=True), nn.Sequential(nn.Identity(), nn.ReLU())):
+    class Times1(nn.Module):  # in-place ReLU needs a non-leaf input, as in any network
+        def forward(self, x):
+            return x * 1.0
+
+    for model in (nn.ReLU(), nn.Sequential(Times1(), nn.ReLU(inplace=True)), nn.Sequential(nn.Identity(), nn.ReLU())):
         plain = _grad(model, x, g)
         with relu_rule("gradient"):
             assert torch.equal(_grad(model, x, g)[1], plain[1])

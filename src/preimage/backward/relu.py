@@ -101,4 +101,4 @@ def relu_rule(rule: str = "gradient", slope: float = 0.0) -> Iterator[RuleState]
     try:
         yield state
     finally:
-        F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_ = saved  # type: ignore[misc]
+        F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_ = saved  # type: ignore[method-assign]
