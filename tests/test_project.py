@@ -50,7 +50,7 @@ def reverse_network(model, x, channel):
     f = F.relu(a3)
     keep = torch.zeros_like(f)
     flat = f[0, channel].flatten().argmax()
-    keep[0, channel].view(-1)[flat] = 1.0                        # d f / d f at the strongest place
+    keep[0, channel].view(-1)[flat] = f[0, channel].view(-1)[flat]  # keep the strongest activation, zero the rest
     g = F.relu(keep)
     g = F.conv_transpose2d(g, c3.weight, padding=1)
     g = unpool(g, i2, r2.shape[-2:])
@@ -83,6 +83,7 @@ def test_rules_on_a_resnet_that_calls_f_relu_differ_from_the_gradient(photos32):
     plain, _, where = project_one(rep, x, 7, "gradient")
     guided, _, _ = project_one(rep, x, 7, "guided", where)
     deconv, _, _ = project_one(rep, x, 7, "deconvnet", where)
+    assert float(plain.abs().max()) > 0  # an active unit (the channel's strongest place)
     assert not torch.allclose(plain, guided) and not torch.allclose(plain, deconv)
     with relu_rule("gradient"):
         again, _, _ = project_one(rep, x, 7, "gradient", where)

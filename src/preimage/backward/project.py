@@ -28,7 +28,8 @@ def strongest(f: torch.Tensor, c: int) -> Tuple[Tuple[int, ...], float]:
 def project_one(rep, x: torch.Tensor, channel: int, rule: str = "deconvnet",
                 where: Optional[Tuple[int, ...]] = None) -> Tuple[torch.Tensor, float, Tuple[int, ...]]:
     """The projection of image ``x`` (3, H, W)'s channel ``channel`` (at its strongest place, or
-    ``where``) to pixels: (3, H, W) signed, the activation, its place."""
+    ``where``) to pixels: (3, H, W) signed, the activation, its place. As in Zeiler & Fergus the
+    activation itself is what goes back (the rest zeroed): an inactive unit projects to nothing."""
     if rule not in RULES:
         raise ConfigError(f"unknown rule {rule!r}; valid: gradient, deconvnet, guided")
     xi = x[None].detach().clone().requires_grad_(True)
@@ -38,7 +39,7 @@ def project_one(rep, x: torch.Tensor, channel: int, rule: str = "deconvnet",
             where, _ = strongest(f.detach(), channel)
         a = f[(channel, *where)]
         (g,) = torch.autograd.grad(a, xi)
-    return g[0].detach(), float(a.detach()), where
+    return g[0].detach() * max(float(a.detach()), 0.0), float(a.detach()), where
 
 
 def to_picture(p: torch.Tensor) -> torch.Tensor:

@@ -15,8 +15,8 @@ from . import backward, classify, demo, inversion, learned, natural  # noqa: F40
 from .common import COMMANDS
 
 #: the order --help lists the verbs in
-ORDER = ("demo", "invert", "layers", "evaluate", "maximize", "caricature", "project", "train-inverter", "perturb", "interpolate",
-         "sample", "train-classifier", "eval-classifier")
+ORDER = ("demo", "invert", "layers", "evaluate", "maximize", "caricature", "project", "top-activations", "diagnose",
+         "train-inverter", "perturb", "interpolate", "sample", "train-classifier", "eval-classifier")
 
 #: threads torch uses when --threads is not given (chosen by measurement, BENCHMARKS.md "Threads")
 DEFAULT_THREADS = 1

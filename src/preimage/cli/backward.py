@@ -28,3 +28,75 @@ def cmd_project(a):
     for e in rec["images"]:
         print(f"{e['input']:<24} channel {e['channel']:>4}  activation {e['activation']:.3f}  at {tuple(e['place'])}")
     print(f"wrote {len(rec['images'])} projections, side_by_side.png and results.json to {a.out}")
+
+
+def _data_args(p):
+    p.add_argument("--data", required=True, help="folder of images (searched recursively, name order)")
+    p.add_argument("--n", type=positive("--n"), help="only the first N images")
+    p.add_argument("--batch-size", type=positive("--batch-size"), default=256)
+    p.add_argument("--workers", type=int, default=0, help="decoding processes (default 0: in the main process)")
+    p.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images (default: stop, naming it)")
+
+
+def _top_options(p):
+    add_model_args(p)
+    _data_args(p)
+    p.add_argument("--channels", help="channels A:B (default 0:8)")
+    p.add_argument("--k", type=positive("--k"), default=9, help="patches per channel (default 9)")
+    p.add_argument("--out", default="preimage-top", help="output folder (default preimage-top)")
+
+
+@command("top-activations", "the k dataset patches that excite each channel most, beside their DeconvNet projections",
+         "preimage top-activations --model refnet --layer conv5 --data ../shared/data/cifar10/test --channels 0:8 "
+         "--out top-conv5", _top_options)
+def cmd_top(a):
+    from .. import _io
+    from ..backward.top import top_activations
+    from ..data import stream_folder
+    from ..errors import ConfigError, LayerError
+    from ..representations import CNNLayer
+    from .common import load_model
+
+    info = load_model(a)
+    if not a.layer:
+        raise LayerError(f"top-activations needs --layer; 'preimage layers {a.model}' lists them")
+    rep = CNNLayer(info.module, a.layer, info.mean, info.std, info.aliases, info.input_size, name=f"{info.name}/{a.layer}")
+    n = rep.output_shape(rep.input_size)[0]
+    try:
+        lo, hi = (int(v) for v in (a.channels or "0:8").split(":"))
+    except ValueError:
+        raise ConfigError(f"--channels must look like A:B, got {a.channels!r}") from None
+    if not 0 <= lo < hi <= n:
+        raise ConfigError(f"--channels {lo}:{hi} is outside the layer's {n} channels (valid: 0 <= A < B <= {n})")
+    _io.StagedDir.check(a.out, "top-activations", a.force)
+    stream = stream_folder(a.data, rep.input_size, a.batch_size, a.workers, a.n, a.skip_bad, desc="top activations")
+    r = top_activations(info, rep, stream, list(range(lo, hi)), a.k, a.model)
+    r.save(a.out, force=a.force)
+    print(f"wrote {a.out}/top_activations.png and results.json ({r.images} images, receptive field {r.field} px"
+          + (f", {len(stream.skipped)} unreadable skipped" if stream.skipped else "") + ")")
+
+
+def _diagnose_options(p):
+    add_model_args(p, layer=False, handcrafted=False)
+    _data_args(p)
+    p.add_argument("--layers", help="comma-separated layers (default: every addressable layer)")
+    p.add_argument("--out", default="preimage-diagnose", help="output folder (default preimage-diagnose)")
+
+
+@command("diagnose", "dead and rarely active channels of every layer over a folder: JSON and an HTML page",
+         "preimage diagnose --model refnet --data ../shared/data/cifar10/test --out diagnose", _diagnose_options)
+def cmd_diagnose(a):
+    from .. import _io
+    from ..backward.diagnose import diagnose
+    from ..data import stream_folder
+    from ..images import load_image
+    from .common import load_model
+
+    info = load_model(a)
+    _io.StagedDir.check(a.out, "diagnose", a.force)
+    stream = stream_folder(a.data, info.input_size, a.batch_size, a.workers, a.n, a.skip_bad, desc="diagnosing")
+    d = diagnose(info, stream, a.layers.split(",") if a.layers else None,
+                 first_image=load_image(stream.files[0], info.input_size))
+    d.save(a.out, force=a.force)
+    print("\n".join(d.lines()))
+    print(f"wrote {a.out}/diagnose.json and diagnose.html ({d.images} images)")

@@ -61,7 +61,7 @@ def line_plot(xs: Sequence[str], series: dict, ylabel: str, title: str = "",
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=110)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     for name, ys in series.items():
         ax.plot(range(len(xs)), [float("nan") if y is None else y for y in ys], marker="o", label=name)
     for name, y in (references or {}).items():
@@ -72,7 +72,31 @@ def line_plot(xs: Sequence[str], series: dict, ylabel: str, title: str = "",
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    # below the axes: a legend inside would cover the curves or the reference lines
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False, fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def histogram(values: Sequence[float], bins: Sequence[float], xlabel: str, title: str = "") -> bytes:
+    """A small matplotlib histogram rendered to PNG bytes (Agg backend)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 2.6), dpi=100)
+    ax.hist(list(values), bins=list(bins), color="#4a7ab5")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("channels")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -1,0 +1,160 @@
+"""The strongest patches of every filter (Zeiler & Fergus's figure): stream a folder, keep per
+channel the k images and places with the highest activation (memory: channels x k, whatever the
+folder's size), then crop each unit's receptive field from its image beside its DeconvNet projection.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+
+from ..hooks import capture, eval_mode
+from .project import project_one, to_picture
+from .relu import relu_rule
+
+
+def receptive_field(rep, size: int, probes: int = 3) -> int:
+    """Side of the input region that reaches a unit at the centre of ``rep``'s map: the support of
+    the unit's gradient with every ReLU passing gradient (leak 1) on a few random images."""
+    x = torch.rand(probes, 3, size, size, generator=torch.Generator().manual_seed(0)).to(rep.device)
+    x.requires_grad_(True)
+    with relu_rule("leaky", 1.0):
+        f = rep.features(x)
+        if f.dim() == 2:
+            return size
+        c = f[:, :, f.shape[-2] // 2, f.shape[-1] // 2].sum()
+        (g,) = torch.autograd.grad(c, x)
+    support = g.abs().sum((0, 1)) > 0
+    ys, xs = support.any(1).nonzero(), support.any(0).nonzero()
+    if len(ys) == 0:
+        return size
+    return int(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1))
+
+
+def crop_box(place: Tuple[int, int], stride: int, field: int, size: int) -> Tuple[int, int, int, int]:
+    """(top, left, bottom, right) of a unit's receptive field, clipped to the image."""
+    cy, cx = place[0] * stride + stride // 2, place[1] * stride + stride // 2
+    h = field // 2
+    return max(0, cy - h), max(0, cx - h), min(size, cy - h + field), min(size, cx - h + field)
+
+
+class TopK:
+    """Per channel the k strongest (value, image index, place) seen so far."""
+
+    def __init__(self, channels: int, k: int):
+        self.k = k
+        self.values = torch.full((channels, 0), float("-inf"))
+        self.index = torch.zeros((channels, 0), dtype=torch.long)
+        self.place = torch.zeros((channels, 0), dtype=torch.long)
+
+    def add(self, f: torch.Tensor, indices: torch.Tensor) -> None:
+        """``f``: (B, C, H, W) or (B, C) codes of images ``indices`` (B,)."""
+        if f.dim() == 4:
+            flat = f.flatten(2)
+            v, p = flat.max(2)                                       # (B, C)
+        else:
+            v, p = f, torch.zeros_like(f, dtype=torch.long)
+        vals = torch.cat([self.values, v.t().cpu()], 1)
+        idx = torch.cat([self.index, indices.view(1, -1).expand(v.shape[1], -1).cpu()], 1)
+        pl = torch.cat([self.place, p.t().cpu()], 1)
+        k = min(self.k, vals.shape[1])
+        top, order = vals.topk(k, dim=1)
+        self.values, self.index, self.place = top, idx.gather(1, order), pl.gather(1, order)
+
+
+@dataclass
+class TopActivations:
+    model: str
+    layer: str
+    channels: List[int]
+    files: List[str]
+    values: torch.Tensor       # (C, k)
+    index: torch.Tensor        # (C, k)
+    places: List[List[Tuple[int, ...]]]
+    patches: List[List[torch.Tensor]]
+    projections: List[List[torch.Tensor]]
+    field: int
+    stride: int
+    images: int
+
+    def to_json(self) -> Dict:
+        return {"model": self.model, "layer": self.layer, "images": self.images, "receptive_field": self.field,
+                "stride": self.stride,
+                "channels": [{"channel": c, "top": [{"file": self.files[int(i)], "activation": float(v), "place": list(p)}
+                                                    for v, i, p in zip(self.values[j], self.index[j], self.places[j])]}
+                             for j, c in enumerate(self.channels)]}
+
+    def figure(self) -> bytes:
+        from ..images import encode_png
+        from ..report import grid
+
+        rows, labels = [], []
+        for j, c in enumerate(self.channels):
+            rows.append(self.patches[j] + [None] + [to_picture(p) for p in self.projections[j]])
+            labels.append(f"ch {c}")
+        k = len(self.patches[0]) if self.patches else 0
+        cols = [f"top {i + 1}" for i in range(k)] + [""] + [f"projection {i + 1}" for i in range(k)]
+        return encode_png(grid(rows, cols, labels, min_side=48))
+
+    def save(self, out, force: bool = False) -> None:
+        from .. import _io
+
+        with _io.StagedDir(out, command="top-activations", force=force) as d:
+            (d / "top_activations.png").write_bytes(self.figure())
+            (d / "results.json").write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+
+@torch.no_grad()
+def stream_top(info, rep, stream, channels: Sequence[int], k: int, extra_layers: Sequence[str] = ()) -> Dict[str, TopK]:
+    """One pass over ``stream``: per-channel top-k for ``rep``'s layer (and ``extra_layers`` of the
+    same network, all in the same forward pass)."""
+    keys = [rep.layer, *[lay for lay in extra_layers if lay != rep.layer]]
+    dev = rep.device
+    tops: Dict[str, TopK] = {}
+    chans = torch.tensor(list(channels))
+    with eval_mode(info.module), capture(info.module, keys, info.aliases) as cap:
+        for idx, x in stream:
+            outs = cap(rep.normalise(x.to(dev)))
+            for key, f in outs.items():
+                f = f.float()
+                if key == rep.layer:
+                    f = f[:, chans.to(f.device)]
+                if key not in tops:
+                    tops[key] = TopK(f.shape[1], k)
+                tops[key].add(f, idx)
+    return tops
+
+
+def top_activations(info, rep, stream, channels: Sequence[int], k: int = 9, model: str = "") -> TopActivations:
+    """The ``k`` strongest dataset patches of each channel and their DeconvNet projections."""
+    from ..images import load_image
+
+    top = stream_top(info, rep, stream, channels, k)[rep.layer]
+    size = stream.size
+    field = receptive_field(rep, size)
+    stride = rep.stride
+    shape = rep.output_shape(size)
+    patches, projs, places = [], [], []
+    for j, c in enumerate(channels):
+        row_p, row_q, row_w = [], [], []
+        for v, i, p in zip(top.values[j], top.index[j], top.place[j]):
+            img = load_image(stream.files[int(i)], size)
+            where: Tuple[int, ...] = tuple(int(t) for t in torch.unravel_index(p, shape[1:])) if len(shape) == 3 else ()
+            with torch.enable_grad():
+                q, _, _ = project_one(rep, img.to(rep.device), c, "deconvnet", where)
+            if where:
+                t, l, b, r = crop_box((where[0], where[1]), stride, field, size)
+                row_p.append(img[:, t:b, l:r])
+                row_q.append(q.cpu()[:, t:b, l:r])
+            else:
+                row_p.append(img)
+                row_q.append(q.cpu())
+            row_w.append(where)
+        patches.append(row_p)
+        projs.append(row_q)
+        places.append(row_w)
+    return TopActivations(model or info.name, rep.layer, list(channels), [str(f) for f in stream.files], top.values,
+                          top.index, places, patches, projs, field, stride, len(stream))
