@@ -140,7 +140,7 @@ def top_activations(info, rep, stream, channels: Sequence[int], k: int = 9, mode
     patches, projs, places = [], [], []
     for j, c in enumerate(channels):
         row_p, row_q, row_w = [], [], []
-        for v, i, p in zip(top.values[j], top.index[j], top.place[j]):
+        for i, p in zip(top.index[j], top.place[j]):
             img = load_image(stream.files[int(i)], size)
             where: Tuple[int, ...] = tuple(int(t) for t in torch.unravel_index(p, shape[1:])) if len(shape) == 3 else ()
             with torch.enable_grad():
