@@ -55,6 +55,11 @@ class Stream:
     def __len__(self) -> int:
         return len(self.files)
 
+    def image(self, i: int) -> torch.Tensor:
+        from .images import load_image
+
+        return load_image(self.files[i], self.size)
+
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         from . import progress
 
@@ -77,6 +82,25 @@ class Stream:
             raise
         finally:
             bar.close()
+
+
+class TensorStream:
+    """Batches of images already in memory, with names (the same interface as :class:`Stream`)."""
+
+    def __init__(self, images: torch.Tensor, names: Sequence[str], batch: int = 256):
+        self.images, self.files, self.batch = images, list(names), batch
+        self.size = int(images.shape[-1])
+        self.skipped: List[Path] = []
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __iter__(self):
+        for s in range(0, len(self.images), self.batch):
+            yield torch.arange(s, min(s + self.batch, len(self.images))), self.images[s:s + self.batch]
+
+    def image(self, i: int) -> torch.Tensor:
+        return self.images[i]
 
 
 def stream_folder(folder: str, size: int, batch: int = 256, workers: int = 0, limit: Optional[int] = None,

@@ -130,8 +130,6 @@ def stream_top(info, rep, stream, channels: Sequence[int], k: int, extra_layers:
 
 def top_activations(info, rep, stream, channels: Sequence[int], k: int = 9, model: str = "") -> TopActivations:
     """The ``k`` strongest dataset patches of each channel and their DeconvNet projections."""
-    from ..images import load_image
-
     top = stream_top(info, rep, stream, channels, k)[rep.layer]
     size = stream.size
     field = receptive_field(rep, size)
@@ -141,7 +139,7 @@ def top_activations(info, rep, stream, channels: Sequence[int], k: int = 9, mode
     for j, c in enumerate(channels):
         row_p, row_q, row_w = [], [], []
         for i, p in zip(top.index[j], top.place[j]):
-            img = load_image(stream.files[int(i)], size)
+            img = stream.image(int(i))
             where: Tuple[int, ...] = tuple(int(t) for t in torch.unravel_index(p, shape[1:])) if len(shape) == 3 else ()
             with torch.enable_grad():
                 q, _, _ = project_one(rep, img.to(rep.device), c, "deconvnet", where)
@@ -157,4 +155,4 @@ def top_activations(info, rep, stream, channels: Sequence[int], k: int = 9, mode
         projs.append(row_q)
         places.append(row_w)
     return TopActivations(model or info.name, rep.layer, list(channels), [str(f) for f in stream.files], top.values,
-                          top.index, places, patches, projs, field, stride, len(stream))
+                          top.index, places, patches, projs, field, stride, len(stream) - len(stream.skipped))

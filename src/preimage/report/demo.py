@@ -63,6 +63,7 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     hog_html, hog_png, hog_rec = _hog_section(sources, names, seed, iters, show)
     learned_html, learned_png, learned_rec = _learned_section(info, images, names, results)
     natural_html, natural_pngs, natural_rec = _natural_section(info, images, names, layers, iters, seed, show)
+    deconv_html, deconv_png, deconv_rec = _deconvnet_section(info, layers)
     seconds = time.time() - t0
     meta = (f"model {info.name}, input {size}x{size}, preset {preset.name}, {results[0].iterations} iterations "
             f"per layer, seed {seed}, {seconds:.0f} s in all. Command: {command}")
@@ -70,7 +71,9 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     series = ({"image error, trained inverter": [learned_by_layer.get(r.layer) for r in results]}
               if learned_rec else None)
     pages = layers_page.render(results, images, names, f"What {info.name} keeps, layer by layer", meta,
-                               extra_rows=learned_html + natural_html + hog_html, extra_series=series)
+                               extra_rows=learned_html + natural_html + deconv_html + hog_html, extra_series=series)
+    if deconv_png is not None:
+        pages["deconvnet.png"] = deconv_png
     pages.update(natural_pngs)
     pages["hog.png"] = hog_png
     if learned_png is not None:
@@ -85,8 +88,44 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
                           "image_error_mean": float(r.image_error.mean()), "seconds": round(r.seconds, 2)}
                          for r in results],
               "grey_image_error": layers_page.grey_reference(images), "hog": hog_rec, "learned": learned_rec,
-              "natural": natural_rec}
+              "natural": natural_rec, "deconvnet": deconv_rec}
     return Demo(pages, record)
+
+
+def _deconvnet_section(info: ModelInfo, layers: Sequence[str], channels: int = 8, k: int = 9):
+    """Zeiler & Fergus's figure for the deepest conv layer: the top-k patches of the first channels
+    among crops of the scikit-image photos, beside their DeconvNet projections."""
+    from ..backward.top import top_activations
+    from ..data import TensorStream
+    from ..images import PHOTOS, load_image
+    from ..representations import CNNLayer
+    from . import html
+
+    convs = [lay for lay in layers if lay.startswith("conv")]
+    if not convs:
+        return "", None, {}
+    s = info.input_size
+    crops, names = [], []
+    for n in PHOTOS:
+        big = load_image(f"sample:{n}", 4 * s)
+        for y in range(0, 4 * s, s // 2):
+            for x in range(0, 4 * s, s // 2):
+                if y + s <= 4 * s and x + s <= 4 * s:
+                    crops.append(big[:, y:y + s, x:x + s])
+                    names.append(f"{n}@{y},{x}")
+    layer = convs[-1]
+    rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, s, name=f"{info.name}/{layer}")
+    n_ch = min(channels, rep.output_shape(s)[0])
+    t = top_activations(info, rep, TensorStream(torch.stack(crops), names), list(range(n_ch)), k)
+    png = t.figure()
+    text = (f"<h2>DeconvNet: what excites {layer}</h2><p>For each of the first {n_ch} channels of {layer}, the {k} "
+            f"patches (its {t.field}-pixel receptive field) among {len(crops)} crops of the scikit-image photos where "
+            "it responds most, and on the right each patch's activation projected back to pixels by the DeconvNet "
+            "(unpooling with the recorded switches, rectification, transposed filters: Zeiler &amp; Fergus). "
+            "Grey is zero; the projection shows which edges and colours in the patch the channel answers to.</p>"
+            + html.figure(png, f"Rows: channels of {layer}. Left: top patches; right: their projections."))
+    return text, png, {"layer": layer, "crops": len(crops), "receptive_field": t.field,
+                       "top_activation": [[float(v) for v in row] for row in t.values]}
 
 
 def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str], layers: Sequence[str],
@@ -201,11 +240,14 @@ def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
         rows.append(row)
     cols = ["original"] + [f"{r.layer} {m}" for r, _ in used for m in ("optim.", "learned")]
     png = encode_png(grid(rows, cols, names, min_side=96))
+    lower = [r["layer"] for r in recs if r["image_error_mean"] < sum(r["optimisation_image_error"]) / len(names)]
+    higher = [r["layer"] for r in recs if r["layer"] not in lower]
+    verdict = ("The decoder's image error is lower " + (f"at {', '.join(lower)}" if lower else "nowhere")
+               + (f" and higher at {', '.join(higher)}" if higher else "") + " (table below).")
     section = ("<h2>Trained inverters</h2><p>The same codes decoded in one pass by the bundled up-convolutional "
                "inverters (Dosovitskiy &amp; Brox), beside the optimisation's reconstructions. A decoder returns the "
                "average image that would have produced the code (smooth, plausible colours); optimisation returns one "
-               "image that matches the code closely (sharper, stranger). The decoder's image error is lower, its "
-               "feature error higher.</p>"
+               f"image that matches the code closely (sharper, stranger). {verdict}</p>"
                + html.figure(png, "Rows: images. Column pairs: optimisation, then learned, per layer.")
                + html.table(["layer", "image error: optimisation", "image error: learned", "feature error: learned"],
                             [[r["layer"], sum(r["optimisation_image_error"]) / len(names), r["image_error_mean"],

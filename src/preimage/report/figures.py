@@ -42,25 +42,25 @@ def grid(rows: Sequence[Sequence[Optional[torch.Tensor]]], col_labels: Optional[
     ncol = max(len(r) for r in cells)
     cw = max((c.shape[1] for r in cells for c in r if c is not None), default=min_side)
     ch = max((c.shape[0] for r in cells for c in r if c is not None), default=min_side)
-    font = ImageFont.load_default()
+    font = label_font()
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     heads = [_wrap(str(s), cw, font, measure) for s in (col_labels or [])]
-    top = 4 + 12 * max((len(h) for h in heads), default=0)
+    top = 4 + LINE * max((len(h) for h in heads), default=0)
     left = 0
     if row_labels:
         left = max(int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(s, font=font)) for s in row_labels) + 2 * pad
-    under = 14 if cell_labels else 0
+    under = LINE + 2 if cell_labels else 0
     W = left + ncol * (cw + pad) + pad
     H = top + len(cells) * (ch + under + pad) + pad
     canvas = Image.new("RGB", (W, H), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     for j, lines in enumerate(heads[:ncol]):
         for k, line in enumerate(lines):
-            draw.text((left + pad + j * (cw + pad), 2 + 12 * k), line, fill=(0, 0, 0), font=font)
+            draw.text((left + pad + j * (cw + pad), 2 + LINE * k), line, fill=(0, 0, 0), font=font)
     for i, row in enumerate(cells):
         y = top + pad + i * (ch + under + pad)
         if row_labels:
-            draw.text((pad, y + ch // 2 - 6), row_labels[i], fill=(0, 0, 0), font=font)
+            draw.text((pad, y + ch // 2 - LINE // 2), row_labels[i], fill=(0, 0, 0), font=font)
         for j, c in enumerate(row):
             if c is None:
                 continue
@@ -69,6 +69,23 @@ def grid(rows: Sequence[Sequence[Optional[torch.Tensor]]], col_labels: Optional[
             if cell_labels and i < len(cell_labels) and j < len(cell_labels[i]):
                 draw.text((x, y + ch + 1), _wrap(str(cell_labels[i][j]), cw, font, measure)[0], fill=(0, 0, 0), font=font)
     return np.asarray(canvas)
+
+
+#: label text size in pixels, and the height of one line of it
+FONT_SIZE, LINE = 12, 15
+
+
+def label_font():
+    """A real (anti-aliased) font for labels, drawn at the size it is shown: DejaVu Sans, which
+    matplotlib ships; Pillow's bitmap font only where that is missing."""
+    import os
+
+    try:
+        import matplotlib
+
+        return ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf"), FONT_SIZE)
+    except (ImportError, OSError):
+        return ImageFont.load_default()
 
 
 def _wrap(text: str, width: int, font, measure) -> list:

@@ -10,7 +10,7 @@ CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;
 color:#222;line-height:1.45;padding:0 1em}
 h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
-img{image-rendering:pixelated;max-width:100%} .meta{color:#666;font-size:.9em}
+img{max-width:100%;height:auto} .meta{color:#666;font-size:.9em}
 table{border-collapse:collapse;font-size:.9em} th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}
 th{background:#f5f5f5} td.l,th.l{text-align:left} figure{margin:1em 0} figcaption{color:#555;font-size:.9em}
 ul.cols li{margin:.2em 0}

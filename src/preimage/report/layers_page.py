@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -11,24 +10,32 @@ from ..images import encode_png
 from . import html
 from .figures import grid
 
-_NOTES = [
-    (r"conv1$", "a bank of linear filters on the pixels: colour and fine detail are kept"),
-    (r"(conv|relu|pool|norm|bn)2", "after the first pooling: edges and colour survive, exact positions start to blur"),
-    (r"(conv|relu|pool|norm|bn)[34]", "after two poolings: shapes and colour regions; fine texture is left undetermined"),
-    (r"(conv|relu|bn)5", "the last convolution: parts and layout remain, colour and detail drift"),
-    (r"pool5", "the last pooling: a coarse grid of part detectors"),
-    (r"fc[67]", "fully connected: no explicit spatial map any more; what remains is what the classifier needs"),
-    (r"fc8", "class scores: only as many numbers as classes; the image shows what drives them, not the photo"),
-]
 
-
-def layer_note(layer: str, kind: str, shape: Sequence[int], stride: int) -> str:
+def layer_note(r, prev, grey: float, pixels: int) -> str:
+    """What one column shows, written from that layer's own measurements: the size of its code
+    against the image's, how close its reconstructions come (SSIM, image error against a flat grey
+    image's), and how much was lost since the previous column."""
+    shape = tuple(r.shape)
+    size = 1
+    for d in shape:
+        size *= int(d)
     dims = "x".join(map(str, shape))
-    base = f"{kind} output {dims}" + (f", stride {stride}" if len(shape) == 3 else " (a vector)")
-    for pat, text in _NOTES:
-        if re.search(pat, layer):
-            return f"{base}: {text}"
-    return base
+    where = f", stride {r.stride}" if len(shape) == 3 else " (a vector)"
+    ie, ss = float(r.image_error.mean()), float(r.ssim.mean())
+    if ie >= 0.95 * grey:
+        how = "its reconstructions are no nearer the photos than flat grey: what it keeps does not show as these pixels"
+    elif ss >= 0.9:
+        how = f"its reconstructions are nearly the photos (SSIM {ss:.2f})"
+    elif ss >= 0.6:
+        how = f"its reconstructions keep the photos' layout and colours, not their fine detail (SSIM {ss:.2f})"
+    else:
+        how = f"its reconstructions keep a rough layout (SSIM {ss:.2f}), far from the photos"
+    step = ""
+    if prev is not None:
+        d = ie - float(prev.image_error.mean())
+        step = f"; image error {'+' if d >= 0 else '-'}{abs(d):.3f} against {prev.layer}"
+    return (f"{r.kind} output {dims}{where}: {size:,} numbers per image ({size / pixels:.2g}x the {pixels:,} pixel "
+            f"values); {how}{step}")
 
 
 def grey_reference(originals: torch.Tensor) -> float:
@@ -69,8 +76,10 @@ def render(results, originals: torch.Tensor, names: Sequence[str], title: str, m
                     width=640),
         "<h2>What each column shows</h2><ul class=cols>",
     ]
-    for r, f, e in zip(results, fe, ie):
-        body.append(f"<li><b>{html.esc(r.layer)}</b> ({html.esc(r.path)}): {html.esc(layer_note(r.layer, r.kind, r.shape, r.stride))}. "
+    pixels = int(originals[0].numel())
+    for k, (r, f, e) in enumerate(zip(results, fe, ie)):
+        note = layer_note(r, results[k - 1] if k else None, grey, pixels)
+        body.append(f"<li><b>{html.esc(r.layer)}</b> ({html.esc(r.path)}): {html.esc(note)}. "
                     f"Feature error {f:.3f}, image error {e:.3f}.</li>")
     body.append("</ul><h2>Numbers</h2>")
     body.append(html.table(["layer", "output", "feature error", "image error", "PSNR dB", "SSIM", "seconds"],
