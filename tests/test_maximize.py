@@ -125,3 +125,13 @@ def test_maximize_and_caricature_commands_write_their_files(tmp_path, capsys):
                  "--out", str(out)]) == 0
     r = json.loads((out / "results.json").read_text())
     assert r["images"][0]["gain"] > 1 and (out / r["images"][0]["output"]).is_file()
+
+
+def test_the_default_contrast_term_is_the_margin_of_the_strongest_competitor():
+    net = Known()
+    conv = CNNLayer(net, "conv1", input_size=4)
+    x = torch.zeros(1, 3, 4, 4)
+    x[:, 0, 2, 2] = 0.5                                    # channel c is (c + 1) * 0.5 at the centre
+    for unit, expected in ((1, -1.0 + 0.5 * 1.0), (3, -2.0)):   # unit 1 trails channel 3 by 1; unit 3 leads
+        obj = UnitActivation(torch.tensor([unit]), "centre", contrast=0.5)
+        assert obj(Context(x, x, conv, obj.layers)).item() == pytest.approx(expected)

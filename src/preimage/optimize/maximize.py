@@ -42,16 +42,20 @@ def unit_values(f: torch.Tensor, units: torch.Tensor, mode: str = "centre",
     return ch[:, y, x]
 
 
+def _at_place(f: torch.Tensor, mode: str, position: Optional[Tuple[int, int]]) -> torch.Tensor:
+    """(B, C): every channel's value at the unit's place (or spatial mean; a vector code as it is)."""
+    if f.dim() == 2:
+        return f
+    if mode == "mean":
+        return f.flatten(2).mean(2)
+    y, x = position if position is not None else (f.shape[-2] // 2, f.shape[-1] // 2)
+    return f[:, :, y, x]
+
+
 def unit_ranks(f: torch.Tensor, units: torch.Tensor, mode: str = "centre",
                position: Optional[Tuple[int, int]] = None) -> torch.Tensor:
     """(B,) rank of ``units[b]`` among all channels (or vector elements) at the same place: 1 = strongest."""
-    if f.dim() == 2:
-        allv = f
-    elif mode == "mean":
-        allv = f.flatten(2).mean(2)
-    else:
-        y, x = position if position is not None else (f.shape[-2] // 2, f.shape[-1] // 2)
-        allv = f[:, :, y, x]
+    allv = _at_place(f, mode, position)
     own = allv.gather(1, units.view(-1, 1))
     return (allv > own).sum(1) + 1
 
@@ -80,16 +84,26 @@ class UnitActivation(Objective):
     normaliser ``scale[b]`` (1 when not normalised)."""
 
     def __init__(self, units: torch.Tensor, mode: str = "centre", position: Optional[Tuple[int, int]] = None,
-                 scale: Optional[torch.Tensor] = None, layer: Optional[str] = None):
+                 scale: Optional[torch.Tensor] = None, layer: Optional[str] = None, contrast: float = 0.0):
         if mode not in MODES:
             raise ConfigError(f"unknown unit mode {mode!r}; valid: {', '.join(MODES)}")
         self.units, self.mode, self.position, self.layer = units.long(), mode, position, layer
         self.scale = scale if scale is not None else torch.ones(len(units))
-        super().__init__(self._value, f"-activation[{mode}]" + (f"@{layer}" if layer else ""), {layer})
+        self.contrast = float(contrast)
+        name = f"-activation[{mode}]" + (f" + {contrast:g}*competitor" if contrast else "") + (f"@{layer}" if layer else "")
+        super().__init__(self._value, name, {layer})
 
     def _value(self, ctx: Context) -> torch.Tensor:
         f = ctx.features(self.layer)
-        return -unit_values(f, self.units.to(f.device), self.mode, self.position) / self.scale.to(f.device)
+        u = self.units.to(f.device)
+        a = unit_values(f, u, self.mode, self.position)
+        e = -a
+        if self.contrast:
+            # how far the strongest other unit at the same place stands above this one (0 when it is on top)
+            allv = _at_place(f, self.mode, self.position)
+            others = allv.scatter(1, u.view(-1, 1), float("-inf")).amax(1)
+            e = e + self.contrast * (others - a).clamp_min(0)
+        return e / self.scale.to(f.device)
 
 
 class Caricature(Objective):
@@ -145,7 +159,7 @@ def check_units(rep, units: Sequence[int], size: Tuple[int, int]) -> int:
 def maximize(rep, units: Sequence[int], mode: str = "centre", position: Optional[Tuple[int, int]] = None,
              samples: int = 1, preset: Union[str, Preset] = "default", iters: Optional[int] = None, seed: int = 0,
              normalisers: Optional[torch.Tensor] = None, size: Optional[int] = None,
-             show: Optional[bool] = None) -> Maximization:
+             show: Optional[bool] = None, contrast: Optional[float] = None) -> Maximization:
     """Synthesise, for every unit and each of ``samples`` starts, an image that maximises it.
 
     All units and starts are one batch: one forward and backward pass per iteration. Each start is
@@ -169,7 +183,9 @@ def maximize(rep, units: Sequence[int], mode: str = "centre", position: Optional
     u = torch.tensor([int(v) for v in units for _ in range(samples)])
     norm = normalisers.detach().cpu()[u] if normalisers is not None else torch.ones(len(u))
     scale = torch.where(norm > 0, norm, torch.ones_like(norm))
-    objective = UnitActivation(u, mode, position, scale)
+    if contrast is None:
+        contrast = float(getattr(preset_obj, "contrast", 0.0))  # the papers' presets: pure activation
+    objective = UnitActivation(u, mode, position, scale, contrast=contrast)
     dummy = torch.zeros((len(u), *shape), device=rep.device)
     keys = [mix_key(seed, "unit", int(v), k) for v in units for k in range(samples)]
     setup = preset_obj.setup(rep, dummy, Selection(), hw, torch.Generator().manual_seed(int(seed)),

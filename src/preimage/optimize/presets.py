@@ -196,6 +196,11 @@ class Default(Preset):
     #: share of the iterations that are jittered (spatial codes; vector codes: VECTOR_JITTER)
     JITTER = 0.6
     VECTOR_JITTER = 0.0
+    #: activation maximisation: weight of the margin by which the strongest other unit at the same
+    #: place exceeds the target (0 once the target is on top). Without it 5 of 64 refnet conv5
+    #: channels ended second to fourth at their own centre; 0.5 puts all 8 measured units on top at
+    #: undiminished activation (BENCHMARKS.md, "Activation maximisation")
+    contrast = 0.5
 
     def __init__(self, lr: Optional[float] = None, iters: int = 300, jitter_frac: Optional[float] = None,
                  tv: Optional[float] = None, noise: float = 0.05):
