@@ -116,3 +116,13 @@ def test_an_images_result_does_not_depend_on_its_batch(photos32):
         # that into the pixels: 7e-4 at most measured after 15 iterations
         assert float((alone.images[0] - other).abs().max()) < 2e-3
     assert abs(float(alone.feature_error[0, 0]) - float(second.feature_error[1, 0])) < 1e-4
+
+
+def test_luma_representations_are_reconstructed_and_shown_in_grey():
+    from preimage.reconstruct import reconstruct
+    from preimage.representations import build
+
+    r = reconstruct(build("hog", size=32), ["sample:coffee"], iters=5, show=False)
+    img, orig = r.result.images[0, 0], r.result.originals[0]
+    assert torch.equal(img[0], img[1]) and torch.equal(img[1], img[2])      # grey, as the code sees it
+    assert torch.equal(orig[0], orig[2])                                      # the original as hog sees it

@@ -166,6 +166,8 @@ def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
         inv = resolve_inverter(rep, inverter, size).to(rep.device)
         size = inv.image_size
     size = size or rep.input_size
+    from .images import to_grayscale
+
     if isinstance(inputs, torch.Tensor):
         images = inputs.to(rep.device)
         sources = list(labels) if labels else [f"image{i}" for i in range(len(images))]
@@ -174,6 +176,8 @@ def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
         if not sources:
             raise ConfigError("no images given")
         images = torch.stack([load_image(s, size) for s in sources]).to(rep.device)
+    if not rep.sees_colour:
+        images = to_grayscale(images)  # the code is the luma's: compare with the photo as the representation sees it
     t0 = time.time()
     if method == "optimisation":
         res = invert(rep, images, preset=preset_obj, iters=iters, samples=samples, window=window,
@@ -190,6 +194,10 @@ def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
         res = hybrid(rep, inv, images, preset=preset_obj, iters=iters, samples=samples, window=window,
                      channels=channels, seed=seed, show=show)
     seconds = time.time() - t0
+    if not rep.sees_colour:
+        # colour is left undetermined by a luma code: show the reconstruction's luma (its code is unchanged)
+        res.images = to_grayscale(res.images)
+        res.std = to_grayscale(res.images).std(dim=1, unbiased=False) if res.samples > 1 else res.std
     return Reconstruction(rep, method, sources, list(labels) if labels else labels_for(sources), res, seconds, seed,
                           layer=layer, model=model, inverter=inv.path if inv else None, window=window,
                           channels=channels, metrics=res.image_metrics())

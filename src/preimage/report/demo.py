@@ -230,28 +230,54 @@ def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
                      "optimisation_image_error": [float(v) for v in r.image_error]})
         recs[-1]["feature_error_mean"] = sum(recs[-1]["feature_error"]) / len(names)
         recs[-1]["image_error_mean"] = sum(recs[-1]["image_error"]) / len(names)
-    if not used:
+    # bundled inverters for layers the sweep did not optimise (refnet's relu6): decoded alone
+    swept = {r.layer for r in results}
+    alone = []
+    for layer in info.aliases:
+        if layer in swept:
+            continue
+        rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, info.input_size,
+                       name=f"{info.name}/{layer}")
+        try:
+            inv = find_bundled(rep, images.shape[-1])
+        except WeightsError:
+            continue
+        out = decode(rep, inv, images)
+        alone.append((layer, out.images[:, 0]))
+        recs.append({"layer": layer, "inverter": Path(inv.path or "").name,
+                     "feature_error": [float(v) for v in out.feature_error[:, 0]],
+                     "image_error": [float(v) for v in metrics.image_error(out.images[:, 0], images)],
+                     "optimisation_image_error": None})
+        recs[-1]["feature_error_mean"] = sum(recs[-1]["feature_error"]) / len(names)
+        recs[-1]["image_error_mean"] = sum(recs[-1]["image_error"]) / len(names)
+    if not used and not alone:
         return "", None, []
     rows = []
     for i in range(len(names)):
         row = [images[i]]
         for r, rec in used:
             row += [r.images[i], rec[i]]
+        row += [rec[i] for _, rec in alone]
         rows.append(row)
-    cols = ["original"] + [f"{r.layer} {m}" for r, _ in used for m in ("optim.", "learned")]
+    cols = (["original"] + [f"{r.layer} {m}" for r, _ in used for m in ("optim.", "learned")]
+            + [f"{layer} learned" for layer, _ in alone])
     png = encode_png(grid(rows, cols, names, min_side=96))
-    lower = [r["layer"] for r in recs if r["image_error_mean"] < sum(r["optimisation_image_error"]) / len(names)]
-    higher = [r["layer"] for r in recs if r["layer"] not in lower]
+    paired = [r for r in recs if r["optimisation_image_error"] is not None]
+    lower = [r["layer"] for r in paired if r["image_error_mean"] < sum(r["optimisation_image_error"]) / len(names)]
+    higher = [r["layer"] for r in paired if r["layer"] not in lower]
     verdict = ("The decoder's image error is lower " + (f"at {', '.join(lower)}" if lower else "nowhere")
                + (f" and higher at {', '.join(higher)}" if higher else "") + " (table below).")
     section = ("<h2>Trained inverters</h2><p>The same codes decoded in one pass by the bundled up-convolutional "
                "inverters (Dosovitskiy &amp; Brox), beside the optimisation's reconstructions. A decoder returns the "
                "average image that would have produced the code (smooth, plausible colours); optimisation returns one "
                f"image that matches the code closely (sharper, stranger). {verdict}</p>"
-               + html.figure(png, "Rows: images. Column pairs: optimisation, then learned, per layer.")
+               + html.figure(png, "Rows: images. Column pairs: optimisation, then learned, per layer"
+                                  + (f"; then {', '.join(lay for lay, _ in alone)} (a bundled inverter for a layer the "
+                                     "sweep does not optimise), learned only." if alone else "."))
                + html.table(["layer", "image error: optimisation", "image error: learned", "feature error: learned"],
-                            [[r["layer"], sum(r["optimisation_image_error"]) / len(names), r["image_error_mean"],
-                              r["feature_error_mean"]] for r in recs], left=1))
+                            [[r["layer"], (sum(r["optimisation_image_error"]) / len(names)
+                                           if r["optimisation_image_error"] is not None else "-"),
+                              r["image_error_mean"], r["feature_error_mean"]] for r in recs], left=1))
     return section, png, recs
 
 

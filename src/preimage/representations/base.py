@@ -54,6 +54,8 @@ class Representation(nn.Module):
     min_size: int = 1
     #: the input size commands use by default
     input_size: int = 224
+    #: whether the code depends on colour (False: luma only - reconstruct and show grey images)
+    sees_colour: bool = True
 
     @property
     def stride(self) -> int:
@@ -126,6 +128,8 @@ class Representation(nn.Module):
 
 
 class Handcrafted(Representation):
+    sees_colour = False
+
     """Base of the hand-crafted descriptors: luma-based, with four preset hints.
 
     ``default_tv``: the default preset's TV weight (1.0, chosen by measurement on the development

@@ -75,6 +75,7 @@ class LBP(Representation):
 
     name = "lbp"
     differentiable = False
+    sees_colour = False
 
     def __init__(self, cell: int = 8, P: int = 8, R: float = 1.0):
         super().__init__()
