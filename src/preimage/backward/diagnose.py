@@ -59,13 +59,15 @@ class Diagnosis:
                 f"on fewer than {100 * self.rare_below:g}% of the images is <b>rare</b>. Layers whose outputs are never "
                 "negative by construction (after a ReLU) show the same dead channels as the layer that feeds them.</p>",
                 html.table(["layer", "channels", "dead", "rare", "dead channels"], rows, left=1)]
+        body.append("<h2>How often each channel is active, per layer</h2><div class=tiles>")
         for k, v in self.layers.items():
             hist = html.histogram(v.active_fraction, [i / 20 for i in range(21)], "fraction of images where active",
                                   f"{k}: {len(v.dead)} dead, {len(v.rare)} rare of {v.channels}")
-            body.append(f"<h2>{html.esc(k)}</h2>" + html.figure(hist, f"{k}: how often each channel is active.", width=420))
-            if k in self.blank:
-                body.append(html.figure(self.blank[k], f"{k}: DeconvNet projections of dead channels on the first image "
-                                                       "(flat grey: nothing comes back)."))
+            body.append("<div>" + html.figure(hist, f"{k}", width=340) + "</div>")
+        body.append("</div>")
+        for k, png in self.blank.items():
+            body.append(f"<h2>Dead channels of {html.esc(k)}</h2>" + html.figure(
+                png, f"{k}: DeconvNet projections of dead channels on the first image (flat grey: nothing comes back)."))
         return html.page(f"Dead and rare channels of {self.model}", "".join(body),
                          f"{self.images} images; command: preimage diagnose")
 

@@ -13,7 +13,7 @@ h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;margin-top:1.6em;borde
 img{max-width:100%;height:auto} .meta{color:#666;font-size:.9em}
 table{border-collapse:collapse;font-size:.9em} th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}
 th{background:#f5f5f5} td.l,th.l{text-align:left} figure{margin:1em 0} figcaption{color:#555;font-size:.9em}
-ul.cols li{margin:.2em 0}
+ul.cols li{margin:.2em 0} .tiles{display:flex;flex-wrap:wrap;gap:0 1em}
 """
 
 
