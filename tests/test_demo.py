@@ -32,7 +32,9 @@ def test_demo_on_refnet_shows_the_bundled_inverters_beside_optimisation(tmp_path
     assert main(["demo", "--images", "sample:coffee", "--layers", "conv5,fc6", "--iters", "5",
                  "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
     r = json.loads((out / "results.json").read_text())
-    assert [l["layer"] for l in r["learned"]] == ["conv5", "fc6"]
+    # the swept layers beside optimisation, then every other bundled inverter of refnet alone
+    assert [l["layer"] for l in r["learned"]] == ["conv5", "fc6", "conv2", "relu6", "fc7", "fc8"]
+    assert [l["optimisation_image_error"] is None for l in r["learned"]] == [False, False, True, True, True, True]
     assert r["learned"][0]["inverter"] == "refnet-conv5.safetensors"
     page = (out / "report.html").read_text()
     assert "<h2>Trained inverters</h2>" in page and (out / "learned.png").is_file()
