@@ -15,6 +15,8 @@ from preimage.models import load_model
 from preimage.models.zoo import MODELS, bundled_path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: torch threads the recorded training run used (cifar-resnet: torch's default two, before --threads existed)
+THREADS = {"cifar-resnet": 2, "cifar-vgg": 1}
 ABOUT = {
     "cifar-resnet": ("He et al.'s ResNet-20 for 32x32 images (`src/preimage/models/cifar_nets.py`): a 3x3 stem (16), "
                      "three stages of three basic blocks (16, 32, 64 channels; stages 2 and 3 halve the resolution), "
@@ -44,9 +46,9 @@ def main(name: str) -> None:
 **Data**: `../shared/data/cifar10/train` (50,000 JPEG images, 10 classes). Augmentation: random crop with
 4-pixel reflection padding, horizontal flip.
 
-**Training command** (seed {s['seed']}, 2 CPU cores):
+**Training command** (seed {s['seed']}, 2 CPU cores, {THREADS.get(name, 1)} torch thread(s)):
 
-    preimage train-classifier --data ../shared/data/cifar10/train --arch {name} --epochs {s['epochs']} \\
+    preimage --threads {THREADS.get(name, 1)} train-classifier --data ../shared/data/cifar10/train --arch {name} --epochs {s['epochs']} \\
         --val ../shared/data/cifar10/test --out {name}.safetensors
 
 SGD with Nesterov momentum 0.9, batch {s['batch_size']}, one-cycle learning rate (peak {s['lr']}, 15% warm-up,
