@@ -66,8 +66,9 @@ class Stream:
         loader = torch.utils.data.DataLoader(_Files(self.files, self.size, self.skip_bad), batch_size=self.batch,
                                              shuffle=False, num_workers=self.workers, collate_fn=_collate)
         bar = progress.bar(total=len(self.files), desc=self.desc, show=self.show, unit="img")
+        it = iter(loader)
         try:
-            for idx, imgs, bad in loader:
+            for idx, imgs, bad in it:
                 self.skipped += [self.files[i] for i in bad]
                 bar.update(len(idx) + len(bad))
                 if len(idx):
@@ -82,6 +83,9 @@ class Stream:
             raise
         finally:
             bar.close()
+            shutdown = getattr(it, "_shutdown_workers", None)
+            if shutdown is not None:  # stopped early (an error, a break): end the worker processes now
+                shutdown()
 
 
 class TensorStream:
