@@ -1,0 +1,81 @@
+"""Toward the floor on a deep residual stage (issue 11): what changes cifar-resnet's stage3 (and
+stage2) feature error after the default preset's 300 iterations.
+
+    python benchmarks/bench_deep_stage.py
+
+Variants: the default preset; its TV weight; Adam's beta2; a ReLU backward that leaks a share of
+the gradient through inactive units (``relu_rule("leaky", s)``, forward unchanged), constant or
+annealed to 0; combinations; 1000 iterations. First 16 images of imagenet-dev100 at 32x32, seed 0.
+Writes benchmarks/results/deep_stage.{json,txt}. Torch threads: OMP_NUM_THREADS (printed).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from preimage import metrics
+from preimage.backward import relu_rule
+from preimage.images import list_images, load_image
+from preimage.models import load_model
+from preimage.optimize import Adam
+from preimage.optimize.loop import optimize, rescale_stages
+from preimage.optimize.objectives import Selection
+from preimage.optimize.presets import Default
+from preimage.representations import CNNLayer
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-dev100"
+VARIANTS = [
+    ("stage3", "default preset", {}),
+    ("stage3", "TV weight 0.1", {"tv": 0.1}),
+    ("stage3", "TV weight 1.0", {"tv": 1.0}),
+    ("stage3", "TV weight 3.0", {"tv": 3.0}),
+    ("stage3", "Adam beta2 0.9", {"b2": 0.9}),
+    ("stage3", "leak 0.1", {"leak": 0.1}),
+    ("stage3", "beta2 0.9 + leak 0.1", {"b2": 0.9, "leak": 0.1}),
+    ("stage3", "beta2 0.9 + leak 0.3 annealed to 0", {"b2": 0.9, "leak": 0.3, "anneal": True}),
+    ("stage3", "beta2 0.9 + leak 0.1, 1000 iterations", {"b2": 0.9, "leak": 0.1, "iters": 1000}),
+    ("stage2", "default preset", {}),
+    ("stage2", "beta2 0.9 + leak 0.1", {"b2": 0.9, "leak": 0.1}),
+]
+
+
+def run(rep, x, tv=None, b2=0.999, leak=0.0, anneal=False, iters=300):
+    with torch.no_grad():
+        target = rep(x)
+    setup = Default(tv=tv).setup(rep, target, Selection(), (32, 32), torch.Generator().manual_seed(0),
+                                 keys=list(range(len(x))))
+    stages = rescale_stages(setup.stages, iters)
+    with relu_rule("leaky", leak) as rule:
+        def schedule(step, energy):
+            if anneal:
+                rule.slope = leak * max(0.0, 1 - (step + 1) / iters)
+        res = optimize(setup.param, setup.objective, Adam(0.1, betas=(0.9, b2)), stages, rep=rep,
+                       transforms=setup.transforms, callback=schedule, show=False)
+    with torch.no_grad():
+        return float(metrics.feature_error(rep(res.image), target).mean())
+
+
+def main():
+    x = torch.stack([load_image(f, 32) for f in list_images(DATA)[:16]])
+    info = load_model("cifar-resnet")
+    rows = []
+    for layer, name, kw in VARIANTS:
+        rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, 32)
+        t0 = time.perf_counter()
+        fe = run(rep, x, **kw)
+        rows.append({"layer": layer, "variant": name, "feature_error": fe, "seconds": time.perf_counter() - t0})
+        print(rows[-1], flush=True)
+    text = "\n".join([f"torch threads: {torch.get_num_threads()}", "", "| stage | variant | feature error |", "|---|---|---|"]
+                     + [f"| {r['layer']} | {r['variant']} | {r['feature_error']:.4f} |" for r in rows])
+    print(text)
+    out = Path(__file__).parent / "results"
+    (out / "deep_stage.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "deep_stage.txt").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
