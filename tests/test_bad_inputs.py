@@ -16,10 +16,7 @@ TINY = f"{HERE / 'tiny_models.py'}:tiny"
 FEATURES = f"{HERE / 'tiny_models.py'}:features_only"
 
 
-def run(capsys, *args):
-    code = main([*map(str, args)])
-    out, err = capsys.readouterr()
-    return code, out, err
+from test_cli import run  # noqa: E402  (tests/ is on the path: conftest)
 
 
 def one_line_error(code, err):

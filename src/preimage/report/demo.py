@@ -213,43 +213,36 @@ def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
     from . import html
     from .figures import grid
 
-    used, recs = [], []
-    for r in results:
-        rep = CNNLayer(info.module, r.layer, info.mean, info.std, info.aliases, info.input_size,
-                       name=f"{info.name}/{r.layer}")
-        try:
-            inv = find_bundled(rep, images.shape[-1])
-        except WeightsError:
-            continue
-        out = decode(rep, inv, images)
-        rec = out.images[:, 0]
-        used.append((r, rec))
-        recs.append({"layer": r.layer, "inverter": Path(inv.path or "").name,
-                     "feature_error": [float(v) for v in out.feature_error[:, 0]],
-                     "image_error": [float(v) for v in metrics.image_error(rec, images)],
-                     "optimisation_image_error": [float(v) for v in r.image_error]})
-        recs[-1]["feature_error_mean"] = sum(recs[-1]["feature_error"]) / len(names)
-        recs[-1]["image_error_mean"] = sum(recs[-1]["image_error"]) / len(names)
-    # bundled inverters for layers the sweep did not optimise (refnet's relu6): decoded alone
-    swept = {r.layer for r in results}
-    alone = []
-    for layer in info.aliases:
-        if layer in swept:
-            continue
+    def decoded(layer):
+        """(record, reconstructions) of the bundled inverter for ``layer``, or None if none fits."""
         rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, info.input_size,
                        name=f"{info.name}/{layer}")
         try:
             inv = find_bundled(rep, images.shape[-1])
         except WeightsError:
-            continue
+            return None
         out = decode(rep, inv, images)
-        alone.append((layer, out.images[:, 0]))
-        recs.append({"layer": layer, "inverter": Path(inv.path or "").name,
-                     "feature_error": [float(v) for v in out.feature_error[:, 0]],
-                     "image_error": [float(v) for v in metrics.image_error(out.images[:, 0], images)],
-                     "optimisation_image_error": None})
-        recs[-1]["feature_error_mean"] = sum(recs[-1]["feature_error"]) / len(names)
-        recs[-1]["image_error_mean"] = sum(recs[-1]["image_error"]) / len(names)
+        rec = out.images[:, 0]
+        fe = [float(v) for v in out.feature_error[:, 0]]
+        ie = [float(v) for v in metrics.image_error(rec, images)]
+        return {"layer": layer, "inverter": Path(inv.path or "").name, "feature_error": fe, "image_error": ie,
+                "optimisation_image_error": None, "feature_error_mean": sum(fe) / len(names),
+                "image_error_mean": sum(ie) / len(names)}, rec
+
+    used, recs, alone = [], [], []
+    for r in results:
+        got = decoded(r.layer)
+        if got is not None:
+            got[0]["optimisation_image_error"] = [float(v) for v in r.image_error]
+            recs.append(got[0])
+            used.append((r, got[1]))
+    # bundled inverters for layers the sweep did not optimise (refnet's relu6): decoded alone
+    swept = {r.layer for r in results}
+    for layer in info.aliases:
+        got = None if layer in swept else decoded(layer)
+        if got is not None:
+            recs.append(got[0])
+            alone.append((layer, got[1]))
     if not used and not alone:
         return "", None, []
     rows = []
