@@ -99,3 +99,19 @@ def test_planted_dead_channels_are_found_exactly(tmp_path):
     for layer in ("relu3", "fc6"):
         assert set(planted[layer]) <= never[layer]
         assert set(d.layers[layer].dead) == never[layer]           # precision and recall 1
+
+
+@pytest.mark.skipif(not CIFAR_TEST.is_dir(), reason="needs ../shared/data/cifar10/test")
+def test_planted_fc_units_add_exactly_to_those_dead_in_the_unmodified_network(tmp_path):
+    """Killing fc6 units changes nothing else of fc6 (killing conv3 channels would: fc6 reads them)."""
+    files = sorted(CIFAR_TEST.rglob("*.jpg"))[::40]
+    info = load_model("refnet")
+    from preimage.data import TensorStream
+    from preimage.images import load_image
+
+    stream = TensorStream(torch.stack([load_image(f, 32) for f in files]), [str(f) for f in files], batch=64)
+    before = set(diagnose(info, stream, ["fc6"]).layers["fc6"].dead)
+    with torch.no_grad():
+        info.module.classifier[1].bias[[5, 77, 300]] = -1e4
+    after = set(diagnose(info, stream, ["fc6"]).layers["fc6"].dead)
+    assert after == before | {5, 77, 300}
