@@ -1,0 +1,75 @@
+"""FGSM and PGD on [0, 1] images with the model's normalisation inside."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from preimage.attacks import Classifier, fgsm, outcome, parse_eps, pgd, quantise
+from preimage.cli import main
+from preimage.errors import ConfigError
+from preimage.models import load_model
+
+
+@pytest.fixture(scope="module")
+def refnet():
+    return Classifier.from_info(load_model("refnet"))
+
+
+def test_fgsm_is_one_signed_gradient_step(refnet, photos32):
+    x, y = photos32, refnet(photos32).argmax(1)
+    xr = x.clone().requires_grad_(True)
+    loss = F.cross_entropy(refnet.model((xr - refnet.mean) / refnet.std), y, reduction="sum")
+    (g,) = torch.autograd.grad(loss, xr)
+    assert torch.allclose(fgsm(refnet, x, y, 2 / 255), (x + 2 / 255 * g.sign()).clamp(0, 1), atol=1e-6)
+
+
+@pytest.mark.parametrize("norm", ["inf", "2"])
+def test_pgd_stays_in_the_ball_and_the_box_and_fools(refnet, photos32, norm):
+    x, y = photos32, refnet(photos32).argmax(1)
+    eps = 8 / 255 if norm == "inf" else 0.5
+    adv = pgd(refnet, x, y, eps, steps=10, norm=norm, seed=1)
+    d = (adv - x).flatten(1)
+    size = d.abs().amax(1) if norm == "inf" else d.norm(dim=1)
+    assert float(size.max()) <= eps + 1e-5 and float(adv.min()) >= 0 and float(adv.max()) <= 1
+    assert bool(outcome(refnet, x, adv, y).success.all())
+    assert torch.equal(pgd(refnet, x, y, eps, steps=10, norm=norm, seed=1), adv)   # same seed, same examples
+
+
+def test_targeted_pgd_reaches_the_target_and_quantisation_is_reported(refnet, photos32):
+    x = photos32
+    y = refnet(x).argmax(1)
+    t = torch.full_like(y, 3)
+    adv = pgd(refnet, x, t, 8 / 255, steps=20, targeted=True)
+    o = outcome(refnet, x, adv, y, t)
+    assert bool(o.success.all()) and (o.adv_label == 3).all()
+    assert torch.equal(quantise(quantise(adv)), quantise(adv)) and float((quantise(adv) - adv).abs().max()) <= 0.5 / 255 + 1e-7
+
+
+def test_eps_parsing():
+    assert parse_eps("8/255") == pytest.approx(8 / 255) and parse_eps("0") == 0.0
+    for bad in ("-1", "abc", "1/0", "inf", "nan"):
+        with pytest.raises(ConfigError):
+            parse_eps(bad)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--eps", "-0.1"], ">= 0"), (["--eps", "eight"], "fraction"), (["--norm", "1"], "unknown norm"),
+    (["--target", "10"], "out of range"), (["--method", "fgsm", "--norm", "2"], "L-infinity")])
+def test_attack_command_bad_input(tmp_path, capsys, args, needle):
+    code = main(["attack", "sample:coffee", "--model", "refnet", *args, "--quiet", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_attack_command_writes_examples_and_both_rates(tmp_path):
+    out = tmp_path / "a"
+    assert main(["attack", "sample:coffee", "sample:chelsea", "--model", "refnet", "--eps", "4/255", "--steps", "5",
+                 "--quiet", "--out", str(out)]) == 0
+    r = json.loads((out / "results.json").read_text())
+    assert {"success_rate", "success_rate_8bit"} <= set(r) and len(r["images"]) == 2
+    for e in r["images"]:
+        assert {"clean_label", "clean_confidence", "adv_label", "adv_confidence", "linf", "l2", "success",
+                "success_8bit"} <= set(e) and (out / e["output"]).is_file()
+        assert e["linf"] <= 4 / 255 + 1e-6
