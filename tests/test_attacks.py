@@ -73,3 +73,39 @@ def test_attack_command_writes_examples_and_both_rates(tmp_path):
         assert {"clean_label", "clean_confidence", "adv_label", "adv_confidence", "linf", "l2", "success",
                 "success_8bit"} <= set(e) and (out / e["output"]).is_file()
         assert e["linf"] <= 4 / 255 + 1e-6
+
+
+def _cifar_like(root, per_class=3):
+    import numpy as np
+    from PIL import Image
+
+    from preimage.models.refnet import CIFAR10_CLASSES
+
+    rng = np.random.default_rng(0)
+    for c in CIFAR10_CLASSES:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_robustness_and_transfer_commands(tmp_path, capsys):
+    data = _cifar_like(tmp_path / "data")
+    assert main(["robustness", "--model", "refnet", "--data", str(data), "--n", "20", "--eps", "0,2/255,8/255",
+                 "--steps", "3", "--quiet", "--out", str(tmp_path / "r")]) == 0
+    r = json.loads((tmp_path / "r" / "robustness.json").read_text())
+    assert r["eps"] == pytest.approx([0, 2 / 255, 8 / 255]) and r["accuracy"][0] >= r["accuracy"][-1]
+    assert main(["transfer", "--models", "refnet,cifar-resnet", "--data", str(data), "--n", "20", "--steps", "3",
+                 "--quiet", "--out", str(tmp_path / "t")]) == 0
+    t = json.loads((tmp_path / "t" / "transfer.json").read_text())
+    assert set(t) >= {"models", "eps", "method", "n", "matrix"} and len(t["matrix"]) == 2 and len(t["matrix"][0]) == 2
+    assert all(0 <= v <= 1 for row in t["matrix"] for v in row)
+
+
+def test_transfer_refuses_models_of_different_input_sizes(tmp_path, capsys):
+    data = _cifar_like(tmp_path / "data", 1)
+    (tmp_path / "big.toml").write_text('model = "refnet"\nsize = 64\n')
+    code = main(["transfer", "--models", f"refnet,{tmp_path / 'big.toml'}", "--data", str(data), "--quiet",
+                 "--out", str(tmp_path / "u")])
+    err = capsys.readouterr().err
+    assert code == 2 and "different sizes" in err and len(err.strip().splitlines()) == 1

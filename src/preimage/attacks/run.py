@@ -109,3 +109,101 @@ def run_attack(info, sources: Optional[Sequence[str]] = None, data: Optional[str
               "clean_accuracy": float((o.clean_label == y).float().mean()) if truth is not None else None,
               "images": recs}
     return Attack(files, labels, x, adv, record, info.classes)
+
+
+def folder_batch(info, data: str, n: int):
+    """(files, images, true labels) of ``n`` images evenly spaced over ``root/<class>/`` folders."""
+    from ..images import list_images, load_image
+    from ..learned.data import evenly_spaced
+
+    files = evenly_spaced(list_images(data, recursive=True), n)
+    y = _labels_from_folders(files, info.classes)
+    if y is None:
+        raise ConfigError(f"{data}: robustness needs true labels: class folders named as the model's classes "
+                          f"({', '.join(info.classes or [])})")
+    return [str(f) for f in files], torch.stack([load_image(f, info.input_size) for f in files]), y
+
+
+def _in_batches(fn, x: torch.Tensor, y: torch.Tensor, batch: int = 250) -> torch.Tensor:
+    return torch.cat([fn(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+def robustness(info, data: str, eps_list: Sequence[float], n: int = 1000, steps: int = 10, norm: str = "inf",
+               seed: int = 0, show: Optional[bool] = None) -> Dict:
+    """Accuracy under PGD at each budget (eps 0: clean accuracy)."""
+    from .. import progress
+
+    clf = Classifier.from_info(info)
+    files, x, y = folder_batch(info, data, n)
+    acc = []
+    for eps in progress.bar(list(eps_list), desc="robustness", show=show, unit="eps"):
+        if eps == 0:
+            adv = x
+        else:
+            adv = _in_batches(lambda a, b, e=eps: pgd(clf, a, b, e, steps, norm=norm, seed=seed), x, y)
+        with torch.no_grad():
+            pred = torch.cat([clf(adv[i:i + 500]).argmax(1) for i in range(0, len(adv), 500)])
+        acc.append(float((pred == y).float().mean()))
+    return {"model": info.name, "n": len(files), "norm": norm, "steps": steps, "eps": list(eps_list), "accuracy": acc}
+
+
+def transfer(infos: Sequence, names: Sequence[str], data: str, eps: float, n: int = 1000, steps: int = 10,
+             method: str = "pgd", seed: int = 0, show: Optional[bool] = None) -> Dict:
+    """Rows: the model the examples were made on; columns: the model they are tested on; each cell
+    the fraction of examples that fool the target (its prediction differs from the true label)."""
+    from .. import progress
+
+    sizes = {i.input_size for i in infos}
+    if len(sizes) != 1:
+        raise ConfigError("the models take inputs of different sizes ("
+                          + ", ".join(f"{nm}: {i.input_size}" for nm, i in zip(names, infos)) + "); transfer needs one size")
+    clfs = [Classifier.from_info(i) for i in infos]
+    files, x, y = folder_batch(infos[0], data, n)
+    matrix = []
+    for src in progress.bar(clfs, desc="transfer", show=show, unit="model"):
+        if method == "fgsm":
+            adv = _in_batches(lambda a, b, m=src: fgsm(m, a, b, eps), x, y)
+        else:
+            adv = _in_batches(lambda a, b, m=src: pgd(m, a, b, eps, steps, seed=seed), x, y)
+        row = []
+        with torch.no_grad():
+            for tgt in clfs:
+                pred = torch.cat([tgt(adv[i:i + 500]).argmax(1) for i in range(0, len(adv), 500)])
+                row.append(float((pred != y).float().mean()))
+        matrix.append(row)
+    return {"models": list(names), "eps": eps, "method": method, "n": len(files), "steps": steps, "matrix": matrix}
+
+
+def robustness_plot(r: Dict) -> bytes:
+    from ..report.html import line_plot
+
+    return line_plot([f"{e * 255:.3g}/255" if r["norm"] == "inf" else f"{e:.3g}" for e in r["eps"]],
+                     {f"{r['model']} accuracy under PGD-{r['steps']}": r["accuracy"]}, "accuracy",
+                     f"{r['model']}: accuracy against the budget ({r['n']} images)")
+
+
+def transfer_heatmap(t: Dict) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    m = t["matrix"]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(m), 1.2 + 1.1 * len(m)), dpi=110)
+    im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
+    ax.set_xticks(range(len(m)), t["models"], rotation=20)
+    ax.set_yticks(range(len(m)), t["models"])
+    ax.set_xlabel("tested on")
+    ax.set_ylabel("made on")
+    for i, row in enumerate(m):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="white" if v < 0.6 else "black")
+    ax.set_title(f"fooled, {t['method']} eps {t['eps'] * 255:.3g}/255")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

@@ -16,7 +16,7 @@ from .common import COMMANDS
 
 #: the order --help lists the verbs in
 ORDER = ("demo", "invert", "layers", "evaluate", "maximize", "caricature", "project", "top-activations", "diagnose",
-         "attack",
+         "attack", "robustness", "transfer",
          "train-inverter", "perturb", "interpolate", "sample", "train-classifier", "eval-classifier")
 
 #: threads torch uses when --threads is not given (chosen by measurement, BENCHMARKS.md "Threads")

@@ -42,3 +42,85 @@ def cmd_attack(a):
           f"(8-bit PNG: {rec['success_rate_8bit']:.3f})" + (f", clean accuracy {rec['clean_accuracy']:.3f}"
                                                              if rec["clean_accuracy"] is not None else ""))
     print(f"wrote {a.out}/results.json, attack.png and {rec['n']} adversarial PNGs")
+
+
+def _parse_eps_list(text: str):
+    from ..attacks import parse_eps
+
+    return [parse_eps(t) for t in text.split(",") if t.strip()]
+
+
+def _robustness_options(p):
+    add_model_args(p, layer=False, handcrafted=False)
+    p.add_argument("--data", required=True, help="image folder root/<class>/<image> (class names = the model's)")
+    p.add_argument("--n", type=positive("--n"), default=1000, help="images, evenly spaced (default 1000)")
+    p.add_argument("--eps", default="0,1/255,2/255,4/255,8/255", help="budgets (default 0,1/255,2/255,4/255,8/255)")
+    p.add_argument("--steps", type=positive("--steps"), default=10)
+    p.add_argument("--norm", default="inf", help="inf or 2")
+    p.add_argument("--out", default="preimage-robustness")
+
+
+@command("robustness", "accuracy under PGD against the budget: JSON and a plot",
+         "preimage robustness --model refnet --data ../shared/data/cifar10/test --n 1000 --out robust",
+         _robustness_options)
+def cmd_robustness(a):
+    import json
+
+    from .. import _io
+    from ..attacks import NORMS
+    from ..attacks.run import robustness, robustness_plot
+    from ..errors import ConfigError
+
+    if a.norm not in NORMS:
+        raise ConfigError(f"unknown norm {a.norm!r}; valid: inf, 2")
+    eps = _parse_eps_list(a.eps)
+    info = load_model(a)
+    _io.StagedDir.check(a.out, "robustness", a.force)
+    r = robustness(info, a.data, eps, a.n, a.steps, a.norm, a.seed)
+    with _io.StagedDir(a.out, command="robustness", force=a.force) as d:
+        (d / "robustness.json").write_text(json.dumps(r, indent=2) + "\n")
+        (d / "robustness.png").write_bytes(robustness_plot(r))
+    for e, acc in zip(r["eps"], r["accuracy"]):
+        print(f"eps {e:.5f}  accuracy {acc:.3f}")
+    print(f"wrote {a.out}/robustness.json and robustness.png")
+
+
+def _transfer_options(p):
+    p.add_argument("--models", required=True, help="comma-separated models (zoo names or .toml model files, each "
+                   "with its own normalisation), e.g. refnet,cifar-resnet,cifar-vgg")
+    p.add_argument("--data", required=True, help="image folder root/<class>/<image>")
+    p.add_argument("--n", type=positive("--n"), default=1000)
+    p.add_argument("--eps", default="8/255")
+    p.add_argument("--steps", type=positive("--steps"), default=10)
+    p.add_argument("--method", choices=("fgsm", "pgd"), default="pgd")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="preimage-transfer")
+
+
+@command("transfer", "how often adversarial examples made on one model fool another: the transfer matrix",
+         "preimage transfer --models refnet,cifar-resnet,cifar-vgg --data ../shared/data/cifar10/test --eps 8/255 "
+         "--out transfer", _transfer_options)
+def cmd_transfer(a):
+    import json
+
+    from .. import _io
+    from ..attacks import parse_eps
+    from ..attacks.run import transfer, transfer_heatmap
+    from ..models import load_model as _load
+
+    names = [m for m in a.models.split(",") if m]
+    infos = [_load(m, seed=a.seed) for m in names]
+    eps = parse_eps(a.eps)
+    _io.StagedDir.check(a.out, "transfer", a.force)
+    t = transfer(infos, names, a.data, eps, a.n, a.steps, a.method, a.seed)
+    w = max(len(n) for n in names)
+    head = "made on / tested on"
+    w = max(w, len(head) - 4)
+    table = [f"{head:<{w + 4}}" + "".join(f"{n:>{w + 2}}" for n in names)]
+    table += [f"{src:<{w + 4}}" + "".join(f"{v:>{w + 2}.3f}" for v in row) for src, row in zip(names, t["matrix"])]
+    with _io.StagedDir(a.out, command="transfer", force=a.force) as d:
+        (d / "transfer.json").write_text(json.dumps(t, indent=2) + "\n")
+        (d / "transfer.png").write_bytes(transfer_heatmap(t))
+        (d / "transfer.txt").write_text("\n".join(table) + "\n")
+    print("\n".join(table))
+    print(f"wrote {a.out}/transfer.json, transfer.png and transfer.txt")
