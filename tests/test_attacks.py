@@ -109,3 +109,30 @@ def test_transfer_refuses_models_of_different_input_sizes(tmp_path, capsys):
                  "--out", str(tmp_path / "u")])
     err = capsys.readouterr().err
     assert code == 2 and "different sizes" in err and len(err.strip().splitlines()) == 1
+
+
+def _crops(n=96):
+    from preimage.images import PHOTOS, load_image
+
+    out = []
+    for name in PHOTOS:
+        big = load_image(f"sample:{name}", 128)
+        out += [big[:, y:y + 32, x:x + 32] for y in range(0, 97, 32) for x in range(0, 97, 32)]
+    return torch.stack(out[:n])
+
+
+def test_fgsm_and_pgd_agree_with_foolbox(refnet):
+    fb = pytest.importorskip("foolbox", reason="foolbox is not installed (the test extras install it)")
+    x = _crops()
+    y = refnet(x).argmax(1).detach()
+    fmodel = fb.PyTorchModel(refnet.eval(), bounds=(0, 1))
+    eps = 2 / 255
+    _, theirs, _ = fb.attacks.LinfFastGradientAttack(random_start=False)(fmodel, x, y, epsilons=eps)
+    assert float((fgsm(refnet, x, y, eps) - theirs).abs().max()) <= 1e-6
+    attack = fb.attacks.LinfPGD(steps=10, abs_stepsize=2.5 * eps / 10, random_start=False)
+    _, theirs, _ = attack(fmodel, x, y, epsilons=eps)
+    ours = pgd(refnet, x, y, eps, steps=10, random_start=False)
+    with torch.no_grad():
+        acc_theirs = float((refnet(theirs).argmax(1) == y).float().mean())
+        acc_ours = float((refnet(ours).argmax(1) == y).float().mean())
+    assert abs(acc_ours - acc_theirs) <= 0.01, (acc_ours, acc_theirs)
