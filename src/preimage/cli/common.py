@@ -118,7 +118,3 @@ def load_model(a, model: Optional[str] = None):
     return _load(model or a.model, weights=getattr(a, "weights", None), mean=getattr(a, "mean", None),
                  std=getattr(a, "std", None), input_size=getattr(a, "size", None),
                  pretrained=not getattr(a, "random_weights", False), seed=getattr(a, "seed", 0))
-
-
-def say(msg: str) -> None:
-    print(msg, flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_device, add_model_args, add_run_args, build_rep, command, device, load_model, positive
+from .common import add_device, add_model_args, add_run_args, build_rep, command, device, positive
 
 
 def _layers_options(p):
@@ -91,5 +91,3 @@ def cmd_evaluate(a):
     print(ev.table())
     print(f"wrote {a.out}/evaluate.json, evaluate.png and per_image.json")
 
-
-__all__ = ["cmd_evaluate", "cmd_invert", "cmd_layers", "load_model"]
