@@ -43,6 +43,16 @@ def main():
     adv = torch.cat([pgd(clf, x[i:i + 250], y[i:i + 250], 8 / 255) for i in range(0, len(x), 250)])
     o, o8 = outcome(clf, x, adv, y), outcome(clf, x, quantise(adv), y)
     out["float_vs_8bit"] = {"success_rate": float(o.success.float().mean()), "success_rate_8bit": float(o8.success.float().mean())}
+    from preimage.representations import CNNLayer
+
+    layers = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
+    rep = CNNLayer(infos[0].module, "fc8", infos[0].mean, infos[0].std, infos[0].aliases, 32)
+    with torch.no_grad():
+        f0 = {k: torch.cat([rep.features_at(x[i:i + 250], layers)[k] for i in range(0, len(x), 250)]) for k in layers}
+        f1 = {k: torch.cat([rep.features_at(adv[i:i + 250], layers)[k] for i in range(0, len(x), 250)]) for k in layers}
+    out["code_change"] = {k: float(((f1[k] - f0[k]).flatten(1).norm(dim=1) / f0[k].flatten(1).norm(dim=1)).mean())
+                          for k in layers}
+    out["pixel_change"] = float(((adv - x).flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1)).mean())
     xb, yb = x[:100], y[:100]
     import foolbox as fb
 
@@ -71,6 +81,9 @@ def main():
     lines += [f"| {src} | " + " | ".join(f"{v:.3f}" for v in row) + " |" for src, row in zip(names, out["transfer"]["matrix"])]
     fv = out["float_vs_8bit"]
     sp = out["speed"]
+    lines += ["", "| | pixels | " + " | ".join(out["code_change"]) + " |", "|---|---|" + "---|" * len(out["code_change"]),
+              f"| relative change, refnet PGD-10 at 8/255 | {out['pixel_change']:.3f} | "
+              + " | ".join(f"{v:.3f}" for v in out["code_change"].values()) + " |"]
     lines += ["", f"refnet PGD-10 at 8/255: success {fv['success_rate']:.3f} for the float images, "
               f"{fv['success_rate_8bit']:.3f} for the 8-bit PNGs", "",
               f"speed, a batch of 100: PGD-10 {sp['pgd']:.3f} s, ten bare forward+backward {sp['bare']:.3f} s "

@@ -136,3 +136,16 @@ def test_fgsm_and_pgd_agree_with_foolbox(refnet):
         acc_theirs = float((refnet(theirs).argmax(1) == y).float().mean())
         acc_ours = float((refnet(ours).argmax(1) == y).float().mean())
     assert abs(acc_ours - acc_theirs) <= 0.01, (acc_ours, acc_theirs)
+
+
+def test_attack_reports_what_the_layers_see(tmp_path, capsys):
+    out = tmp_path / "a"
+    assert main(["attack", "sample:coffee", "sample:chelsea", "--model", "refnet", "--steps", "3",
+                 "--invert-layers", "conv2,fc6", "--quiet", "--out", str(out)]) == 0
+    r = json.loads((out / "results.json").read_text())
+    by = {lay["layer"]: lay for lay in r["layers"]}
+    assert set(by) == {"conv2", "fc6"} and all(v["code_change_mean"] > 0 for v in by.values())
+    assert by["fc6"]["decoded_by"].startswith("trained inverter refnet-fc6")
+    assert (out / "seen_by_conv2.png").is_file() and (out / "seen_by_fc6.png").is_file()
+    code = main(["attack", "sample:coffee", "--model", "refnet", "--invert-layers", "conv9", "--out", str(tmp_path / "b")])
+    assert code == 2 and "unknown layer" in capsys.readouterr().err and not (tmp_path / "b").exists()

@@ -33,6 +33,7 @@ class Attack:
     adv: torch.Tensor
     record: Dict
     classes: Optional[Sequence[str]]
+    layer_figures: Optional[Dict[str, bytes]] = None
 
     def figure(self, show: int = 8) -> bytes:
         from ..images import encode_png
@@ -57,13 +58,15 @@ class Attack:
             for r, a in zip(self.record["images"], self.adv):
                 (d / r["output"]).write_bytes(encode_png(a))
             (d / "attack.png").write_bytes(self.figure())
+            for layer, png in (self.layer_figures or {}).items():
+                (d / f"seen_by_{layer.replace('.', '_')}.png").write_bytes(png)
             (d / "results.json").write_text(json.dumps(self.record, indent=2) + "\n")
 
 
 def run_attack(info, sources: Optional[Sequence[str]] = None, data: Optional[str] = None, n: int = 100,
                method: str = "pgd", norm: str = "inf", eps: float = 8 / 255, steps: int = 10,
                step_size: Optional[float] = None, target: Optional[int] = None, seed: int = 0,
-               model: str = "") -> Attack:
+               model: str = "", invert_layers: Sequence[str] = ()) -> Attack:
     from ..images import list_images, load_image
     from ..learned.data import evenly_spaced
     from ..reconstruct import labels_for
@@ -108,7 +111,12 @@ def run_attack(info, sources: Optional[Sequence[str]] = None, data: Optional[str
               "success_rate_8bit": float(o8.success.float().mean()),
               "clean_accuracy": float((o.clean_label == y).float().mean()) if truth is not None else None,
               "images": recs}
-    return Attack(files, labels, x, adv, record, info.classes)
+    figures = None
+    if invert_layers:
+        seen = layers_see(info, x, adv, invert_layers, labels, seed=seed)
+        record["layers"] = seen["layers"]
+        figures = seen["figures"]
+    return Attack(files, labels, x, adv, record, info.classes, figures)
 
 
 def folder_batch(info, data: str, n: int):
@@ -207,3 +215,41 @@ def transfer_heatmap(t: Dict) -> bytes:
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def layers_see(info, x: torch.Tensor, adv: torch.Tensor, layers: Sequence[str], labels: Sequence[str],
+               iters: int = 100, seed: int = 0) -> Dict:
+    """What the layers see in adversarial images: per layer, the relative change of the code
+    ``||Phi(x_adv) - Phi(x)|| / ||Phi(x)||`` (per image and mean), and the clean and adversarial codes
+    decoded side by side - by the bundled trained inverter where one fits, else by optimisation
+    (default preset, ``iters`` iterations). Returns ``{"layers": [...], "figures": {layer: png}}``."""
+    from ..errors import WeightsError
+    from ..images import encode_png
+    from ..learned import decode, find_bundled
+    from ..optimize import invert
+    from ..report import grid
+    from ..representations import CNNLayer
+
+    out: Dict = {"layers": [], "figures": {}}
+    for layer in layers:
+        rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, info.input_size,
+                       name=f"{info.name}/{layer}")
+        with torch.no_grad():
+            f0, f1 = rep(x), rep(adv)
+        change = ((f1 - f0).flatten(1).norm(dim=1) / f0.flatten(1).norm(dim=1).clamp_min(1e-12))
+        try:
+            inv = find_bundled(rep, x.shape[-1])
+            clean, dirty = decode(rep, inv, target=f0).images[:, 0], decode(rep, inv, target=f1).images[:, 0]
+            how = f"trained inverter {Path(inv.path or '').name}"
+        except WeightsError:
+            hw = (int(x.shape[-2]), int(x.shape[-1]))
+            clean = invert(rep, target=f0, size=hw, iters=iters, seed=seed, show=False).images[:, 0]
+            dirty = invert(rep, target=f1, size=hw, iters=iters, seed=seed, show=False).images[:, 0]
+            how = f"optimisation, default preset, {iters} iterations"
+        rows = [[x[i], adv[i], clean[i], dirty[i]] for i in range(min(6, len(x)))]
+        out["figures"][layer] = encode_png(grid(rows, ["clean", "adversarial", f"clean code decoded ({layer})",
+                                                       f"adversarial code decoded ({layer})"],
+                                                list(labels)[:len(rows)], min_side=96))
+        out["layers"].append({"layer": layer, "decoded_by": how, "code_change": [float(v) for v in change],
+                              "code_change_mean": float(change.mean())})
+    return out

@@ -16,6 +16,8 @@ def _attack_options(p):
     p.add_argument("--steps", type=positive("--steps"), default=10, help="PGD steps (default 10)")
     p.add_argument("--step-size", help="PGD step (default 2.5 eps / steps)")
     p.add_argument("--target", type=int, help="targeted attack towards this class")
+    p.add_argument("--invert-layers", help="layers (conv3,fc6) whose code change is measured and whose clean and "
+                   "adversarial codes are decoded side by side (a bundled inverter where one fits, else optimisation)")
     p.add_argument("--out", default="preimage-attack", help="output folder (default preimage-attack)")
 
 
@@ -33,14 +35,22 @@ def cmd_attack(a):
     eps = parse_eps(a.eps)
     step = parse_eps(a.step_size) if a.step_size else None
     info = load_model(a)
+    layers = [v for v in (a.invert_layers or "").split(",") if v]
+    if layers:
+        from ..representations.cnn import resolve_layer
+
+        for layer in layers:
+            resolve_layer(info.module, layer, info.aliases)
     _io.StagedDir.check(a.out, "attack", a.force)
     r = run_attack(info, a.images or None, a.data, a.n, a.method, a.norm, eps, a.steps, step, a.target, a.seed,
-                   model=a.model)
+                   model=a.model, invert_layers=layers)
     r.save(a.out, force=a.force)
     rec = r.record
     print(f"{rec['n']} images, {a.method} {a.norm} eps {eps:.5g}: success {rec['success_rate']:.3f} "
           f"(8-bit PNG: {rec['success_rate_8bit']:.3f})" + (f", clean accuracy {rec['clean_accuracy']:.3f}"
                                                              if rec["clean_accuracy"] is not None else ""))
+    for lay in rec.get("layers", []):
+        print(f"{lay['layer']:<10} code change {lay['code_change_mean']:.3f}  (decoded by {lay['decoded_by']})")
     print(f"wrote {a.out}/results.json, attack.png and {rec['n']} adversarial PNGs")
 
 

@@ -64,6 +64,7 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     learned_html, learned_png, learned_rec = _learned_section(info, images, names, results)
     natural_html, natural_pngs, natural_rec = _natural_section(info, images, names, layers, iters, seed, show)
     deconv_html, deconv_png, deconv_rec = _deconvnet_section(info, layers)
+    adv_html, adv_png, adv_rec = _adversarial_section(info, images[:1], names[:1], layers, seed)
     seconds = time.time() - t0
     meta = (f"model {info.name}, input {size}x{size}, preset {preset.name}, {results[0].iterations} iterations "
             f"per layer, seed {seed}, {seconds:.0f} s in all. Command: {command}")
@@ -71,7 +72,10 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     series = ({"image error, trained inverter": [learned_by_layer.get(r.layer) for r in results]}
               if learned_rec else None)
     pages = layers_page.render(results, images, names, f"What {info.name} keeps, layer by layer", meta,
-                               extra_rows=learned_html + natural_html + deconv_html + hog_html, extra_series=series)
+                               extra_rows=learned_html + natural_html + deconv_html + adv_html + hog_html,
+                               extra_series=series)
+    if adv_png is not None:
+        pages["adversarial.png"] = adv_png
     if deconv_png is not None:
         pages["deconvnet.png"] = deconv_png
     pages.update(natural_pngs)
@@ -88,8 +92,62 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
                           "image_error_mean": float(r.image_error.mean()), "seconds": round(r.seconds, 2)}
                          for r in results],
               "grey_image_error": layers_page.grey_reference(images), "hog": hog_rec, "learned": learned_rec,
-              "natural": natural_rec, "deconvnet": deconv_rec}
+              "natural": natural_rec, "deconvnet": deconv_rec, "adversarial": adv_rec}
     return Demo(pages, record)
+
+
+def _adversarial_section(info: ModelInfo, x: torch.Tensor, names: Sequence[str], layers: Sequence[str], seed: int):
+    """One photo, its adversarial twin (PGD-10, 8/255) and what the layers with a bundled inverter
+    decode from each: the invisible change grows with depth into a visible one."""
+    from ..attacks import Classifier, outcome, pgd
+    from ..attacks.run import layers_see
+    from ..errors import WeightsError
+    from ..images import encode_png
+    from ..learned import decode, find_bundled
+    from ..representations import CNNLayer
+    from . import html
+    from .figures import grid
+
+    if not info.classes:
+        return "", None, {}
+    usable = []
+    for layer in layers:
+        try:
+            find_bundled(CNNLayer(info.module, layer, info.mean, info.std, info.aliases, info.input_size),
+                         x.shape[-1])
+            usable.append(layer)
+        except WeightsError:
+            continue
+    if not usable:
+        return "", None, {}
+    clf = Classifier.from_info(info)
+    with torch.no_grad():
+        y = clf(x).argmax(1)
+    adv = pgd(clf, x, y, 8 / 255, 10, seed=seed)
+    o = outcome(clf, x, adv, y)
+    seen = layers_see(info, x, adv, usable, names)
+    diff = adv[0] - x[0]
+    row = [x[0], adv[0], (0.5 + diff / (2 * diff.abs().max().clamp_min(1e-12))).clamp(0, 1)]
+    decoded = []
+    for lay in seen["layers"]:
+        layer = lay["layer"]
+        rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, info.input_size)
+        inv = find_bundled(rep, x.shape[-1])
+        decoded += [decode(rep, inv, x).images[0, 0], decode(rep, inv, adv).images[0, 0]]
+    cols = ["photo", "adversarial", "difference (amplified)"] + [f"{lay['layer']} {w}" for lay in seen["layers"]
+                                                             for w in ("clean", "adversarial")]
+    png = encode_png(grid([row + decoded], cols, names, min_side=96))
+    cls = info.classes
+    changes = ", ".join(f"{lay['layer']} {lay['code_change_mean']:.2f}" for lay in seen["layers"])
+    text = (f"<h2>Adversarial examples: what the layers see</h2><p>PGD (10 steps, at most 8/255 per pixel) turns "
+            f"{html.esc(names[0])} from {html.esc(cls[int(o.clean_label[0])])} ({float(o.clean_conf[0]):.2f}) into "
+            f"{html.esc(cls[int(o.adv_label[0])])} ({float(o.adv_conf[0]):.2f}); the change is invisible (largest pixel "
+            f"change {float(o.linf[0]) * 255:.1f}/255, shown amplified). Its relative effect on the code grows with "
+            f"depth ({changes}), and the bundled inverters decode the two codes of each layer side by side.</p>"
+            + html.figure(png, "The photo, its adversarial twin, the amplified difference, then per layer the clean and "
+                               "the adversarial code decoded by the trained inverter."))
+    return text, png, {"clean_label": int(o.clean_label[0]), "adv_label": int(o.adv_label[0]),
+                       "linf": float(o.linf[0]), "layers": seen["layers"]}
 
 
 def _deconvnet_section(info: ModelInfo, layers: Sequence[str], channels: int = 8, k: int = 9):
