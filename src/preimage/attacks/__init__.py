@@ -24,6 +24,13 @@ from ..errors import ConfigError
 NORMS = ("inf", "2")
 
 
+def check_norm(norm: str) -> str:
+    """``inf`` or ``2``, or a clear error."""
+    if norm not in NORMS:
+        raise ConfigError(f"unknown norm {norm!r}; valid: inf, 2")
+    return norm
+
+
 def parse_eps(text: str) -> float:
     """``"8/255"``, ``"0.03"``: a non-negative budget, or a clear error."""
     try:
@@ -98,8 +105,7 @@ def pgd(clf: Classifier, x: torch.Tensor, y: torch.Tensor, eps: float, steps: in
     """Projected gradient descent (Madry et al.): ``steps`` steps of ``step_size`` (default
     2.5 eps / steps) along the gradient's sign (L-inf) or direction (L2), projected back onto the
     eps-ball around ``x`` and into [0, 1] after each."""
-    if norm not in NORMS:
-        raise ConfigError(f"unknown norm {norm!r}; valid: inf, 2")
+    check_norm(norm)
     if steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {steps}")
     alpha = step_size if step_size is not None else 2.5 * eps / steps

@@ -48,32 +48,22 @@ def _backward(st: RuleState, on: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 
 
 class _RuleReLU(torch.autograd.Function):
+    """ReLU forward (in place when asked: the input is marked dirty), the state's rule backward."""
+
     @staticmethod
-    def forward(ctx, x, state):
+    def forward(ctx, x, state, inplace):
         on = x > 0
         ctx.save_for_backward(on)
         ctx.state = state
+        if inplace:
+            ctx.mark_dirty(x)
+            return x.mul_(on)
         return x * on
 
     @staticmethod
     def backward(ctx, g):
         (on,) = ctx.saved_tensors
-        return _backward(ctx.state, on, g), None
-
-
-class _RuleReLUInplace(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, state):
-        on = x > 0
-        ctx.save_for_backward(on)
-        ctx.state = state
-        ctx.mark_dirty(x)
-        return x.mul_(on)
-
-    @staticmethod
-    def backward(ctx, g):
-        (on,) = ctx.saved_tensors
-        return _backward(ctx.state, on, g), None
+        return _backward(ctx.state, on, g), None, None
 
 
 @contextlib.contextmanager
@@ -88,7 +78,7 @@ def relu_rule(rule: str = "gradient", slope: float = 0.0) -> Iterator[RuleState]
     def relu(x, inplace: bool = False):
         if not torch.is_grad_enabled() or not x.requires_grad:
             return torch._C._VariableFunctions.relu_(x) if inplace else torch._C._VariableFunctions.relu(x)
-        return (_RuleReLUInplace if inplace else _RuleReLU).apply(x, state)
+        return _RuleReLU.apply(x, state, inplace)
 
     def method(self):
         return relu(self)

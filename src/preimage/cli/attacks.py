@@ -26,12 +26,10 @@ def _attack_options(p):
          _attack_options)
 def cmd_attack(a):
     from .. import _io
-    from ..attacks import NORMS, parse_eps
+    from ..attacks import check_norm, parse_eps
     from ..attacks.run import run_attack
-    from ..errors import ConfigError
 
-    if a.norm not in NORMS:
-        raise ConfigError(f"unknown norm {a.norm!r}; valid: inf, 2")
+    check_norm(a.norm)
     eps = parse_eps(a.eps)
     step = parse_eps(a.step_size) if a.step_size else None
     info = load_model(a)
@@ -77,12 +75,10 @@ def cmd_robustness(a):
     import json
 
     from .. import _io
-    from ..attacks import NORMS
+    from ..attacks import check_norm
     from ..attacks.run import robustness, robustness_plot
-    from ..errors import ConfigError
 
-    if a.norm not in NORMS:
-        raise ConfigError(f"unknown norm {a.norm!r}; valid: inf, 2")
+    check_norm(a.norm)
     eps = _parse_eps_list(a.eps)
     info = load_model(a)
     _io.StagedDir.check(a.out, "robustness", a.force)
