@@ -116,3 +116,13 @@ def stream_folder(folder: str, size: int, batch: int = 256, workers: int = 0, li
     if limit is not None:
         files = files[:limit]
     return Stream(files, size, batch, workers, skip_bad, show, desc)
+
+
+def folder_images(folder: str, n: int, size: int) -> Tuple[List[Path], torch.Tensor]:
+    """``n`` images of a folder (searched recursively), evenly spaced in name order, loaded at
+    ``size``: (files, images)."""
+    from .images import list_images, load_image
+    from .learned.data import evenly_spaced
+
+    files = evenly_spaced(list_images(folder, recursive=True), n)
+    return files, torch.stack([load_image(f, size) for f in files])

@@ -67,8 +67,8 @@ def run_attack(info, sources: Optional[Sequence[str]] = None, data: Optional[str
                method: str = "pgd", norm: str = "inf", eps: float = 8 / 255, steps: int = 10,
                step_size: Optional[float] = None, target: Optional[int] = None, seed: int = 0,
                model: str = "", invert_layers: Sequence[str] = ()) -> Attack:
-    from ..images import list_images, load_image
-    from ..learned.data import evenly_spaced
+    from ..data import folder_images
+    from ..images import load_image
     from ..reconstruct import labels_for
 
     if method not in ("fgsm", "pgd"):
@@ -84,10 +84,11 @@ def run_attack(info, sources: Optional[Sequence[str]] = None, data: Optional[str
         raise ConfigError("give images or --data DIR")
     if sources is not None:
         files = list(sources)
+        x = torch.stack([load_image(f, info.input_size) for f in files])
     else:
         assert data is not None
-        files = [str(f) for f in evenly_spaced(list_images(data, recursive=True), n)]
-    x = torch.stack([load_image(f, info.input_size) for f in files])
+        paths, x = folder_images(data, n, info.input_size)
+        files = [str(f) for f in paths]
     with torch.no_grad():
         predicted = clf(x).argmax(1)
     truth = _labels_from_folders([Path(f) for f in files], info.classes) if data is not None else None
@@ -126,7 +127,7 @@ def folder_batch(info, data: str, n: int):
 
     files = evenly_spaced(list_images(data, recursive=True), n)
     y = _labels_from_folders(files, info.classes)
-    if y is None:
+    if y is None:  # refused before any image is decoded
         raise ConfigError(f"{data}: robustness needs true labels: class folders named as the model's classes "
                           f"({', '.join(info.classes or [])})")
     return [str(f) for f in files], torch.stack([load_image(f, info.input_size) for f in files]), y

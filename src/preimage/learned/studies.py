@@ -19,6 +19,7 @@ from typing import Dict, List, Optional
 import torch
 
 from .. import metrics
+from ..data import folder_images
 from .data import in_batches
 from .inverter import Inverter
 
@@ -112,15 +113,6 @@ class Study:
         with _io.StagedDir(out, command=self.name, force=force) as d:
             (d / f"{self.name}.png").write_bytes(self.png)
             (d / f"{self.name}.json").write_text(json.dumps(self.record, indent=2) + "\n")
-
-
-def folder_images(data: str, n: int, size: int):
-    """The first ``n`` images of a folder, evenly spaced in name order, at ``size``."""
-    from ..images import list_images, load_image
-    from .data import evenly_spaced
-
-    files = evenly_spaced(list_images(data, recursive=True), n)
-    return files, torch.stack([load_image(f, size) for f in files])
 
 
 def perturb_study(rep, inv: Inverter, data: str, n: int = 100, drop: float = 0.5, seed: int = 0, show: int = 8) -> Study:
