@@ -223,7 +223,8 @@ def layers_see(info, x: torch.Tensor, adv: torch.Tensor, layers: Sequence[str], 
     """What the layers see in adversarial images: per layer, the relative change of the code
     ``||Phi(x_adv) - Phi(x)|| / ||Phi(x)||`` (per image and mean), and the clean and adversarial codes
     decoded side by side - by the bundled trained inverter where one fits, else by optimisation
-    (default preset, ``iters`` iterations). Returns ``{"layers": [...], "figures": {layer: png}}``."""
+    (default preset, ``iters`` iterations). Returns ``{"layers": [...], "figures": {layer: png},
+    "decoded": {layer: (clean images, adversarial images)}}``."""
     from ..errors import WeightsError
     from ..images import encode_png
     from ..learned import decode, find_bundled
@@ -231,7 +232,7 @@ def layers_see(info, x: torch.Tensor, adv: torch.Tensor, layers: Sequence[str], 
     from ..report import grid
     from ..representations import CNNLayer
 
-    out: Dict = {"layers": [], "figures": {}}
+    out: Dict = {"layers": [], "figures": {}, "decoded": {}}
     for layer in layers:
         rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, info.input_size,
                        name=f"{info.name}/{layer}")
@@ -251,6 +252,7 @@ def layers_see(info, x: torch.Tensor, adv: torch.Tensor, layers: Sequence[str], 
         out["figures"][layer] = encode_png(grid(rows, ["clean", "adversarial", f"clean code decoded ({layer})",
                                                        f"adversarial code decoded ({layer})"],
                                                 list(labels)[:len(rows)], min_side=96))
+        out["decoded"][layer] = (clean, dirty)
         out["layers"].append({"layer": layer, "decoded_by": how, "code_change": [float(v) for v in change],
                               "code_change_mean": float(change.mean())})
     return out

@@ -103,7 +103,7 @@ def _adversarial_section(info: ModelInfo, x: torch.Tensor, names: Sequence[str],
     from ..attacks.run import layers_see
     from ..errors import WeightsError
     from ..images import encode_png
-    from ..learned import decode, find_bundled
+    from ..learned import find_bundled
     from ..representations import CNNLayer
     from . import html
     from .figures import grid
@@ -128,12 +128,7 @@ def _adversarial_section(info: ModelInfo, x: torch.Tensor, names: Sequence[str],
     seen = layers_see(info, x, adv, usable, names)
     diff = adv[0] - x[0]
     row = [x[0], adv[0], (0.5 + diff / (2 * diff.abs().max().clamp_min(1e-12))).clamp(0, 1)]
-    decoded = []
-    for lay in seen["layers"]:
-        layer = lay["layer"]
-        rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, info.input_size)
-        inv = find_bundled(rep, x.shape[-1])
-        decoded += [decode(rep, inv, x).images[0, 0], decode(rep, inv, adv).images[0, 0]]
+    decoded = [im[0] for lay in seen["layers"] for im in seen["decoded"][lay["layer"]]]
     cols = ["photo", "adversarial", "difference (amplified)"] + [f"{lay['layer']} {w}" for lay in seen["layers"]
                                                              for w in ("clean", "adversarial")]
     png = encode_png(grid([row + decoded], cols, names, min_side=96))
