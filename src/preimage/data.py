@@ -73,8 +73,6 @@ class Stream:
                 bar.update(len(idx) + len(bad))
                 if len(idx):
                     yield idx, imgs
-        except ImageError:
-            raise
         except RuntimeError as e:  # an ImageError raised inside a worker process arrives wrapped
             msg = str(e)
             if "ImageError" in msg:

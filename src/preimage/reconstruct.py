@@ -197,7 +197,7 @@ def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
     if not rep.sees_colour:
         # colour is left undetermined by a luma code: show the reconstruction's luma (its code is unchanged)
         res.images = to_grayscale(res.images)
-        res.std = to_grayscale(res.images).std(dim=1, unbiased=False) if res.samples > 1 else res.std
+        res.std = res.images.std(dim=1, unbiased=False) if res.samples > 1 else res.std
     return Reconstruction(rep, method, sources, list(labels) if labels else labels_for(sources), res, seconds, seed,
                           layer=layer, model=model, inverter=inv.path if inv else None, window=window,
                           channels=channels, metrics=res.image_metrics())

@@ -143,17 +143,18 @@ def _code_shape(rep, size: Tuple[int, int]) -> Tuple[int, ...]:
     return tuple(rep.output_shape(size))
 
 
-def check_units(rep, units: Sequence[int], size: Tuple[int, int]) -> int:
-    """Number of channels (or vector elements) of ``rep``; a :class:`ConfigError` naming any unit
-    out of range."""
-    n = _code_shape(rep, size)[0]
+def check_units(rep, units: Sequence[int], size: Tuple[int, int]) -> Tuple[int, ...]:
+    """The code's shape at ``size`` (one forward pass); a :class:`ConfigError` naming any unit out of
+    range."""
+    shape = _code_shape(rep, size)
+    n = shape[0]
     bad = [u for u in units if not 0 <= int(u) < n]
     if bad:
         raise ConfigError(f"unit(s) {', '.join(map(str, bad[:5]))} out of range: {rep.name} has {n} "
-                          f"{'channels' if len(_code_shape(rep, size)) == 3 else 'elements'} (valid: 0 to {n - 1})")
+                          f"{'channels' if len(shape) == 3 else 'elements'} (valid: 0 to {n - 1})")
     if not units:
         raise ConfigError("no units chosen")
-    return n
+    return shape
 
 
 def maximize(rep, units: Sequence[int], mode: str = "centre", position: Optional[Tuple[int, int]] = None,
@@ -172,8 +173,7 @@ def maximize(rep, units: Sequence[int], mode: str = "centre", position: Optional
         raise ConfigError(f"--samples must be at least 1, got {samples}")
     s = int(size or rep.input_size)
     hw = (s, s)
-    shape = _code_shape(rep, hw)
-    check_units(rep, units, hw)
+    shape = check_units(rep, units, hw)
     if len(shape) == 3 and position is not None:
         if not (0 <= position[0] < shape[1] and 0 <= position[1] < shape[2]):
             raise ConfigError(f"--position {position[0]},{position[1]} is outside the {shape[1]}x{shape[2]} map")
