@@ -143,3 +143,23 @@ def capture(model: nn.Module, layers: Sequence[Union[str, nn.Module]], aliases: 
     the forward pass ends as soon as every requested layer has produced its output.
     """
     return Capture(model, layers, aliases, stop, keep_all)
+
+
+@contextlib.contextmanager
+def replace_output(model: nn.Module, layer: Union[str, nn.Module], fn: Callable[[torch.Tensor], torch.Tensor],
+                   aliases: Optional[Dict[str, str]] = None) -> Iterator[None]:
+    """For the block, the output of ``layer`` is replaced by ``fn(output)`` and the rest of the
+    network runs on that: ``with replace_output(net, "fc6", lambda f: f + noise): net(x)``.
+    A module whose output is not one tensor is refused."""
+    path, module = resolve_module(model, layer, aliases)
+
+    def hook(mod, inp, out):
+        if not isinstance(out, torch.Tensor):
+            raise LayerError(f"layer {path} returns {type(out).__name__}, not one tensor; its output cannot be replaced")
+        new = fn(out)
+        if new.shape != out.shape:
+            raise LayerError(f"the replacement for layer {path}'s output has shape {tuple(new.shape)}, "
+                             f"not {tuple(out.shape)}")
+        return new
+    with forward_hooks([(module, hook)]):
+        yield

@@ -1,0 +1,56 @@
+"""Verbs of privacy: ``leakage``."""
+
+from __future__ import annotations
+
+from .common import add_model_args, command, load_model, positive
+
+
+def _leakage_options(p):
+    add_model_args(p, layer=False, handcrafted=False)
+    p.add_argument("--layers", required=True, help="layers whose embeddings leak, comma-separated (conv2,conv5,fc6)")
+    p.add_argument("--private", required=True, help="folder of private images (root/<class>/... gives true classes)")
+    p.add_argument("--public", help="folder of the attacker's public images: an inverter is trained on them for "
+                   "every layer without a bundled one")
+    p.add_argument("--n", type=positive("--n"), default=1000, help="private images, evenly spaced in name order "
+                   "(default 1000; re-identification picks one among them)")
+    p.add_argument("--defence", default="", help="defences of the embedding: noise:0.1,0.3|quantise:8,4,2|topk:0.5,0.1 "
+                   "(noise std relative to the code's RMS; bits per number; fraction of numbers kept)")
+    p.add_argument("--judge", help="independent classifier for attribute leakage (default: another bundled network "
+                   "with the same classes, cifar-resnet for refnet)")
+    p.add_argument("--steps", type=positive("--steps"), default=3000,
+                   help="training steps of an inverter trained on --public (default 3000, as the bundled ones)")
+    p.add_argument("--batch-size", type=positive("--batch-size"), default=100, help="images per batch (default 100)")
+    p.add_argument("--workers", type=int, default=0, help="image-decoding processes (default 0: the main process)")
+    p.add_argument("--out", default="preimage-leakage", help="output folder (default preimage-leakage)")
+
+
+@command("leakage", "how much of a private image its embedding gives away: reconstruction, re-identification, "
+         "attribute leakage, and what a defence costs in accuracy",
+         "preimage leakage --model refnet --layers conv2,conv5,fc6,fc7,fc8 --private ../shared/data/cifar10/test "
+         "--public ../shared/data/cifar10/train --n 1000 --defence 'noise:0.1,0.3,1|quantise:4,2,1|topk:0.1,0.01' "
+         "--out leakage", _leakage_options)
+def cmd_leakage(a):
+    import sys
+
+    from .. import _io
+    from ..errors import ConfigError
+    from ..privacy import parse_defences, run_leakage
+
+    defences = parse_defences(a.defence)
+    if a.workers < 0:
+        raise ConfigError(f"--workers must be 0 or more, got {a.workers}")
+    layers = [v.strip() for v in a.layers.split(",") if v.strip()]
+    info = load_model(a)
+    if a.judge:
+        from ..models import load_model as load_named
+
+        judge = load_named(a.judge)  # its own weights and normalisation (zoo name or model file), not --weights
+    else:
+        judge = None
+    _io.StagedDir.check(a.out, "leakage", a.force)
+    quiet = getattr(a, "quiet", False)
+    r = run_leakage(info, layers, a.private, a.public, a.n, defences, judge, a.steps, a.seed, a.workers,
+                    a.batch_size, log=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
+    r.save(a.out, force=a.force)
+    print("\n".join(r.lines()))
+    print(f"wrote {a.out}/leakage.json, leakage.html, leakage_depth.png, leakage_tradeoff.png")

@@ -1,0 +1,401 @@
+"""The ``leakage`` job: how much of a private image an embedding gives away, and what a defence costs.
+
+The threat model. An attacker knows the network and holds public images only. It receives the
+embeddings (the output of one layer) of ``N`` private images and decodes each with an inverter: the
+bundled one where one matches the layer, else one it trains on the public images with a stated
+budget. Against the private images it then measures, per layer:
+
+* reconstruction: image_error, PSNR, SSIM of the decoded image against the private one;
+* re-identification: top-1 / top-5 rate of finding the true private image among the ``N`` by pixel
+  correlation with the reconstruction (:func:`~preimage.privacy.measures.reidentify`; chance ``k/N``);
+* attribute leakage: the accuracy of an *independent* classifier (another network than the one
+  attacked) on the reconstructions, against its accuracy on the private images themselves.
+
+Every figure is printed beside the attacker's ceiling (the private images themselves given to the
+same measures) and floor (a flat grey image). Each defence perturbs the embedding before it leaves;
+its utility is the attacked network's own accuracy when the rest of the network runs on the
+defended embedding (:func:`~preimage.hooks.replace_output`). The attacker is not adaptive: it
+decodes defended codes with the inverter trained on clean ones.
+
+One pass over the private images (decoded in ``DataLoader`` workers): per batch every layer and
+defence is decoded, measured and reduced; what stays in memory is the private images and the
+reconstructions as uint8 (re-identification compares every reconstruction with every image).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .. import metrics, progress
+from ..attacks import Classifier
+from ..errors import ConfigError, WeightsError
+from ..hooks import replace_output
+from ..learned.inverter import Inverter, find_bundled, load_inverter
+from ..representations.cnn import CNNLayer
+from .measures import Defence, reidentify
+
+NONE = Defence("noise", 0.0)  # the undefended embedding
+
+
+@dataclass
+class Attacker:
+    """One layer's embedding and the inverter that decodes it."""
+
+    layer: str
+    rep: CNNLayer
+    inverter: Inverter
+    source: str            # "bundled" or "trained on DIR"
+
+
+def default_judge(info) -> str:
+    """The first bundled zoo network with the same classes and input size that is not ``info``."""
+    from ..models.zoo import MODELS
+
+    for name, e in MODELS.items():
+        if e.bundled and name != info.name and e.classes == info.classes and e.input_size == info.input_size:
+            return name
+    raise ConfigError(f"no bundled network other than {info.name} shares its classes and input size; "
+                      f"pass --judge MODEL (an independent classifier for attribute leakage)")
+
+
+def plan(info, layers: Sequence[str], public: Optional[str] = None, size: Optional[int] = None) -> Dict[str, object]:
+    """Layer -> its bundled :class:`Inverter`, or ``None`` where one must be trained on ``public``.
+    Refuses (before any work) a layer without an inverter when there is no public folder."""
+    size = size or info.input_size
+    out: Dict[str, object] = {}
+    for layer in layers:
+        rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, size, name=f"{info.name}/{layer}")
+        try:
+            out[layer] = (rep, find_bundled(rep, size))
+        except WeightsError:
+            if public is None:
+                raise ConfigError(f"no bundled inverter for {info.name}/{layer} at {size} px and no --public folder "
+                                  f"to train one on; pass --public DIR (the attacker's images)") from None
+            out[layer] = (rep, None)
+    return out
+
+
+def prepare(info, planned: Dict, public: Optional[str], steps: int, workdir: Path, seed: int = 0,
+            show: Optional[bool] = None, log=print) -> List[Attacker]:
+    """The attackers: bundled inverters as they are, the others trained on ``public`` (written to ``workdir``)."""
+    from ..learned.training import train_inverter
+
+    attackers = []
+    for layer, (rep, inv) in planned.items():
+        if inv is not None:
+            attackers.append(Attacker(layer, rep, inv, "bundled"))
+            continue
+        path = workdir / f"{layer.replace('/', '_')}.safetensors"
+        log(f"training an inverter for {rep.name} on {public} ({steps} steps)")
+        train_inverter(rep, str(public), str(path), rep.input_size, steps, seed=seed, show=show, log=log,
+                       command=f"preimage leakage (attacker for {layer})")
+        attackers.append(Attacker(layer, rep, load_inverter(path, rep, rep.input_size), f"trained on {public}"))
+    return attackers
+
+
+class _Tally:
+    """Per-image figures of one (layer, defence), gathered batch by batch."""
+
+    def __init__(self, n: int, size: int):
+        self.recs = torch.zeros(n, 3, size, size, dtype=torch.uint8)
+        self.cols: Dict[str, torch.Tensor] = {k: torch.zeros(n) for k in
+                                              ("image_error", "psnr", "ssim", "attribute", "utility", "code_change")}
+
+    def add(self, idx: torch.Tensor, rec: torch.Tensor, x: torch.Tensor, attribute: torch.Tensor,
+            utility: torch.Tensor, code_change: torch.Tensor) -> None:
+        self.recs[idx] = to_uint8(rec)
+        self.cols["image_error"][idx] = metrics.image_error(rec, x)
+        self.cols["psnr"][idx] = metrics.psnr(rec, x)
+        self.cols["ssim"][idx] = metrics.ssim(rec, x)
+        self.cols["attribute"][idx] = attribute.float()
+        self.cols["utility"][idx] = utility.float()
+        self.cols["code_change"][idx] = code_change
+
+
+def _constant(code: torch.Tensor):
+    """A replacement that hands the rest of the network (a copy of) ``code``, whatever came in."""
+    return lambda out: code.clone()
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def _fit(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def _labels(files: Sequence[Path], classes) -> Optional[torch.Tensor]:
+    from ..attacks.run import _labels_from_folders
+
+    return _labels_from_folders(files, classes)
+
+
+@dataclass
+class Leakage:
+    """The measured record, its figures and example reconstructions; ``save(out)`` writes them all."""
+
+    record: Dict
+    examples: Dict[str, bytes] = field(default_factory=dict)   # layer -> PNG grid
+    trained: Dict[str, bytes] = field(default_factory=dict)    # file name -> an inverter trained for this run
+
+    def depth_plot(self) -> bytes:
+        from ..report.html import line_plot
+
+        r = self.record
+        layers = list(r["layers"])
+        series = {"re-identification top-1": [r["layers"][k]["reid_top1"] for k in layers],
+                  "re-identification top-5": [r["layers"][k]["reid_top5"] for k in layers],
+                  f"attribute accuracy ({r['judge']})": [r["layers"][k]["attribute_accuracy"] for k in layers],
+                  "SSIM": [r["layers"][k]["ssim"] for k in layers]}
+        refs = {f"attribute accuracy on the private images ({r['ceiling']['attribute_accuracy']:.2f})":
+                r["ceiling"]["attribute_accuracy"],
+                f"attribute chance ({r['chance']['attribute_accuracy']:.2f})": r["chance"]["attribute_accuracy"]}
+        return line_plot(layers, series, "rate / SSIM", f"Leakage by layer, {r['n']} private images "
+                         f"(re-id chance {r['chance']['reid_top1']:.3g})", refs)
+
+    def tradeoff_plot(self) -> bytes:
+        import io
+
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        import matplotlib.pyplot as plt
+
+        r = self.record
+        layers = list(r["layers"])
+        kinds = sorted({d["defence"] for k in layers for d in r["layers"][k]["defences"]})
+        cols = min(len(layers), 3)
+        rows = -(-len(layers) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows + 0.5), dpi=110, squeeze=False)
+        markers = {"noise": "o", "quantise": "s", "topk": "^"}
+        chance = r["chance"]["reid_top1"]
+        low = chance / 2  # a rate below half of chance is drawn there
+        for ax, layer in zip(axes.flat, layers):
+            lay = r["layers"][layer]
+            for kind in kinds:
+                pts = [(lay["reid_top1"], lay["utility"])] + sorted(
+                    ((d["reid_top1"], d["utility"]) for d in lay["defences"] if d["defence"] == kind),
+                    key=lambda p: -p[1])
+                ax.plot([max(p[0], low) for p in pts], [p[1] for p in pts], marker=markers.get(kind, "o"), label=kind)
+            ax.plot([max(lay["reid_top1"], low)], [lay["utility"]], "k*", markersize=10)
+            ax.axvline(chance, color="0.6", linestyle=":", linewidth=1)
+            ax.set_title(layer, fontsize=10)
+            ax.set_xscale("log")  # re-identification spans chance (1/N) to 1
+            ax.set_xlim(low / 1.3, 1.3)
+            ax.set_ylim(-0.03, 1.03)
+            ax.grid(alpha=0.3)
+            ax.set_xlabel("re-identification top-1 (leakage)", fontsize=8)
+            ax.set_ylabel(f"{r['model']} accuracy (utility)", fontsize=8)
+            ax.tick_params(labelsize=8)
+        for ax in list(axes.flat)[len(layers):]:
+            ax.axis("off")
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        handles.append(plt.Line2D([], [], color="k", marker="*", linestyle="", markersize=10))
+        labels.append("no defence")
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=9)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        return buf.getvalue()
+
+    def html(self) -> str:
+        from ..report.leakage_page import render
+
+        return render(self.record, self.examples, self.depth_plot(), self.tradeoff_plot())
+
+    def lines(self) -> List[str]:
+        return table_lines(self.record)
+
+    def save(self, out, force: bool = False) -> None:
+        from .. import _io
+
+        with _io.StagedDir(out, command="leakage", force=force) as d:
+            (d / "leakage.json").write_text(json.dumps(self.record, indent=2) + "\n")
+            (d / "leakage_depth.png").write_bytes(self.depth_plot())
+            (d / "leakage_tradeoff.png").write_bytes(self.tradeoff_plot())
+            for layer, png in self.examples.items():
+                (d / f"examples_{layer.replace('.', '_').replace('/', '_')}.png").write_bytes(png)
+            (d / "leakage.html").write_text(self.html())
+            if self.trained:
+                (d / "inverters").mkdir()
+                for name, data in self.trained.items():
+                    (d / "inverters" / name).write_bytes(data)
+
+
+def table_lines(r: Dict) -> List[str]:
+    """The leakage table as text: every row beside the ceiling (the private images themselves) and
+    the floor (a flat grey image)."""
+    c, g, ch = r["ceiling"], r["floor"], r["chance"]
+    out = [f"{r['model']}, {r['n']} private images; re-identification by {r['comparison']} "
+           f"(chance top-1 {ch['reid_top1']:.4f}, top-5 {ch['reid_top5']:.4f}); attribute = {r['attribute']} "
+           f"judged by {r['judge']} (chance {ch['attribute_accuracy']:.3f})",
+           f"{'layer':<12} {'img_err':>7} {'PSNR':>6} {'SSIM':>6} {'reid@1':>7} {'reid@5':>7} {'attr':>6} {'utility':>7}"
+           f"   | ceiling reid@1 {c['reid_top1']:.3f} attr {c['attribute_accuracy']:.3f};"
+           f" floor reid@1 {g['reid_top1']:.4f} attr {g['attribute_accuracy']:.3f}"]
+    rows = [(k, v, "") for k, v in r["layers"].items()]
+    for k, v in r["layers"].items():
+        rows += [(f"  {d['label']}", d, k) for d in v["defences"]]
+    rows.sort(key=lambda t: list(r["layers"]).index(t[2] or t[0]))
+    for name, v, _ in rows:
+        out.append(f"{name:<12} {v['image_error']:>7.3f} {v['psnr']:>6.2f} {v['ssim']:>6.3f} {v['reid_top1']:>7.3f} "
+                   f"{v['reid_top5']:>7.3f} {v['attribute_accuracy']:>6.3f} {v['utility']:>7.3f}"
+                   f"   | ceiling {c['reid_top1']:.3f} / {c['attribute_accuracy']:.3f}, floor {g['reid_top1']:.4f} / "
+                   f"{g['attribute_accuracy']:.3f}")
+    return out
+
+
+@torch.no_grad()
+def measure(info, attackers: Sequence[Attacker], private: Sequence[Path], judge_info, defences: Sequence[Defence] = (),
+            seed: int = 0, batch: int = 250, workers: int = 0, show_examples: int = 6, skip_bad: bool = False,
+            show: Optional[bool] = None) -> Leakage:
+    """Measure what ``attackers`` recover from the embeddings of the ``private`` images (see the module)."""
+    from ..data import Stream
+    from ..images import encode_png
+    from ..learned.data import evenly_spaced
+    from ..report import grid
+
+    n = len(private)
+    if n < 2:
+        raise ConfigError(f"leakage needs at least 2 private images (re-identification picks one among them); got {n}")
+    size = attackers[0].rep.input_size
+    for a in attackers:
+        if a.inverter.image_size != size:
+            raise ConfigError(f"the inverter for {a.layer} makes {a.inverter.image_size} px images, the others {size} px")
+    net = Classifier.from_info(info)
+    judge = Classifier.from_info(judge_info)
+    truth = _labels(private, info.classes)
+    attr_truth = _labels(private, judge_info.classes)
+    variants = [NONE] + list(defences)
+    tallies = {(a.layer, v): _Tally(n, size) for a in attackers for v in variants}
+    originals = torch.zeros(n, 3, size, size, dtype=torch.uint8)
+    net_pred = torch.zeros(n, dtype=torch.long)
+    judge_pred = torch.zeros(n, dtype=torch.long)
+    code_size: Dict[str, int] = {}
+    ex_idx = evenly_spaced(list(range(n)), show_examples)
+    ex_rows: Dict[str, Dict[int, List[torch.Tensor]]] = {a.layer: {} for a in attackers}
+    t0 = time.perf_counter()
+    stream = Stream(private, size, batch=batch, workers=workers, skip_bad=skip_bad, show=False)
+    bar = progress.bar(total=n, desc=f"measuring leakage ({len(attackers)} layers x {len(variants)} codes)",
+                       show=show, unit="img")
+    for idx, x in stream:
+        originals[idx] = to_uint8(x)
+        net_pred[idx] = net(x).argmax(1)
+        judge_pred[idx] = judge(_fit(x, judge_info.input_size)).argmax(1)
+        for a in attackers:
+            f = a.rep(x)
+            code_size[a.layer] = int(f[0].numel())
+            for v in variants:
+                fd = v(f, idx, seed)
+                rec = a.inverter(fd)
+                with replace_output(info.module, a.rep.path, _constant(fd)):
+                    util = net(x).argmax(1)
+                attr = judge(_fit(rec, judge_info.input_size)).argmax(1)
+                tallies[(a.layer, v)].add(idx, rec, x, attr, util, metrics.feature_error(fd, f))
+                for j, i in enumerate(idx.tolist()):
+                    if i in ex_idx:
+                        ex_rows[a.layer].setdefault(i, [x[j]]).append(rec[j])
+        bar.update(len(idx))
+    bar.close()
+    if stream.skipped:
+        raise ConfigError(f"{len(stream.skipped)} private image(s) could not be read (first: {stream.skipped[0]}); "
+                          f"remove them or list only readable images")
+    y = truth if truth is not None else net_pred
+    attr_y = attr_truth if attr_truth is not None else judge_pred
+    x_all = originals.float() / 255
+    grey = torch.full((1, 3, size, size), 0.5)
+    grey_attr = judge(_fit(grey, judge_info.input_size)).argmax(1)
+    ceiling_reid = reidentify(x_all, x_all)
+    floor_reid = reidentify(grey.expand(n, -1, -1, -1), x_all)
+    majority = float(torch.bincount(attr_y).max()) / n
+    record: Dict = {
+        "model": info.name, "n": n, "judge": judge_info.name, "seed": seed,
+        "image_size": size,
+        "comparison": "pixel correlation (each image's mean removed, cosine similarity)",
+        "attribute": "class (folder name)" if attr_truth is not None else f"{judge_info.name}'s prediction on the private image",
+        "utility_labels": "class (folder name)" if truth is not None else f"{info.name}'s prediction on the private image",
+        "attacker": "knows the network, holds public images only; decodes defended codes with the inverter trained "
+                    "on clean codes (not adaptive)",
+        "chance": {"reid_top1": 1 / n, "reid_top5": min(5, n) / n, "attribute_accuracy": majority},
+        "ceiling": {"image_error": 0.0, "psnr": None, "ssim": 1.0, "reid_top1": ceiling_reid["top1"],
+                    "reid_top5": ceiling_reid["top5"],
+                    "attribute_accuracy": float((judge_pred == attr_y).float().mean())},
+        "floor": {"image_error": float(metrics.image_error(grey.expand(n, -1, -1, -1), x_all).mean()),
+                  "psnr": float(metrics.psnr(grey.expand(n, -1, -1, -1), x_all).mean()),
+                  "ssim": float(metrics.ssim(grey.expand(n, -1, -1, -1), x_all).mean()),
+                  "reid_top1": floor_reid["top1"], "reid_top5": floor_reid["top5"],
+                  "attribute_accuracy": float((grey_attr == attr_y).float().mean())},
+        "utility_clean": float((net_pred == y).float().mean()),
+        "layers": {},
+    }
+    examples: Dict[str, bytes] = {}
+    for a in attackers:
+        entries = []
+        for v in variants:
+            t = tallies[(a.layer, v)]
+            reid = reidentify(t.recs.float() / 255, x_all)
+            entry = {"defence": v.kind, "strength": v.strength, "label": v.label,
+                     "code_change": float(t.cols["code_change"].mean()),
+                     "image_error": float(t.cols["image_error"].mean()), "psnr": float(t.cols["psnr"].mean()),
+                     "ssim": float(t.cols["ssim"].mean()), "reid_top1": reid["top1"], "reid_top5": reid["top5"],
+                     "reid_mean_rank": float(reid["rank"].mean()),
+                     "attribute_accuracy": float((t.cols["attribute"].long() == attr_y).float().mean()),
+                     "utility": float((t.cols["utility"].long() == y).float().mean())}
+            entries.append(entry)
+        base = {k: entries[0][k] for k in ("image_error", "psnr", "ssim", "reid_top1", "reid_top5", "reid_mean_rank",
+                                           "attribute_accuracy", "utility")}
+        record["layers"][a.layer] = {
+            "module": a.rep.path, "code_size": code_size.get(a.layer, 0),
+            "inverter": {"source": a.source, "path": a.inverter.path, "trained_on": a.inverter.training.get("data"),
+                         "steps": a.inverter.training.get("steps"),
+                         "val_image_error": a.inverter.training.get("val_image_error")},
+            **base, "defences": entries[1:]}
+        rows = [ex_rows[a.layer][i] for i in ex_idx if i in ex_rows[a.layer]]
+        cols = ["private image", "decoded"] + [f"decoded, {v.label}" for v in variants[1:]]
+        examples[a.layer] = encode_png(grid(rows, cols, min_side=64))
+    record["seconds"] = time.perf_counter() - t0
+    return Leakage(record, examples)
+
+
+def run_leakage(info, layers: Sequence[str], private: str, public: Optional[str] = None, n: int = 1000,
+                defences: Sequence[Defence] = (), judge_info=None, steps: int = 3000, seed: int = 0,
+                workers: int = 0, batch: int = 250, show: Optional[bool] = None, log=print) -> Leakage:
+    """Plan (refusing bad input before any work), train the missing inverters, measure."""
+    from ..images import list_images
+    from ..learned.data import evenly_spaced
+
+    if not layers:
+        raise ConfigError("--layers names no layer")
+    files = list_images(private, recursive=True)
+    if len(files) < 2 or n < 2:
+        raise ConfigError(f"leakage needs at least 2 private images; {private} has {len(files)}"
+                          + (f" and --n is {n}" if n < 2 else ""))
+    files = evenly_spaced(files, n)
+    if judge_info is None:
+        from ..models import load_model
+
+        judge_info = load_model(default_judge(info))
+    if judge_info.name == info.name:
+        raise ConfigError(f"the judge of attribute leakage must be another network than the one attacked ({info.name})")
+    planned = plan(info, layers, public)
+    with tempfile.TemporaryDirectory(prefix="preimage-leakage-") as tmp:
+        attackers = prepare(info, planned, public, steps, Path(tmp), seed, show, log)
+        result = measure(info, attackers, files, judge_info, defences, seed, batch, workers, show=show)
+        result.record.update({"private": str(private), "public": str(public) if public else None})
+        for a in attackers:  # the trained inverters travel with the result (a few MB each)
+            if a.source != "bundled" and a.inverter.path:
+                p = Path(a.inverter.path)
+                result.trained[p.name] = p.read_bytes()
+                result.trained[p.name + ".json"] = p.with_name(p.name + ".json").read_bytes()
+    return result
