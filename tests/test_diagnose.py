@@ -39,7 +39,7 @@ def test_stream_is_the_same_with_workers_and_skips_or_names_a_corrupt_image(fold
         with pytest.raises(ImageError, match="010_bad.png"):
             list(stream_folder(str(folder), 32, batch=5, workers=workers, show=False))
     s = stream_folder(str(folder), 32, batch=5, skip_bad=True, show=False)
-    assert sum(len(i) for i, _ in s) == 23 and [p.name for p in s.skipped] == ["010_bad.png"]
+    assert sum(len(i) for i, _ in s) == 23 and [Path(p).name for p in s.skipped] == ["010_bad.png"]
 
 
 def test_topk_keeps_the_strongest_whatever_the_batching():

@@ -327,12 +327,15 @@ def test_bundled_fc6_inverter_beats_the_mean_colour_on_held_back_cifar_images():
 
 
 def test_validation_images_are_held_back_evenly_spaced(tmp_path):
-    from preimage.learned.data import split_files
+    from preimage.data import split_items
 
     for c in ("a", "b"):
         _smooth_images(tmp_path / "data" / c, n=20, seed=ord(c))
-    train, val = split_files(str(tmp_path / "data"), None, 256)
-    assert len(val) == 2 and not set(train) & set(val) and len(train) == 38
-    assert {p.parent.name for p in val} == {"a", "b"}  # both class folders represented
-    _, val2 = split_files(str(tmp_path / "data"), str(tmp_path / "data"), 4)
-    assert [p.parent.name for p in val2] == ["a", "a", "b", "b"]
+    train, val = split_items(str(tmp_path / "data"), None, 256)
+    assert len(val) == 2 and not set(train.names) & set(val.names) and len(train) == 38
+    assert set(val.labels()) == {"a", "b"}  # both class folders represented
+    _, val2 = split_items(str(tmp_path / "data"), str(tmp_path / "data"), 4)
+    assert val2.labels() == ["a", "a", "b", "b"]
+    # under torchrun each rank trains on its own share; together they are the training set
+    shares = [split_items(str(tmp_path / "data"), None, 256, rank=r, world=2)[0] for r in (0, 1)]
+    assert sorted(shares[0].names + shares[1].names) == sorted(train.names) and not set(shares[0].names) & set(shares[1].names)

@@ -103,18 +103,29 @@ def load_image(source: str | os.PathLike, size: Optional[int] = None) -> torch.T
             raise ImageError(f"image file not found: {s}")
         if path.is_dir():
             raise ImageError(f"expected an image file, got a directory: {s}")
-        try:
-            with Image.open(path) as img:
-                img.load()
-                a = _pil_to_array(img)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-            raise ImageError(f"cannot read image {s}: {type(e).__name__}: {e}".splitlines()[0]) from None
-        if not np.isfinite(a).all():
-            raise ImageError(f"image {s} contains non-finite values")
-        t = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
+        t = _decode(path, s)
     if size is not None:
         t = resize_crop(t, size)
     return t
+
+
+def decode_image(data: bytes, name: str, size: Optional[int] = None) -> torch.Tensor:
+    """:func:`load_image` for an encoded image held in memory (a member of a tar shard);
+    ``name`` is what an error names."""
+    t = _decode(io.BytesIO(data), name)
+    return resize_crop(t, size) if size is not None else t
+
+
+def _decode(fp, name: str) -> torch.Tensor:
+    try:
+        with Image.open(fp) as img:
+            img.load()
+            a = _pil_to_array(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"cannot read image {name}: {type(e).__name__}: {e}".splitlines()[0]) from None
+    if not np.isfinite(a).all():
+        raise ImageError(f"image {name} contains non-finite values")
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
 
 
 def resize(img: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:

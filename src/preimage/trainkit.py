@@ -113,3 +113,49 @@ def read_safetensors(path: str | Path, header_only: bool = False) -> Tuple[Dict[
     except Exception as e:  # safetensors raises its own error types for corrupt headers
         raise WeightsError(f"{path} is not a safetensors file ({type(e).__name__}: {e})".splitlines()[0]) from None
     return tensors, meta
+
+
+class Throughput:
+    """What bounds a training run, measured as it goes: the loader's rate (images decoded per second
+    of decoding, times the decoding processes: what the loader could deliver) against the model's
+    (images per second of training steps), and the time spent waiting for data."""
+
+    def __init__(self, workers: int = 0):
+        import time
+
+        self._clock = time.perf_counter
+        self.processes = max(1, int(workers))
+        self.decoded, self.decode_s, self.images, self.model_s, self.wait_s = 0, 0.0, 0, 0.0, 0.0
+        self._t = self._clock()
+
+    def loaded(self, n: int, decode_seconds: float) -> None:
+        """A batch of ``n`` images arrived (its decoding took ``decode_seconds`` in one process)."""
+        now = self._clock()
+        self.wait_s += now - self._t
+        self._t = now
+        self.decoded += n
+        self.decode_s += decode_seconds
+
+    def stepped(self, n: int) -> None:
+        """The model finished a step on ``n`` images."""
+        now = self._clock()
+        self.model_s += now - self._t
+        self._t = now
+        self.images += n
+
+    @property
+    def loader_rate(self) -> float:
+        return self.decoded / self.decode_s * self.processes if self.decode_s > 0 else float("inf")
+
+    @property
+    def model_rate(self) -> float:
+        return self.images / self.model_s if self.model_s > 0 else float("inf")
+
+    def postfix(self) -> Dict[str, str]:
+        return {"load": f"{self.loader_rate:.0f} img/s", "model": f"{self.model_rate:.0f} img/s"}
+
+    def summary(self) -> Dict[str, float]:
+        total = self.wait_s + self.model_s
+        return {"loader_images_per_second": round(self.loader_rate, 1), "model_images_per_second": round(self.model_rate, 1),
+                "waiting_for_data": round(self.wait_s / total, 4) if total > 0 else 0.0,
+                "decoding_processes": self.processes}

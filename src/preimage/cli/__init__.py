@@ -11,13 +11,13 @@ import sys
 from typing import List, Optional
 
 from ..errors import PreimageError
-from . import attacks, backward, classify, demo, inversion, learned, natural, privacy  # noqa: F401  (each registers its verbs)
+from . import attacks, backward, classify, datasets, demo, inversion, learned, natural, privacy  # noqa: F401  (each registers its verbs)
 from .common import COMMANDS
 
 #: the order --help lists the verbs in
 ORDER = ("demo", "invert", "layers", "evaluate", "maximize", "caricature", "project", "top-activations", "diagnose",
          "attack", "robustness", "transfer", "leakage",
-         "train-inverter", "perturb", "interpolate", "sample", "train-classifier", "eval-classifier")
+         "train-inverter", "perturb", "interpolate", "sample", "train-classifier", "eval-classifier", "make-shards")
 
 #: threads torch uses when --threads is not given (chosen by measurement, BENCHMARKS.md "Threads")
 DEFAULT_THREADS = 1

@@ -73,6 +73,28 @@ def add_model_args(p: argparse.ArgumentParser, layer: bool = True, required: boo
     p.add_argument("--seed", type=int, default=0, help="seed for every random choice, including random weights")
 
 
+#: image-decoding processes when --workers is not given (chosen by measurement, BENCHMARKS.md "Data at scale")
+DEFAULT_WORKERS = 0
+
+
+def nonnegative(name: str):
+    """An argparse type: an integer >= 0."""
+    def f(s):
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be 0 or more, got {s}")
+        return v
+    return f
+
+
+def add_workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=nonnegative("--workers"), default=DEFAULT_WORKERS,
+                   help=f"image-decoding processes (default {DEFAULT_WORKERS}; 0 decodes in the main process)")
+
+
 def add_run_args(p: argparse.ArgumentParser, out: str, iters_help: str = "iterations (default: the preset's)") -> None:
     """Options every optimisation command shares: --preset, --iters, --out."""
     p.add_argument("--preset", help="default, mv2015, mv2016 or hybrid (default: 'default')")

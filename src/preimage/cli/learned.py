@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 
-from .common import add_model_args, build_rep, command, positive
+from .common import add_model_args, add_workers, build_rep, command, positive
 
 
 def _train_options(p):
     add_model_args(p)
-    p.add_argument("--data", required=True, help="folder of training images (searched recursively)")
+    p.add_argument("--data", required=True, help="folder of training images (searched recursively) or WebDataset "
+                   "shards ('train-{000000..000127}.tar'; under torchrun each process reads its own shards)")
+    add_workers(p)
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable images and count them (default: stop, naming it)")
     p.add_argument("--size", type=positive("--size"), help="crop size in pixels (default: the model's input size)")
     p.add_argument("--steps", type=positive("--steps"), default=3000)
     p.add_argument("--batch-size", type=positive("--batch-size"), default=64, help="global batch (split over processes)")
@@ -24,6 +27,8 @@ def _train_options(p):
     p.add_argument("--comparator", help="comparator for a feature-matching loss: MODEL:LAYER (e.g. refnet:conv3) or a descriptor (hog)")
     p.add_argument("--comparator-weight", type=float, default=0.0, help="weight of the feature-matching term")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    p.add_argument("--stop-at", type=positive("--stop-at"), help="end after this step of the schedule with a checkpoint "
+                   "only (for time-limited sessions; continue with --resume)")
     p.add_argument("--out", required=True, help="output inverter (.safetensors); OUT.json gets the summary")
 
 
@@ -44,10 +49,18 @@ def cmd_train_inverter(a):
                        resume=a.resume, val=a.val, val_n=a.val_n, val_every=a.val_every, width=a.width,
                        min_width=a.min_width, fc_width=a.fc_width, comparator=comparator,
                        comparator_weight=a.comparator_weight, log=lambda m: print(m, flush=True),
-                       command="preimage " + " ".join(a.argv))
-    if s["world_size"] == 1 or int(os.environ.get("RANK", "0")) == 0:
+                       command="preimage " + " ".join(a.argv), workers=a.workers, skip_bad=a.skip_bad,
+                       stop_at=a.stop_at)
+    if s["world_size"] > 1 and int(os.environ.get("RANK", "0")) != 0:
+        return
+    if s["stopped_at"]:
+        print(f"stopped after step {s['stopped_at']} of {s['steps']}; checkpoint {a.out}.ckpt (continue with --resume)")
+    else:
         print(f"wrote {a.out} (validation image_error {s['val_image_error']:.4f}, {s['train_seconds']:.0f}s of "
               f"training, {s['world_size']} process(es), ranks in sync: {s['ranks_in_sync']})")
+        t = s["throughput"]
+        print(f"loader {t['loader_images_per_second']:.0f} img/s with {a.workers} worker(s), model "
+              f"{t['model_images_per_second']:.0f} img/s, waiting for data {100 * t['waiting_for_data']:.0f}% of the time")
 
 
 def _study_options(p, out: str) -> None:

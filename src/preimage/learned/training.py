@@ -18,14 +18,15 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 
 from .. import _io, metrics, progress
+from ..data import centre_crops, crop_batches, split_items
 from ..errors import ConfigError
-from ..trainkit import Checkpoint, check_finite, lr_schedule
-from .data import CropSource, batch_generator, in_batches, split_files
+from ..trainkit import Checkpoint, Throughput, check_finite, lr_schedule
+from .data import in_batches
 from .decoder import Decoder, build_decoder
 from .inverter import identity, save_inverter
 
@@ -92,16 +93,21 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
                    seed: int = 0, resume: bool = False, val: Optional[str] = None, val_n: int = 256,
                    val_every: Optional[int] = None, ckpt_every: Optional[int] = None, width: int = 64,
                    fc_width: int = 512, min_width: int = 16, comparator=None, comparator_weight: float = 0.0, zoom: float = 1.25,
-                   show: Optional[bool] = None, log=print, command: Optional[str] = None) -> Dict:
+                   show: Optional[bool] = None, log=print, command: Optional[str] = None, workers: int = 0,
+                   skip_bad: bool = False, stop_at: Optional[int] = None) -> Dict:
     """Train a decoder for ``rep`` on random ``size`` x ``size`` crops of the images in ``data``.
 
     Writes the inverter to ``out`` (safetensors), a resumable checkpoint to ``out + '.ckpt'`` every
-    ``ckpt_every`` steps and a summary to ``out + '.json'``; returns the summary.
+    ``ckpt_every`` steps and a summary to ``out + '.json'``; returns the summary. ``stop_at``: end
+    after that step of the schedule with a checkpoint only (continue later with ``resume``). Images
+    come from ``data`` (a folder or tar shards) through :func:`preimage.data.crop_batches`, decoded
+    by ``workers`` processes; under torchrun each rank draws from its own share.
     """
     if steps < 1 or batch_size < 1 or lr <= 0 or size < 1:
         raise ConfigError(f"steps, batch size and size must be >= 1 and lr > 0 (got {steps}, {batch_size}, {size}, {lr})")
     if comparator_weight > 0 and comparator is None:
         raise ConfigError("a comparator weight needs a comparator representation")
+    began = time.perf_counter()
     rank, world, created = _distributed()
     if batch_size % world:
         raise ConfigError(f"batch size {batch_size} does not split over {world} processes")
@@ -116,16 +122,16 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
         p.requires_grad_(False)
     torch.manual_seed(seed)
 
-    train_files, val_files = split_files(data, val, val_n)
-    src = CropSource(train_files, size, zoom, show=show, desc="decoding training images")
-    val_src = CropSource(val_files, size, 1.0, show=show, desc="decoding validation images")
-    val_x = val_src.centre()
+    train_items, val_items = split_items(data, val, val_n, rank, world)
+    if not len(train_items):
+        raise ConfigError(f"{data}: no training images for rank {rank} of {world}")
+    val_x = centre_crops(val_items, size, 1.0, workers)
     with torch.no_grad():
         val_f = in_batches(rep, val_x)
 
     decoder = build_decoder(rep, size, width=width, fc_width=fc_width, min_width=min_width)
-    with torch.no_grad():
-        decoder.fit_input(in_batches(rep, src.centre(512)))
+    with torch.no_grad():  # input statistics from 512 training images spread over the folder
+        decoder.fit_input(in_batches(rep, centre_crops(train_items.evenly_spaced(512), size, zoom, workers)))
     config = {"representation": identity(rep), "size": size, "steps": steps, "batch_size": batch_size,
               "lr": lr, "seed": seed, "decoder": decoder.config(), "zoom": zoom,
               "comparator": getattr(comparator, "name", None), "comparator_weight": comparator_weight}
@@ -147,15 +153,20 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
     val_every = val_every or max(1, steps // 10)
     ckpt_every = ckpt_every or max(1, steps // 10)
     decoder.train()
-    bar = progress.bar(range(start, steps), total=steps - start, desc=f"training inverter for {rep.name}",
-                       show=show, unit="step")
+    bar = progress.bar(total=steps - start, desc=f"training inverter for {rep.name}", show=show, unit="step")
     run_loss, run_n = 0.0, 0
+    rate = Throughput(workers)
+    skipped: List[str] = []
+    first_step: Optional[float] = None
     t0 = time.time()
-    for step in bar:
+    end = min(steps, stop_at) if stop_at else steps
+    batches = crop_batches(train_items, size, local_batch, seed, rank, start, end, workers, zoom, skip_bad)
+    for step, (x, bad, decode_s) in zip(range(start, end), batches):
+        rate.loaded(len(x), decode_s)
+        skipped += bad
         step_lr = lr_at(step, steps, lr)
         for g in opt.param_groups:
             g["lr"] = step_lr
-        x = src.batch(local_batch, batch_generator(seed, rank, step))
         with torch.no_grad():
             f = rep(x)
         y = model(f)
@@ -170,8 +181,12 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
         opt.step()
         run_loss += float(loss.detach())
         run_n += 1
-        bar.set_postfix(loss=f"{run_loss / run_n:.4f}")
+        if first_step is None:
+            first_step = time.perf_counter() - began
+        bar.update(1)
+        bar.set_postfix(loss=f"{run_loss / run_n:.4f}", **rate.postfix())
         last = step + 1 == steps
+        pause = step + 1 == end and not last
         if (step + 1) % val_every == 0 or last:
             check_finite(loss.detach(), step, step_lr, decoder)
             v = validate(decoder, val_f, val_x)
@@ -181,28 +196,39 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
             run_loss, run_n = 0.0, 0
             say(f"step {step + 1}/{steps}: train loss {rec['train_loss']:.5f}  "
                 f"validation image_error {v['image_error']:.4f}  mse {v['mse']:.5f}")
-        if lead and ((step + 1) % ckpt_every == 0 or last):
+        if lead and ((step + 1) % ckpt_every == 0 or last or pause):
             check_finite(loss.detach(), step, step_lr, decoder)
             ckpt.save({"decoder": decoder.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
                        "history": json.dumps(history), "elapsed": elapsed + time.time() - t0})
+        rate.stepped(len(x))
+    batches.close()  # ends the decoding processes
     bar.close()
     elapsed += time.time() - t0
+    if skipped:
+        say(f"skipped {len(skipped)} unreadable image draw(s) (first: {skipped[0]})")
 
     checksums = [param_checksum(decoder)]
+    shards = [list(train_items.shards)]
     if world > 1:
         import torch.distributed as dist
 
         gathered: list = [None] * world
         dist.all_gather_object(gathered, checksums[0])
         checksums = gathered
+        gathered = [None] * world
+        dist.all_gather_object(gathered, shards[0])
+        shards = gathered
     summary = {"representation": rep.name, "identity": identity(rep), "data": str(data), "val": str(val) if val else None,
-               "train_images": len(src), "val_images": len(val_x), "size": size, "steps": steps,
+               "stopped_at": end if end < steps else None,
+               "train_images": len(train_items), "val_images": len(val_x), "workers": workers,
+               "skipped_images": skipped, "throughput": rate.summary(), "first_step_seconds": first_step,
+               "rank_shards": shards if train_items.sharded else None, "size": size, "steps": steps,
                "batch_size": batch_size, "lr": lr, "seed": seed, "world_size": world,
                "rank_checksums": checksums, "ranks_in_sync": len(set(checksums)) == 1,
                "train_seconds": elapsed, "val_image_error": history[-1]["val_image_error"] if history else None,
                "history": history, "decoder": decoder.config(), "command": command,
                "comparator": config["comparator"], "comparator_weight": comparator_weight}
-    if lead:
+    if lead and end == steps:
         small = {k: summary[k] for k in ("data", "val", "train_images", "val_images", "steps", "batch_size", "lr",
                                          "seed", "world_size", "train_seconds", "val_image_error", "command")}
         save_inverter(decoder.eval(), rep, out_p, small)

@@ -135,10 +135,10 @@ def _fit(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
 
 
-def _labels(files: Sequence[Path], classes) -> Optional[torch.Tensor]:
-    from ..attacks.run import _labels_from_folders
+def _labels(items, classes) -> Optional[torch.Tensor]:
+    from ..data import class_indices
 
-    return _labels_from_folders(files, classes)
+    return class_indices(items, classes)
 
 
 @dataclass
@@ -257,13 +257,13 @@ def table_lines(r: Dict) -> List[str]:
 
 
 @torch.no_grad()
-def measure(info, attackers: Sequence[Attacker], private: Sequence[Path], judge_info, defences: Sequence[Defence] = (),
+def measure(info, attackers: Sequence[Attacker], private, judge_info, defences: Sequence[Defence] = (),
             seed: int = 0, batch: int = 250, workers: int = 0, show_examples: int = 6, skip_bad: bool = False,
             show: Optional[bool] = None) -> Leakage:
-    """Measure what ``attackers`` recover from the embeddings of the ``private`` images (see the module)."""
+    """Measure what ``attackers`` recover from the embeddings of the ``private`` images (an
+    :class:`~preimage.data.Items`; see the module)."""
     from ..data import Stream
     from ..images import encode_png
-    from ..learned.data import evenly_spaced
     from ..report import grid
 
     n = len(private)
@@ -283,7 +283,7 @@ def measure(info, attackers: Sequence[Attacker], private: Sequence[Path], judge_
     net_pred = torch.zeros(n, dtype=torch.long)
     judge_pred = torch.zeros(n, dtype=torch.long)
     code_size: Dict[str, int] = {}
-    ex_idx = evenly_spaced(list(range(n)), show_examples)
+    ex_idx = [(i * n) // show_examples for i in range(show_examples)] if n > show_examples else list(range(n))
     ex_rows: Dict[str, Dict[int, List[torch.Tensor]]] = {a.layer: {} for a in attackers}
     t0 = time.perf_counter()
     stream = Stream(private, size, batch=batch, workers=workers, skip_bad=skip_bad, show=False)
@@ -372,16 +372,15 @@ def run_leakage(info, layers: Sequence[str], private: str, public: Optional[str]
                 defences: Sequence[Defence] = (), judge_info=None, steps: int = 3000, seed: int = 0,
                 workers: int = 0, batch: int = 250, show: Optional[bool] = None, log=print) -> Leakage:
     """Plan (refusing bad input before any work), train the missing inverters, measure."""
-    from ..images import list_images
-    from ..learned.data import evenly_spaced
+    from ..data import list_items
 
     if not layers:
         raise ConfigError("--layers names no layer")
-    files = list_images(private, recursive=True)
-    if len(files) < 2 or n < 2:
-        raise ConfigError(f"leakage needs at least 2 private images; {private} has {len(files)}"
+    items = list_items(private)
+    if len(items) < 2 or n < 2:
+        raise ConfigError(f"leakage needs at least 2 private images; {private} has {len(items)}"
                           + (f" and --n is {n}" if n < 2 else ""))
-    files = evenly_spaced(files, n)
+    items = items.evenly_spaced(n)
     if judge_info is None:
         from ..models import load_model
 
@@ -391,7 +390,7 @@ def run_leakage(info, layers: Sequence[str], private: str, public: Optional[str]
     planned = plan(info, layers, public)
     with tempfile.TemporaryDirectory(prefix="preimage-leakage-") as tmp:
         attackers = prepare(info, planned, public, steps, Path(tmp), seed, show, log)
-        result = measure(info, attackers, files, judge_info, defences, seed, batch, workers, show=show)
+        result = measure(info, attackers, items, judge_info, defences, seed, batch, workers, show=show)
         result.record.update({"private": str(private), "public": str(public) if public else None})
         for a in attackers:  # the trained inverters travel with the result (a few MB each)
             if a.source != "bundled" and a.inverter.path:
