@@ -259,7 +259,7 @@ def _loader(dataset, workers: int, **kw) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(dataset, num_workers=workers, prefetch_factor=4 if workers > 0 else None, **kw)
 
 
-def _iterate(loader) -> Iterator:
+def _iterate(loader) -> Generator:
     it = iter(loader)
     try:
         yield from it

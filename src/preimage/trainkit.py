@@ -159,3 +159,49 @@ class Throughput:
         return {"loader_images_per_second": round(self.loader_rate, 1), "model_images_per_second": round(self.model_rate, 1),
                 "waiting_for_data": round(self.wait_s / total, 4) if total > 0 else 0.0,
                 "decoding_processes": self.processes}
+
+
+# ---------------------------------------------------------------- torchrun
+def distributed() -> Tuple[int, int, bool]:
+    """(rank, world size, whether this call created the gloo process group): a process started by
+    ``torchrun`` (``WORLD_SIZE`` > 1) joins the group; a plain process is rank 0 of 1."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, False
+    import torch.distributed as dist
+
+    created = False
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+        created = True
+    return dist.get_rank(), dist.get_world_size(), created
+
+
+def gather(value: Any, world: int) -> list:
+    """``value`` of every rank, in rank order (``[value]`` without torchrun)."""
+    if world <= 1:
+        return [value]
+    import torch.distributed as dist
+
+    out: list = [None] * world
+    dist.all_gather_object(out, value)
+    return out
+
+
+def finish_distributed(world: int, created: bool) -> None:
+    """Wait for every rank, then leave the process group this run created."""
+    if world <= 1:
+        return
+    import torch.distributed as dist
+
+    dist.barrier()
+    if created:
+        dist.destroy_process_group()
+
+
+def param_checksum(module: torch.nn.Module) -> float:
+    """Sum of every parameter and buffer, in float64 (equal on ranks that are in sync)."""
+    with torch.no_grad():
+        return float(sum(t.double().sum() for t in module.state_dict().values()))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from .common import add_model_args, command, load_model, positive
+import os
+
+from .common import add_model_args, add_workers, command, load_model, positive
 
 
 def _train_options(p):
-    p.add_argument("--data", required=True, help="image folder root/<class>/<image>")
+    p.add_argument("--data", required=True, help="image folder root/<class>/<image>, or tar shards "
+                   "('train-{000000..000009}.tar'; under torchrun each process reads its own)")
+    add_workers(p)
     p.add_argument("--arch", default="refnet", help="zoo architecture, model file or factory spec (default refnet)")
     p.add_argument("--epochs", type=positive("--epochs"), default=16)
     p.add_argument("--batch-size", type=positive("--batch-size"), default=256)
@@ -30,13 +34,18 @@ def cmd_train_classifier(a):
     info = _load(a.arch, pretrained=False, seed=a.seed)
     s = train_classifier(info, a.data, a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                          resume=a.resume, val=a.val, log=lambda m: print(m, flush=True),
-                         keep_checkpoint=a.keep_checkpoint)
-    print(f"wrote {a.out} ({s['train_seconds']:.0f}s of training)")
+                         keep_checkpoint=a.keep_checkpoint, workers=a.workers)
+    if s["world_size"] == 1 or int(os.environ.get("RANK", "0")) == 0:
+        t = s["throughput"]
+        print(f"wrote {a.out} ({s['train_seconds']:.0f}s of training, {s['world_size']} process(es), ranks in sync: "
+              f"{s['ranks_in_sync']}; loader {t['loader_images_per_second']:.0f} img/s with {a.workers} worker(s), "
+              f"model {t['model_images_per_second']:.0f} img/s)")
 
 
 def _eval_options(p):
     add_model_args(p, layer=False, handcrafted=False)
-    p.add_argument("--data", required=True, help="image folder root/<class>/<image>")
+    p.add_argument("--data", required=True, help="image folder root/<class>/<image>, or tar shards")
+    add_workers(p)
     p.add_argument("--out", help="write the JSON here as well as to stdout")
 
 
@@ -50,7 +59,7 @@ def cmd_eval_classifier(a):
 
     if a.out:
         _io.check_output_file(a.out, a.force)
-    r = evaluate_classifier(load_model(a), a.data)
+    r = evaluate_classifier(load_model(a), a.data, workers=a.workers)
     text = json.dumps(r, indent=2)
     if a.out:
         _io.write_text(a.out, text + "\n")

@@ -15,7 +15,6 @@ end every rank's parameter checksum is gathered and compared; the summary record
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -25,7 +24,7 @@ import torch
 from .. import _io, metrics, progress
 from ..data import centre_crops, crop_batches, split_items
 from ..errors import ConfigError
-from ..trainkit import Checkpoint, Throughput, check_finite, lr_schedule
+from ..trainkit import Checkpoint, Throughput, check_finite, distributed, finish_distributed, gather, lr_schedule, param_checksum
 from .data import in_batches
 from .decoder import Decoder, build_decoder
 from .inverter import identity, save_inverter
@@ -59,26 +58,6 @@ def comparator_from_spec(spec: str, weight: float, size: int):
     return comparator
 
 
-def _distributed():
-    """(rank, world size, whether this call created the process group)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, False
-    import torch.distributed as dist
-
-    created = False
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
-        created = True
-    return dist.get_rank(), dist.get_world_size(), created
-
-
-def param_checksum(module: torch.nn.Module) -> float:
-    """Sum of every parameter and buffer, in float64 (equal on ranks that are in sync)."""
-    with torch.no_grad():
-        return float(sum(t.double().sum() for t in module.state_dict().values()))
-
-
 @torch.no_grad()
 def validate(decoder: Decoder, feats: torch.Tensor, images: torch.Tensor, batch: int = 256) -> Dict[str, float]:
     was = decoder.training
@@ -108,7 +87,7 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
     if comparator_weight > 0 and comparator is None:
         raise ConfigError("a comparator weight needs a comparator representation")
     began = time.perf_counter()
-    rank, world, created = _distributed()
+    rank, world, created = distributed()
     if batch_size % world:
         raise ConfigError(f"batch size {batch_size} does not split over {world} processes")
     local_batch = batch_size // world
@@ -207,17 +186,8 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
     if skipped:
         say(f"skipped {len(skipped)} unreadable image draw(s) (first: {skipped[0]})")
 
-    checksums = [param_checksum(decoder)]
-    shards = [list(train_items.shards)]
-    if world > 1:
-        import torch.distributed as dist
-
-        gathered: list = [None] * world
-        dist.all_gather_object(gathered, checksums[0])
-        checksums = gathered
-        gathered = [None] * world
-        dist.all_gather_object(gathered, shards[0])
-        shards = gathered
+    checksums = gather(param_checksum(decoder), world)
+    shards = gather(list(train_items.shards), world)
     summary = {"representation": rep.name, "identity": identity(rep), "data": str(data), "val": str(val) if val else None,
                "stopped_at": end if end < steps else None,
                "train_images": len(train_items), "val_images": len(val_x), "workers": workers,
@@ -233,12 +203,7 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
                                          "seed", "world_size", "train_seconds", "val_image_error", "command")}
         save_inverter(decoder.eval(), rep, out_p, small)
         _io.write_json(out_p.with_name(out_p.name + ".json"), summary)
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        if created:
-            dist.destroy_process_group()
+    finish_distributed(world, created)
     if not summary["ranks_in_sync"]:
         raise ConfigError(f"distributed ranks fell out of sync: parameter checksums {checksums}")
     return summary
