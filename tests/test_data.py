@@ -197,3 +197,27 @@ def test_torchrun_over_shards_equals_its_own_resume_and_ranks_keep_to_their_shar
     mine = s["rank_shards"]
     assert s["world_size"] == 2 and s["ranks_in_sync"] and len(mine) == 2
     assert not set(mine[0]) & set(mine[1]) and sorted(mine[0] + mine[1]) == expand_pattern(shards)
+
+
+def test_streamed_studies_equal_their_in_memory_versions(folder):
+    from preimage import metrics
+    from preimage.analysis.evaluate import evaluate, invert_grayscale
+    from preimage.images import to_grayscale
+    from preimage.learned import find_bundled
+    from preimage.learned.studies import perturb, perturb_study
+    from preimage.representations import HOG, build
+
+    ev = evaluate(HOG(), str(folder), n=6, size=32, iters=3, batch=4, show=False)
+    items = list_items(str(folder)).subset(range(6))
+    x = torch.stack([to_grayscale(items.load(i, 32)) for i in range(6)])
+    g = invert_grayscale(HOG(), x, iters=3, batch=6, show=False)
+    assert torch.allclose(ev.mv_errors, metrics.mv_error(g.phi, g.phi0), rtol=1e-4)
+    assert ev.summary["image_error_mean"] == pytest.approx(float(g.image_error.mean()), rel=1e-5)
+
+    rep = build("refnet", "fc6", size=32)
+    inv = find_bundled(rep)
+    st = perturb_study(rep, inv, str(folder), n=12, batch=5)
+    every = list_items(str(folder))
+    whole = perturb(rep, inv, torch.stack([every.load(i, 32) for i in range(12)]))
+    for mode, errs in whole["image_error"].items():
+        assert torch.allclose(torch.tensor(st.record["modes"][mode]["image_error"]), errs, atol=1e-5), mode

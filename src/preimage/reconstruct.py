@@ -28,6 +28,8 @@ METHODS = ("optimisation", "learned", "hybrid")
 def labels_for(sources: Sequence[str]) -> List[str]:
     """Short, unique row labels: the file stem, with its folder (then its position) where stems repeat."""
     def stem(s: str) -> str:
+        if ".tar:" in s:  # a member of a tar shard
+            return Path(s.split(".tar:", 1)[1]).stem
         return s.split(":", 1)[1] if s.startswith("sample:") else Path(s).stem
 
     def with_parent(s: str) -> str:

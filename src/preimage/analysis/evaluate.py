@@ -17,7 +17,7 @@ import torch
 
 from .. import metrics, progress
 from ..errors import ConfigError
-from ..images import list_images, load_image, to_grayscale
+from ..images import to_grayscale
 from ..optimize import invert
 
 
@@ -102,19 +102,47 @@ def invert_grayscale(rep, x: torch.Tensor, preset="default", iters: Optional[int
 
 def evaluate(rep, data: str, n: int = 100, size: int = 224, preset: str = "default",
              iters: Optional[int] = None, seed: int = 0, batch: int = 25, show: Optional[bool] = None,
-             method: str = "optimisation") -> Evaluation:
+             method: str = "optimisation", workers: int = 0, keep: int = 6) -> Evaluation:
+    """The protocol over the first ``n`` images of ``data`` (a folder or tar shards), streamed: each
+    batch is decoded, inverted and reduced as it comes (the set normalisation of ``mv_error`` from
+    running sums of the codes), so memory does not grow with ``n``; the first ``keep`` images and
+    reconstructions are kept for the figure."""
+    from ..data import Stream, list_items
+
     if n < 2:
         raise ConfigError(f"--n {n}: mv_error is normalised by the distances between the codes of the N images, "
                           f"so it needs at least 2")
-    files = list_images(data)[:n]
-    if len(files) < 2:
-        raise ConfigError(f"{data} holds {len(files)} image(s); mv_error needs at least 2")
-    x = torch.stack([to_grayscale(load_image(f, size)) for f in files])
-    g = invert_grayscale(rep, x, preset, iters, seed, batch, show)
-    mv = metrics.mv_error(g.phi, g.phi0)
+    items = list_items(data)
+    items = items.subset(range(min(n, len(items))))
+    if len(items) < 2:
+        raise ConfigError(f"{data} holds {len(items)} image(s); mv_error needs at least 2")
+    N = len(items)
+    code_sum: Optional[torch.Tensor] = None
+    code_sq = torch.zeros((), dtype=torch.float64)
+    diff_sq, feat_err, img_err = torch.zeros(N, dtype=torch.float64), torch.zeros(N), torch.zeros(N)
+    originals, recs = [], []
+    seconds, iterations = 0.0, 0
+    bar = progress.bar(total=N, desc=f"inverting {rep.name}", show=show, unit="img")
+    for idx, x in Stream(items, size, batch, workers, show=False):
+        g = invert_grayscale(rep, torch.stack([to_grayscale(v) for v in x]), preset, iters, seed, len(x), show=False)
+        f0 = g.phi0.detach().double().flatten(1)
+        code_sum = f0.sum(0) if code_sum is None else code_sum + f0.sum(0)
+        code_sq += f0.pow(2).sum()
+        diff_sq[idx] = (g.phi.detach().double().flatten(1) - f0).pow(2).sum(1)
+        feat_err[idx], img_err[idx] = g.feature_error, g.image_error
+        for j, i in enumerate(idx.tolist()):
+            if i < keep:
+                originals.append(g.originals[j])
+                recs.append(g.reconstructions[j])
+        seconds += g.seconds
+        iterations = g.iterations
+        bar.update(len(idx))
+    bar.close()
+    assert code_sum is not None
+    mean_sq = (2 * N * code_sq - 2 * code_sum.pow(2).sum()) / (N * (N - 1))  # mean ||Phi0_j - Phi0_k||^2, j != k
+    mv = (diff_sq / mean_sq).float()
     summary = {"representation": rep.name, "method": method, "preset": getattr(preset, "name", preset),
-               "n": len(files), "size": size, "mv_error_mean": float(mv.mean()), "mv_error_std": float(mv.std()),
-               "feature_error_mean": float(g.feature_error.mean()), "image_error_mean": float(g.image_error.mean()),
-               "seconds_per_image": g.seconds / len(files), "data": str(data),
-               "iters": g.iterations}
-    return Evaluation(summary, x, g.reconstructions, mv, [str(f) for f in files], rep)
+               "n": N, "size": size, "mv_error_mean": float(mv.mean()), "mv_error_std": float(mv.std()),
+               "feature_error_mean": float(feat_err.mean()), "image_error_mean": float(img_err.mean()),
+               "seconds_per_image": seconds / N, "data": str(data), "iters": iterations}
+    return Evaluation(summary, torch.stack(originals), torch.stack(recs), mv, list(items.names), rep)

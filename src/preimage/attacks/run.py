@@ -14,17 +14,6 @@ from ..errors import ConfigError
 from . import Classifier, fgsm, outcome, pgd, quantise
 
 
-def _labels_from_folders(files: Sequence[Path], classes: Optional[Sequence[str]]) -> Optional[torch.Tensor]:
-    """True labels from ``root/<class>/file`` when the folder names are the model's classes."""
-    if not classes:
-        return None
-    index = {c: i for i, c in enumerate(classes)}
-    names = [Path(f).parent.name for f in files]
-    if not all(n in index for n in names):
-        return None
-    return torch.tensor([index[n] for n in names])
-
-
 @dataclass
 class Attack:
     sources: List[str]
@@ -67,7 +56,7 @@ def run_attack(info, sources: Optional[Sequence[str]] = None, data: Optional[str
                method: str = "pgd", norm: str = "inf", eps: float = 8 / 255, steps: int = 10,
                step_size: Optional[float] = None, target: Optional[int] = None, seed: int = 0,
                model: str = "", invert_layers: Sequence[str] = ()) -> Attack:
-    from ..data import folder_images
+    from ..data import Stream, class_indices, list_items
     from ..images import load_image
     from ..reconstruct import labels_for
 
@@ -82,16 +71,18 @@ def run_attack(info, sources: Optional[Sequence[str]] = None, data: Optional[str
                           f"{nc if nc is not None else 'an unknown number of'} classes")
     if (sources is None) == (data is None):
         raise ConfigError("give images or --data DIR")
+    truth = None
     if sources is not None:
         files = list(sources)
         x = torch.stack([load_image(f, info.input_size) for f in files])
     else:
         assert data is not None
-        paths, x = folder_images(data, n, info.input_size)
-        files = [str(f) for f in paths]
+        items = list_items(data).evenly_spaced(n)
+        files = list(items.names)
+        x = torch.cat([b for _, b in Stream(items, info.input_size, 64, show=False)])
+        truth = class_indices(items, info.classes)
     with torch.no_grad():
         predicted = clf(x).argmax(1)
-    truth = _labels_from_folders([Path(f) for f in files], info.classes) if data is not None else None
     y = truth if truth is not None else predicted
     tgt = torch.full_like(y, target) if target is not None else None
     goal = tgt if tgt is not None else y
@@ -120,67 +111,57 @@ def run_attack(info, sources: Optional[Sequence[str]] = None, data: Optional[str
     return Attack(files, labels, x, adv, record, info.classes, figures)
 
 
-def folder_batch(info, data: str, n: int):
-    """(files, images, true labels) of ``n`` images evenly spaced over ``root/<class>/`` folders."""
-    from ..images import list_images, load_image
-    from ..learned.data import evenly_spaced
+def labelled_stream(info, data: str, n: int, batch: int = 250, workers: int = 0, show: Optional[bool] = None,
+                    desc: str = "reading images"):
+    """(stream of ``n`` images evenly spaced over a folder or shards, their true labels), refused
+    before any image is decoded unless every image's class is one of the model's."""
+    from ..data import Stream, class_indices, list_items
 
-    files = evenly_spaced(list_images(data, recursive=True), n)
-    y = _labels_from_folders(files, info.classes)
-    if y is None:  # refused before any image is decoded
-        raise ConfigError(f"{data}: robustness needs true labels: class folders named as the model's classes "
-                          f"({', '.join(info.classes or [])})")
-    return [str(f) for f in files], torch.stack([load_image(f, info.input_size) for f in files]), y
-
-
-def _in_batches(fn, x: torch.Tensor, y: torch.Tensor, batch: int = 250) -> torch.Tensor:
-    return torch.cat([fn(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)])
+    items = list_items(data).evenly_spaced(n)
+    y = class_indices(items, info.classes)
+    if y is None:
+        raise ConfigError(f"{data}: this needs true labels: class folders (or shard classes) named as the model's "
+                          f"classes ({', '.join(info.classes or [])})")
+    return Stream(items, info.input_size, batch, workers, show=show, desc=desc), y
 
 
 def robustness(info, data: str, eps_list: Sequence[float], n: int = 1000, steps: int = 10, norm: str = "inf",
-               seed: int = 0, show: Optional[bool] = None) -> Dict:
-    """Accuracy under PGD at each budget (eps 0: clean accuracy)."""
-    from .. import progress
-
+               seed: int = 0, show: Optional[bool] = None, workers: int = 0) -> Dict:
+    """Accuracy under PGD at each budget (eps 0: clean accuracy), streamed in batches of 250."""
     clf = Classifier.from_info(info)
-    files, x, y = folder_batch(info, data, n)
-    acc = []
-    for eps in progress.bar(list(eps_list), desc="robustness", show=show, unit="eps"):
-        if eps == 0:
-            adv = x
-        else:
-            adv = _in_batches(lambda a, b, e=eps: pgd(clf, a, b, e, steps, norm=norm, seed=seed), x, y)
-        with torch.no_grad():
-            pred = torch.cat([clf(adv[i:i + 500]).argmax(1) for i in range(0, len(adv), 500)])
-        acc.append(float((pred == y).float().mean()))
-    return {"model": info.name, "n": len(files), "norm": norm, "steps": steps, "eps": list(eps_list), "accuracy": acc}
+    stream, y = labelled_stream(info, data, n, workers=workers, show=show, desc="robustness")
+    correct = torch.zeros(len(eps_list))
+    for idx, x in stream:
+        yb = y[idx]
+        for k, eps in enumerate(eps_list):
+            adv = x if eps == 0 else pgd(clf, x, yb, eps, steps, norm=norm, seed=seed)
+            with torch.no_grad():
+                correct[k] += float((clf(adv).argmax(1) == yb).sum())
+    acc = (correct / len(y)).tolist()
+    return {"model": info.name, "n": len(y), "norm": norm, "steps": steps, "eps": list(eps_list), "accuracy": acc}
 
 
 def transfer(infos: Sequence, names: Sequence[str], data: str, eps: float, n: int = 1000, steps: int = 10,
-             method: str = "pgd", seed: int = 0, show: Optional[bool] = None) -> Dict:
+             method: str = "pgd", seed: int = 0, show: Optional[bool] = None, workers: int = 0) -> Dict:
     """Rows: the model the examples were made on; columns: the model they are tested on; each cell
-    the fraction of examples that fool the target (its prediction differs from the true label)."""
-    from .. import progress
-
+    the fraction of examples that fool the target (its prediction differs from the true label).
+    Streamed in batches of 250."""
     sizes = {i.input_size for i in infos}
     if len(sizes) != 1:
         raise ConfigError("the models take inputs of different sizes ("
                           + ", ".join(f"{nm}: {i.input_size}" for nm, i in zip(names, infos)) + "); transfer needs one size")
     clfs = [Classifier.from_info(i) for i in infos]
-    files, x, y = folder_batch(infos[0], data, n)
-    matrix = []
-    for src in progress.bar(clfs, desc="transfer", show=show, unit="model"):
-        if method == "fgsm":
-            adv = _in_batches(lambda a, b, m=src: fgsm(m, a, b, eps), x, y)
-        else:
-            adv = _in_batches(lambda a, b, m=src: pgd(m, a, b, eps, steps, seed=seed), x, y)
-        row = []
-        with torch.no_grad():
-            for tgt in clfs:
-                pred = torch.cat([tgt(adv[i:i + 500]).argmax(1) for i in range(0, len(adv), 500)])
-                row.append(float((pred != y).float().mean()))
-        matrix.append(row)
-    return {"models": list(names), "eps": eps, "method": method, "n": len(files), "steps": steps, "matrix": matrix}
+    stream, y = labelled_stream(infos[0], data, n, workers=workers, show=show, desc="transfer")
+    fooled = torch.zeros(len(clfs), len(clfs))
+    for idx, x in stream:
+        yb = y[idx]
+        for r, src in enumerate(clfs):
+            adv = fgsm(src, x, yb, eps) if method == "fgsm" else pgd(src, x, yb, eps, steps, seed=seed)
+            with torch.no_grad():
+                for c, tgt in enumerate(clfs):
+                    fooled[r, c] += float((tgt(adv).argmax(1) != yb).sum())
+    matrix = (fooled / len(y)).tolist()
+    return {"models": list(names), "eps": eps, "method": method, "n": len(y), "steps": steps, "matrix": matrix}
 
 
 def robustness_plot(r: Dict) -> bytes:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from .common import add_model_args, command, load_model, positive
+from .common import add_model_args, add_workers, command, load_model, positive
 
 
 def _attack_options(p):
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or sample:NAME (or --data)")
     add_model_args(p, layer=False, handcrafted=False)
-    p.add_argument("--data", help="folder of images (root/<class>/... gives true labels)")
+    p.add_argument("--data", help="folder of images or tar shards (root/<class>/... gives true labels)")
     p.add_argument("--n", type=positive("--n"), default=100, help="images from --data, evenly spaced (default 100)")
     p.add_argument("--method", choices=("fgsm", "pgd"), default="pgd")
     p.add_argument("--norm", default="inf", help="inf or 2 (default inf)")
@@ -60,7 +60,8 @@ def _parse_eps_list(text: str):
 
 def _robustness_options(p):
     add_model_args(p, layer=False, handcrafted=False)
-    p.add_argument("--data", required=True, help="image folder root/<class>/<image> (class names = the model's)")
+    p.add_argument("--data", required=True, help="image folder root/<class>/<image> or tar shards (class names = the model's)")
+    add_workers(p)
     p.add_argument("--n", type=positive("--n"), default=1000, help="images, evenly spaced (default 1000)")
     p.add_argument("--eps", default="0,1/255,2/255,4/255,8/255", help="budgets (default 0,1/255,2/255,4/255,8/255)")
     p.add_argument("--steps", type=positive("--steps"), default=10)
@@ -82,7 +83,7 @@ def cmd_robustness(a):
     eps = _parse_eps_list(a.eps)
     info = load_model(a)
     _io.StagedDir.check(a.out, "robustness", a.force)
-    r = robustness(info, a.data, eps, a.n, a.steps, a.norm, a.seed)
+    r = robustness(info, a.data, eps, a.n, a.steps, a.norm, a.seed, workers=a.workers)
     with _io.StagedDir(a.out, command="robustness", force=a.force) as d:
         (d / "robustness.json").write_text(json.dumps(r, indent=2) + "\n")
         (d / "robustness.png").write_bytes(robustness_plot(r))
@@ -94,7 +95,8 @@ def cmd_robustness(a):
 def _transfer_options(p):
     p.add_argument("--models", required=True, help="comma-separated models (zoo names or .toml model files, each "
                    "with its own normalisation), e.g. refnet,cifar-resnet,cifar-vgg")
-    p.add_argument("--data", required=True, help="image folder root/<class>/<image>")
+    p.add_argument("--data", required=True, help="image folder root/<class>/<image> or tar shards")
+    add_workers(p)
     p.add_argument("--n", type=positive("--n"), default=1000)
     p.add_argument("--eps", default="8/255")
     p.add_argument("--steps", type=positive("--steps"), default=10)
@@ -118,7 +120,7 @@ def cmd_transfer(a):
     infos = [_load(m, seed=a.seed) for m in names]
     eps = parse_eps(a.eps)
     _io.StagedDir.check(a.out, "transfer", a.force)
-    t = transfer(infos, names, a.data, eps, a.n, a.steps, a.method, a.seed)
+    t = transfer(infos, names, a.data, eps, a.n, a.steps, a.method, a.seed, workers=a.workers)
     w = max(len(n) for n in names)
     head = "made on / tested on"
     w = max(w, len(head) - 4)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_device, add_model_args, add_run_args, build_rep, command, device, positive
+from .common import add_device, add_model_args, add_run_args, add_workers, build_rep, command, device, positive
 
 
 def _layers_options(p):
@@ -73,7 +73,8 @@ def _evaluate_options(p):
     p.add_argument("--std", help=argparse.SUPPRESS)
     p.add_argument("--random-weights", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data", required=True, help="folder of images (the first N in name order are used)")
+    p.add_argument("--data", required=True, help="folder of images or tar shards (the first N in name order are used)")
+    add_workers(p)
     p.add_argument("--n", type=positive("--n"), default=100, help="images (at least 2; default 100)")
     p.add_argument("--size", type=positive("--size"), default=128, help="image size in pixels (default 128)")
     add_run_args(p, "preimage-eval")
@@ -86,7 +87,8 @@ def cmd_evaluate(a):
 
     rep = build_rep(a, model=a.rep)
     _check_out(a.out, "evaluate", a.force)
-    ev = evaluate(rep, a.data, n=a.n, size=a.size, preset=a.preset or "default", iters=a.iters, seed=a.seed)
+    ev = evaluate(rep, a.data, n=a.n, size=a.size, preset=a.preset or "default", iters=a.iters, seed=a.seed,
+                  workers=a.workers)
     ev.save(a.out, force=a.force)
     print(ev.table())
     print(f"wrote {a.out}/evaluate.json, evaluate.png and per_image.json")

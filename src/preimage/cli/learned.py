@@ -86,7 +86,8 @@ def _run_study(a, make) -> None:
 
 def _perturb_options(p):
     _study_options(p, "preimage-perturb")
-    p.add_argument("--data", required=True, help="folder of images whose codes are perturbed")
+    p.add_argument("--data", required=True, help="folder of images (or tar shards) whose codes are perturbed")
+    add_workers(p)
     p.add_argument("--n", type=positive("--n"), default=100, help="images (evenly spaced in name order; default 100)")
     p.add_argument("--drop", type=float, default=0.5, help="fraction of units dropped (default 0.5)")
     p.add_argument("--show", type=positive("--show"), default=8, help="images in the PNG (default 8)")
@@ -98,7 +99,7 @@ def _perturb_options(p):
 def cmd_perturb(a):
     from ..learned.studies import perturb_study
 
-    _run_study(a, lambda rep, inv: perturb_study(rep, inv, a.data, a.n, a.drop, a.seed, a.show))
+    _run_study(a, lambda rep, inv: perturb_study(rep, inv, a.data, a.n, a.drop, a.seed, a.show, a.workers))
 
 
 def _interpolate_options(p):
@@ -119,7 +120,8 @@ def cmd_interpolate(a):
 
 def _sample_options(p):
     _study_options(p, "preimage-sample")
-    p.add_argument("--data", required=True, help="folder of images whose codes give the empirical distributions")
+    p.add_argument("--data", required=True, help="folder of images (or tar shards) whose codes give the empirical distributions")
+    add_workers(p)
     p.add_argument("--n-codes", type=positive("--n-codes"), default=1000, help="images used for the marginals (default 1000)")
     p.add_argument("--samples", type=positive("--samples"), default=8, help="images to draw (default 8)")
 
@@ -130,4 +132,4 @@ def _sample_options(p):
 def cmd_sample(a):
     from ..learned.studies import sample_study
 
-    _run_study(a, lambda rep, inv: sample_study(rep, inv, a.data, a.n_codes, a.samples, a.seed))
+    _run_study(a, lambda rep, inv: sample_study(rep, inv, a.data, a.n_codes, a.samples, a.seed, a.workers))

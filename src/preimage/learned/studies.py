@@ -4,7 +4,7 @@
   mean of its active values and the others to the mean of its inactive values (0 for a code taken
   after a ReLU), so the code keeps one bit per unit and two numbers.
 * :func:`dropout`: zero a random fraction ``p`` of the units and scale the rest by ``1 / (1 - p)``
-  (the expectation is kept, as dropout does at training time).
+  (the expectation is kept, as dropout does at training time); drawn per image.
 * :func:`perturb`: decode clean, binarised and dropped-out codes; the errors say what survives.
 * :func:`interpolate`: decode a straight line between two images' codes.
 * :func:`sample_codes` / :func:`sample`: draw every dimension independently from its empirical
@@ -35,12 +35,32 @@ def binarise(f: torch.Tensor) -> torch.Tensor:
     return torch.where(active, on, off).view_as(f)
 
 
-def dropout(f: torch.Tensor, p: float = 0.5, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Zero each unit with probability ``p``; scale the survivors by ``1 / (1 - p)``."""
+def dropout(f: torch.Tensor, p: float = 0.5, generator: Optional[torch.Generator] = None,
+            index: Optional[torch.Tensor] = None, seed: int = 0) -> torch.Tensor:
+    """Zero each unit with probability ``p``; scale the survivors by ``1 / (1 - p)``. With ``index``
+    (the images' positions in their set), each image's units are drawn from its own generator
+    ``(seed, index)``, so a code's dropout does not depend on its batch."""
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout fraction must be in [0, 1), got {p}")
-    keep = torch.rand(f.shape, generator=generator) >= p
+    if index is not None:
+        keep = torch.stack([torch.rand(f.shape[1:], generator=torch.Generator().manual_seed(
+            (int(seed) * 1_000_003 + 31 * int(i) + 17) % 2 ** 63)) for i in index]) >= p
+    else:
+        keep = torch.rand(f.shape, generator=generator) >= p
     return f * keep.to(f.dtype) / (1.0 - p)
+
+
+MODES = ("clean", "binarised", "dropout", "mean code", "other image")
+
+
+@torch.no_grad()
+def perturb_codes(f: torch.Tensor, index: torch.Tensor, mean: torch.Tensor, previous: torch.Tensor, p: float = 0.5,
+                  seed: int = 0) -> Dict[str, torch.Tensor]:
+    """The codes :func:`perturb` decodes for a batch ``f`` of codes at positions ``index`` of their
+    set: ``mean`` is the set's mean code, ``previous`` the code before the batch's first (the set's
+    last, for its first image)."""
+    return {"clean": f, "binarised": binarise(f), "dropout": dropout(f, p, index=index, seed=seed),
+            "mean code": mean.expand_as(f).contiguous(), "other image": torch.cat([previous[None], f[:-1]])}
 
 
 @torch.no_grad()
@@ -50,13 +70,12 @@ def perturb(rep, inverter: Inverter, images: torch.Tensor, p: float = 0.5, seed:
     Returns ``{"codes": {mode: codes}, "images": {mode: (N, 3, S, S)}, "image_error": {mode: (N,)},
     "feature_error": {mode: (N,)}}`` for the modes ``clean``, ``binarised``, ``dropout`` and two
     references that carry no information about the image: ``mean code`` (the set's mean code) and
-    ``other image`` (the next image's code); ``feature_error`` compares each code with the clean one.
+    ``other image`` (the previous image's code, the last image's for the first); ``feature_error``
+    compares each code with the clean one.
     """
     f = rep(images)
-    gen = torch.Generator().manual_seed(int(seed))
-    codes = {"clean": f, "binarised": binarise(f), "dropout": dropout(f, p, gen),
-             "mean code": f.mean(0, keepdim=True).expand_as(f).contiguous(), "other image": f.roll(1, 0)}
-    out = {"codes": codes, "images": {}, "image_error": {}, "feature_error": {}}
+    codes = perturb_codes(f, torch.arange(len(f)), f.mean(0), f[-1], p, seed)
+    out: Dict = {"codes": codes, "images": {}, "image_error": {}, "feature_error": {}}
     for mode, c in codes.items():
         rec = inverter(c)
         out["images"][mode] = rec
@@ -115,28 +134,55 @@ class Study:
             (d / f"{self.name}.json").write_text(json.dumps(self.record, indent=2) + "\n")
 
 
-def perturb_study(rep, inv: Inverter, data: str, n: int = 100, drop: float = 0.5, seed: int = 0, show: int = 8) -> Study:
+def perturb_study(rep, inv: Inverter, data: str, n: int = 100, drop: float = 0.5, seed: int = 0, show: int = 8,
+                  workers: int = 0, batch: int = 250) -> Study:
+    """:func:`perturb` over ``n`` images of a folder or shards, streamed in two passes (the set's
+    mean code and last code first, then each batch decoded and reduced), so memory does not grow
+    with ``n``; the first ``show`` images are kept for the figure."""
+    from ..data import Stream, list_items
     from ..errors import ConfigError
     from ..images import encode_png
     from ..report import grid
 
     if not 0.0 <= drop < 1.0:
         raise ConfigError(f"--drop must be in [0, 1), got {drop}")
-    files, x = folder_images(data, n, inv.image_size)
-    r = perturb(rep, inv, x, p=drop, seed=seed)
-    modes = list(r["images"])
-    rows = [[x[i]] + [r["images"][m][i] for m in modes] for i in range(min(show, len(x)))]
-    cols = ["original", "decoded", "binarised code", f"{int(100 * drop)}% dropped", "mean code", "next image's code"]
-    record = {"representation": rep.name, "inverter": inv.path, "data": data, "n": len(files), "size": inv.image_size,
+    items = list_items(data).evenly_spaced(n)
+    stream = Stream(items, inv.image_size, batch, workers, show=False)
+    total: Optional[torch.Tensor] = None
+    last: Optional[torch.Tensor] = None
+    with torch.no_grad():
+        for _, x in stream:  # pass 1: the set's mean code and its last code
+            f = rep(x)
+            total = f.sum(0) if total is None else total + f.sum(0)
+            last = f[-1]
+    assert total is not None and last is not None
+    mean, previous = total / len(items), last
+    errs = {m: torch.zeros(len(items)) for m in MODES}
+    change = {m: torch.zeros(len(items)) for m in MODES}
+    rows: List[list] = []
+    with torch.no_grad():
+        for idx, x in stream:
+            f = rep(x)
+            codes = perturb_codes(f, idx, mean, previous, drop, seed)
+            previous = f[-1]
+            decoded = {}
+            for m, c in codes.items():
+                decoded[m] = inv(c)
+                errs[m][idx] = metrics.image_error(decoded[m], x)
+                change[m][idx] = metrics.feature_error(c, f)
+            for j in range(min(len(idx), show - len(rows))):
+                rows.append([x[j]] + [decoded[m][j] for m in MODES])
+    cols = ["original", "decoded", "binarised code", f"{int(100 * drop)}% dropped", "mean code", "previous image's code"]
+    record = {"representation": rep.name, "inverter": inv.path, "data": data, "n": len(items), "size": inv.image_size,
               "drop": drop, "seed": seed, "binarise": "active units -> mean active value, others -> mean inactive value",
-              "modes": {m: {"image_error_mean": float(r["image_error"][m].mean()),
-                            "image_error_std": float(r["image_error"][m].std()) if len(files) > 1 else 0.0,
-                            "code_change_mean": float(r["feature_error"][m].mean()),
-                            "image_error": [round(float(v), 5) for v in r["image_error"][m]]} for m in modes},
-              "files": [str(f) for f in files]}
+              "modes": {m: {"image_error_mean": float(errs[m].mean()),
+                            "image_error_std": float(errs[m].std()) if len(items) > 1 else 0.0,
+                            "code_change_mean": float(change[m].mean()),
+                            "image_error": [round(float(v), 5) for v in errs[m]]} for m in MODES},
+              "files": list(items.names)}
     lines = [f"{'code':<12} {'image_error':>11} {'code change':>11}"]
     lines += [f"{m:<12} {record['modes'][m]['image_error_mean']:>11.4f} {record['modes'][m]['code_change_mean']:>11.4f}"
-              for m in modes]
+              for m in MODES]
     return Study("perturb", encode_png(grid(rows, cols, min_side=64)), record, lines)
 
 
@@ -161,11 +207,12 @@ def interpolate_study(rep, inv: Inverter, a: str, b: str, steps: int = 8) -> Stu
     return Study("interpolate", encode_png(grid([row], cols, min_side=64)), record)
 
 
-def sample_study(rep, inv: Inverter, data: str, n_codes: int = 1000, samples: int = 8, seed: int = 0) -> Study:
+def sample_study(rep, inv: Inverter, data: str, n_codes: int = 1000, samples: int = 8, seed: int = 0,
+                 workers: int = 0) -> Study:
     from ..images import encode_png
     from ..report import grid
 
-    files, x = folder_images(data, n_codes, inv.image_size)
+    files, x = folder_images(data, n_codes, inv.image_size, workers)
     codes, imgs = sample(rep, inv, x, samples, seed)
     record = {"representation": rep.name, "inverter": inv.path, "data": data, "n_codes": len(files),
               "size": inv.image_size, "samples": samples, "seed": seed,
