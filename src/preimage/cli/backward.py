@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_model_args, build_rep, command, positive
+from .common import add_model_args, add_workers, build_rep, command, positive
 
 
 def _project_options(p):
@@ -31,10 +31,10 @@ def cmd_project(a):
 
 
 def _data_args(p):
-    p.add_argument("--data", required=True, help="folder of images (searched recursively, name order)")
+    p.add_argument("--data", required=True, help="folder of images (searched recursively, name order) or tar shards")
     p.add_argument("--n", type=positive("--n"), help="only the first N images")
     p.add_argument("--batch-size", type=positive("--batch-size"), default=256)
-    p.add_argument("--workers", type=int, default=0, help="decoding processes (default 0: in the main process)")
+    add_workers(p)
     p.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images (default: stop, naming it)")
 
 
@@ -89,14 +89,13 @@ def cmd_diagnose(a):
     from .. import _io
     from ..backward.diagnose import diagnose
     from ..data import stream_folder
-    from ..images import load_image
     from .common import load_model
 
     info = load_model(a)
     _io.StagedDir.check(a.out, "diagnose", a.force)
     stream = stream_folder(a.data, info.input_size, a.batch_size, a.workers, a.n, a.skip_bad, desc="diagnosing")
     d = diagnose(info, stream, a.layers.split(",") if a.layers else None,
-                 first_image=load_image(stream.files[0], info.input_size))
+                 first_image=stream.image(0))
     d.save(a.out, force=a.force)
     print("\n".join(d.lines()))
     print(f"wrote {a.out}/diagnose.json and diagnose.html ({d.images} images)")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from .common import add_model_args, command, load_model, positive
+from .common import add_model_args, add_workers, command, load_model, positive
 
 
 def _leakage_options(p):
     add_model_args(p, layer=False, handcrafted=False)
     p.add_argument("--layers", required=True, help="layers whose embeddings leak, comma-separated (conv2,conv5,fc6)")
-    p.add_argument("--private", required=True, help="folder of private images (root/<class>/... gives true classes)")
+    p.add_argument("--private", required=True, help="folder (or tar shards) of private images (root/<class>/... gives "
+                   "true classes)")
     p.add_argument("--public", help="folder of the attacker's public images: an inverter is trained on them for "
                    "every layer without a bundled one")
     p.add_argument("--n", type=positive("--n"), default=1000, help="private images, evenly spaced in name order "
@@ -20,7 +21,7 @@ def _leakage_options(p):
     p.add_argument("--steps", type=positive("--steps"), default=3000,
                    help="training steps of an inverter trained on --public (default 3000, as the bundled ones)")
     p.add_argument("--batch-size", type=positive("--batch-size"), default=100, help="images per batch (default 100)")
-    p.add_argument("--workers", type=int, default=0, help="image-decoding processes (default 0: the main process)")
+    add_workers(p)
     p.add_argument("--out", default="preimage-leakage", help="output folder (default preimage-leakage)")
 
 
@@ -33,12 +34,9 @@ def cmd_leakage(a):
     import sys
 
     from .. import _io
-    from ..errors import ConfigError
     from ..privacy import parse_defences, run_leakage
 
     defences = parse_defences(a.defence)
-    if a.workers < 0:
-        raise ConfigError(f"--workers must be 0 or more, got {a.workers}")
     layers = [v.strip() for v in a.layers.split(",") if v.strip()]
     info = load_model(a)
     if a.judge:

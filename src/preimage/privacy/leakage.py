@@ -84,7 +84,7 @@ def plan(info, layers: Sequence[str], public: Optional[str] = None, size: Option
 
 
 def prepare(info, planned: Dict, public: Optional[str], steps: int, workdir: Path, seed: int = 0,
-            show: Optional[bool] = None, log=print) -> List[Attacker]:
+            show: Optional[bool] = None, log=print, workers: int = 0) -> List[Attacker]:
     """The attackers: bundled inverters as they are, the others trained on ``public`` (written to ``workdir``)."""
     from ..learned.training import train_inverter
 
@@ -95,7 +95,7 @@ def prepare(info, planned: Dict, public: Optional[str], steps: int, workdir: Pat
             continue
         path = workdir / f"{layer.replace('/', '_')}.safetensors"
         log(f"training an inverter for {rep.name} on {public} ({steps} steps)")
-        train_inverter(rep, str(public), str(path), rep.input_size, steps, seed=seed, show=show, log=log,
+        train_inverter(rep, str(public), str(path), rep.input_size, steps, seed=seed, show=show, log=log, workers=workers,
                        command=f"preimage leakage (attacker for {layer})")
         attackers.append(Attacker(layer, rep, load_inverter(path, rep, rep.input_size), f"trained on {public}"))
     return attackers
@@ -389,7 +389,7 @@ def run_leakage(info, layers: Sequence[str], private: str, public: Optional[str]
         raise ConfigError(f"the judge of attribute leakage must be another network than the one attacked ({info.name})")
     planned = plan(info, layers, public)
     with tempfile.TemporaryDirectory(prefix="preimage-leakage-") as tmp:
-        attackers = prepare(info, planned, public, steps, Path(tmp), seed, show, log)
+        attackers = prepare(info, planned, public, steps, Path(tmp), seed, show, log, workers)
         result = measure(info, attackers, items, judge_info, defences, seed, batch, workers, show=show)
         result.record.update({"private": str(private), "public": str(public) if public else None})
         for a in attackers:  # the trained inverters travel with the result (a few MB each)
