@@ -17,9 +17,10 @@ its utility is the attacked network's own accuracy when the rest of the network 
 defended embedding (:func:`~preimage.hooks.replace_output`). The attacker is not adaptive: it
 decodes defended codes with the inverter trained on clean ones.
 
-One pass over the private images (decoded in ``DataLoader`` workers): per batch every layer and
-defence is decoded, measured and reduced; what stays in memory is the private images and the
-reconstructions as uint8 (re-identification compares every reconstruction with every image).
+Two passes: the private images are decoded once (in ``DataLoader`` workers) and kept as uint8 -
+re-identification compares every reconstruction with every one of them - then per batch every
+layer and defence is decoded, measured, and counted against them; no reconstruction is kept, so
+memory grows by one 8-bit image per private image and nothing else.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from ..errors import ConfigError, WeightsError
 from ..hooks import replace_output
 from ..learned.inverter import Inverter, find_bundled, load_inverter
 from ..representations.cnn import CNNLayer
-from .measures import Defence, reidentify
+from .measures import Defence, Reidentifier
 
 NONE = Defence("noise", 0.0)  # the undefended embedding
 
@@ -102,22 +103,32 @@ def prepare(info, planned: Dict, public: Optional[str], steps: int, workdir: Pat
 
 
 class _Tally:
-    """Per-image figures of one (layer, defence), gathered batch by batch."""
+    """Per-image figures of one (layer, defence), gathered batch by batch; re-identification is
+    counted against the private images as the reconstructions come (none is kept)."""
 
-    def __init__(self, n: int, size: int):
-        self.recs = torch.zeros(n, 3, size, size, dtype=torch.uint8)
+    def __init__(self, n: int, originals: torch.Tensor):
+        self.reid = Reidentifier(originals)
         self.cols: Dict[str, torch.Tensor] = {k: torch.zeros(n) for k in
                                               ("image_error", "psnr", "ssim", "attribute", "utility", "code_change")}
 
     def add(self, idx: torch.Tensor, rec: torch.Tensor, x: torch.Tensor, attribute: torch.Tensor,
             utility: torch.Tensor, code_change: torch.Tensor) -> None:
-        self.recs[idx] = to_uint8(rec)
+        self.reid.add(idx, to_uint8(rec))  # the reconstruction as an attacker saves it: an 8-bit image
         self.cols["image_error"][idx] = metrics.image_error(rec, x)
         self.cols["psnr"][idx] = metrics.psnr(rec, x)
         self.cols["ssim"][idx] = metrics.ssim(rec, x)
         self.cols["attribute"][idx] = attribute.float()
         self.cols["utility"][idx] = utility.float()
         self.cols["code_change"][idx] = code_change
+
+    def summary(self, attr_y: torch.Tensor, y: torch.Tensor) -> Dict:
+        reid = self.reid.result()
+        c = self.cols
+        return {"code_change": float(c["code_change"].mean()), "image_error": float(c["image_error"].mean()),
+                "psnr": float(c["psnr"].mean()), "ssim": float(c["ssim"].mean()),
+                "reid_top1": reid["top1"], "reid_top5": reid["top5"], "reid_mean_rank": float(reid["rank"].mean()),
+                "attribute_accuracy": float((c["attribute"].long() == attr_y).float().mean()),
+                "utility": float((c["utility"].long() == y).float().mean())}
 
 
 def _constant(code: torch.Tensor):
@@ -278,21 +289,33 @@ def measure(info, attackers: Sequence[Attacker], private, judge_info, defences: 
     truth = _labels(private, info.classes)
     attr_truth = _labels(private, judge_info.classes)
     variants = [NONE] + list(defences)
-    tallies = {(a.layer, v): _Tally(n, size) for a in attackers for v in variants}
+    t0 = time.perf_counter()
+    # pass 1: the private images, decoded once and kept as uint8 (what re-identification compares with)
     originals = torch.zeros(n, 3, size, size, dtype=torch.uint8)
+    stream = Stream(private, size, batch=batch, workers=workers, skip_bad=skip_bad, show=show,
+                    desc="reading the private images")
+    for idx, x in stream:
+        originals[idx] = to_uint8(x)
+    if stream.skipped:
+        raise ConfigError(f"{len(stream.skipped)} private image(s) could not be read (first: {stream.skipped[0]}); "
+                          f"remove them or list only readable images")
+    # pass 2: per batch, every layer and defence decoded, scored and reduced
+    tallies = {(a.layer, v): _Tally(n, originals) for a in attackers for v in variants}
+    ceiling, floor = _Tally(n, originals), _Tally(n, originals)
     net_pred = torch.zeros(n, dtype=torch.long)
-    judge_pred = torch.zeros(n, dtype=torch.long)
     code_size: Dict[str, int] = {}
     ex_idx = [(i * n) // show_examples for i in range(show_examples)] if n > show_examples else list(range(n))
     ex_rows: Dict[str, Dict[int, List[torch.Tensor]]] = {a.layer: {} for a in attackers}
-    t0 = time.perf_counter()
-    stream = Stream(private, size, batch=batch, workers=workers, skip_bad=skip_bad, show=False)
     bar = progress.bar(total=n, desc=f"measuring leakage ({len(attackers)} layers x {len(variants)} codes)",
                        show=show, unit="img")
-    for idx, x in stream:
-        originals[idx] = to_uint8(x)
+    grey = torch.full((1, 3, size, size), 0.5)
+    for s in range(0, n, batch):
+        idx = torch.arange(s, min(n, s + batch))
+        x = originals[idx].float() / 255
         net_pred[idx] = net(x).argmax(1)
-        judge_pred[idx] = judge(_fit(x, judge_info.input_size)).argmax(1)
+        ceiling.add(idx, x, x, judge(_fit(x, judge_info.input_size)).argmax(1), net_pred[idx], torch.zeros(len(idx)))
+        g = grey.expand_as(x)
+        floor.add(idx, g, x, judge(_fit(g, judge_info.input_size)).argmax(1), net_pred[idx], torch.zeros(len(idx)))
         for a in attackers:
             f = a.rep(x)
             code_size[a.layer] = int(f[0].numel())
@@ -308,17 +331,11 @@ def measure(info, attackers: Sequence[Attacker], private, judge_info, defences: 
                         ex_rows[a.layer].setdefault(i, [x[j]]).append(rec[j])
         bar.update(len(idx))
     bar.close()
-    if stream.skipped:
-        raise ConfigError(f"{len(stream.skipped)} private image(s) could not be read (first: {stream.skipped[0]}); "
-                          f"remove them or list only readable images")
     y = truth if truth is not None else net_pred
-    attr_y = attr_truth if attr_truth is not None else judge_pred
-    x_all = originals.float() / 255
-    grey = torch.full((1, 3, size, size), 0.5)
-    grey_attr = judge(_fit(grey, judge_info.input_size)).argmax(1)
-    ceiling_reid = reidentify(x_all, x_all)
-    floor_reid = reidentify(grey.expand(n, -1, -1, -1), x_all)
+    attr_y = attr_truth if attr_truth is not None else ceiling.cols["attribute"].long()
     majority = float(torch.bincount(attr_y).max()) / n
+    top = ceiling.summary(attr_y, y)
+    bottom = floor.summary(attr_y, y)
     record: Dict = {
         "model": info.name, "n": n, "judge": judge_info.name, "seed": seed,
         "image_size": size,
@@ -328,14 +345,9 @@ def measure(info, attackers: Sequence[Attacker], private, judge_info, defences: 
         "attacker": "knows the network, holds public images only; decodes defended codes with the inverter trained "
                     "on clean codes (not adaptive)",
         "chance": {"reid_top1": 1 / n, "reid_top5": min(5, n) / n, "attribute_accuracy": majority},
-        "ceiling": {"image_error": 0.0, "psnr": None, "ssim": 1.0, "reid_top1": ceiling_reid["top1"],
-                    "reid_top5": ceiling_reid["top5"],
-                    "attribute_accuracy": float((judge_pred == attr_y).float().mean())},
-        "floor": {"image_error": float(metrics.image_error(grey.expand(n, -1, -1, -1), x_all).mean()),
-                  "psnr": float(metrics.psnr(grey.expand(n, -1, -1, -1), x_all).mean()),
-                  "ssim": float(metrics.ssim(grey.expand(n, -1, -1, -1), x_all).mean()),
-                  "reid_top1": floor_reid["top1"], "reid_top5": floor_reid["top5"],
-                  "attribute_accuracy": float((grey_attr == attr_y).float().mean())},
+        "ceiling": {"image_error": 0.0, "psnr": None, "ssim": 1.0, "reid_top1": top["reid_top1"],
+                    "reid_top5": top["reid_top5"], "attribute_accuracy": top["attribute_accuracy"]},
+        "floor": {k: bottom[k] for k in ("image_error", "psnr", "ssim", "reid_top1", "reid_top5", "attribute_accuracy")},
         "utility_clean": float((net_pred == y).float().mean()),
         "layers": {},
     }
@@ -343,15 +355,8 @@ def measure(info, attackers: Sequence[Attacker], private, judge_info, defences: 
     for a in attackers:
         entries = []
         for v in variants:
-            t = tallies[(a.layer, v)]
-            reid = reidentify(t.recs.float() / 255, x_all)
             entry = {"defence": v.kind, "strength": v.strength, "label": v.label,
-                     "code_change": float(t.cols["code_change"].mean()),
-                     "image_error": float(t.cols["image_error"].mean()), "psnr": float(t.cols["psnr"].mean()),
-                     "ssim": float(t.cols["ssim"].mean()), "reid_top1": reid["top1"], "reid_top5": reid["top5"],
-                     "reid_mean_rank": float(reid["rank"].mean()),
-                     "attribute_accuracy": float((t.cols["attribute"].long() == attr_y).float().mean()),
-                     "utility": float((t.cols["utility"].long() == y).float().mean())}
+                     **tallies[(a.layer, v)].summary(attr_y, y)}
             entries.append(entry)
         base = {k: entries[0][k] for k in ("image_error", "psnr", "ssim", "reid_top1", "reid_top5", "reid_mean_rank",
                                            "attribute_accuracy", "utility")}

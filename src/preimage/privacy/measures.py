@@ -39,7 +39,57 @@ def similarity(recs: torch.Tensor, originals: torch.Tensor) -> torch.Tensor:
     return _unit_rows(recs) @ _unit_rows(originals).T
 
 
-def reidentify(recs: torch.Tensor, originals: torch.Tensor, ks: Sequence[int] = (1, 5), block: int = 512) -> Dict:
+class Reidentifier:
+    """Re-identification counted batch by batch against a fixed set of private images, so only the
+    private images (any dtype; uint8 is enough) stay in memory, never the reconstructions.
+
+    ``add(index, recs)``: ``recs[j]`` reconstructs private image ``index[j]``. ``result()`` ->
+    ``{"top1": rate, "top5": rate, "rank": (N,) expected rank of the true image (1 = first),
+    "guess": (N,) most similar index}`` over the images added. The true image's own similarity is
+    never compared with itself (it counts as one tie), so rounding cannot push it below itself.
+    """
+
+    def __init__(self, originals: torch.Tensor, ks: Sequence[int] = (1, 5), block: int = 2048):
+        self.originals, self.ks, self.block = originals, tuple(ks), int(block)
+        n = len(originals)
+        self.hits = {k: torch.zeros(n, dtype=torch.float64) for k in self.ks}
+        self.rank = torch.zeros(n, dtype=torch.float64)
+        self.guess = torch.zeros(n, dtype=torch.long)
+        self.seen = torch.zeros(n, dtype=torch.bool)
+
+    def _unit(self, x: torch.Tensor) -> torch.Tensor:
+        return _unit_rows(x.float() / 255 if x.dtype == torch.uint8 else x)
+
+    def add(self, index: torch.Tensor, recs: torch.Tensor) -> None:
+        r = self._unit(recs)
+        true = (r * self._unit(self.originals[index])).sum(1)
+        greater = torch.zeros(len(r), dtype=torch.float64)
+        tied = torch.ones(len(r), dtype=torch.float64)  # the true image itself
+        best, arg = true.clone(), index.clone()
+        for s in range(0, len(self.originals), self.block):
+            sim = r @ self._unit(self.originals[s:s + self.block]).T
+            cols = torch.arange(s, s + sim.shape[1])
+            own = index[:, None] == cols[None, :]
+            greater += ((sim > true[:, None]) & ~own).sum(1)
+            tied += ((sim == true[:, None]) & ~own).sum(1)
+            m, a = sim.masked_fill(own, -2.0).max(1)
+            better = m > best
+            best, arg = torch.where(better, m, best), torch.where(better, cols[a], arg)
+        for k in self.ks:
+            self.hits[k][index] = ((k - greater) / tied).clamp(0, 1)
+        self.rank[index] = greater + (tied + 1) / 2
+        self.guess[index] = arg
+        self.seen[index] = True
+
+    def result(self) -> Dict:
+        seen = self.seen
+        out: Dict = {f"top{k}": float(v[seen].mean()) for k, v in self.hits.items()}
+        out["rank"] = self.rank[seen]
+        out["guess"] = self.guess[seen]
+        return out
+
+
+def reidentify(recs: torch.Tensor, originals: torch.Tensor, ks: Sequence[int] = (1, 5), block: int = 2048) -> Dict:
     """How often the true image is among the top ``k`` most similar private images, for each ``k``.
 
     ``recs[i]`` is the reconstruction of ``originals[i]``. Returns ``{"top1": rate, "top5": rate,
@@ -49,24 +99,10 @@ def reidentify(recs: torch.Tensor, originals: torch.Tensor, ks: Sequence[int] = 
     if len(recs) != n or n < 2:
         raise ConfigError(f"re-identification needs one reconstruction per private image and at least 2 images "
                           f"(got {len(recs)} reconstructions of {n})")
-    unit = _unit_rows(originals)
-    hits = {k: torch.zeros(n, dtype=torch.float64) for k in ks}
-    rank = torch.zeros(n, dtype=torch.float64)
-    guess = torch.zeros(n, dtype=torch.long)
-    for s in range(0, n, block):
-        sim = _unit_rows(recs[s:s + block]) @ unit.T
-        rows = torch.arange(sim.shape[0])
-        true = sim[rows, rows + s][:, None]
-        greater = (sim > true).sum(1).double()
-        tied = (sim == true).sum(1).double()
-        for k in ks:
-            hits[k][s:s + len(rows)] = ((k - greater) / tied).clamp(0, 1)
-        rank[s:s + len(rows)] = greater + (tied + 1) / 2
-        guess[s:s + len(rows)] = sim.argmax(1)
-    out: Dict = {f"top{k}": float(v.mean()) for k, v in hits.items()}
-    out["rank"] = rank
-    out["guess"] = guess
-    return out
+    counter = Reidentifier(originals, ks, block)
+    for s in range(0, n, 512):
+        counter.add(torch.arange(s, min(n, s + 512)), recs[s:s + 512])
+    return counter.result()
 
 
 # ---------------------------------------------------------------- defences
