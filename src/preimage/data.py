@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
 import tarfile
 import time
@@ -35,6 +36,28 @@ import torch
 from .errors import ImageError
 
 SHARD_HINT = "make them with 'preimage make-shards DIR --out PREFIX'"
+
+
+# ---------------------------------------------------------------- memory
+def return_freed_memory(threshold: int = 128 * 1024) -> bool:
+    """Make freed tensor buffers go back to the system (glibc only; returns whether it could).
+
+    glibc serves blocks below a threshold from its heap and raises that threshold to the largest
+    block freed (up to 32 MB), so one batch's activations, freed and allocated again at slightly
+    other sizes, fragment the heap and a streaming run's peak memory creeps up with its length
+    (eval-classifier, batches of 500: 533 MB at 1,000 images, 686 MB at 10,000). A fixed threshold
+    keeps every buffer above it in its own mapping, returned when freed (532 MB at 10,000;
+    BENCHMARKS.md "Data at scale"). The ``preimage`` command calls this at start."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(-3, int(threshold)))  # -3: M_MMAP_THRESHOLD
 
 
 # ---------------------------------------------------------------- the index
@@ -146,13 +169,32 @@ def expand_pattern(pattern: str) -> List[str]:
     return out
 
 
+def _walk(folder: str) -> List[str]:
+    """Image files under ``folder`` as strings, in the order of their path components (the order
+    ``sorted(Path...)`` gives); lighter than Path objects when a folder holds a million images."""
+    from .images import IMAGE_SUFFIXES
+
+    root = str(folder)
+    if not Path(root).is_dir():
+        raise ImageError(f"image folder not found: {folder}")
+    out = []
+    for d, dirs, files in os.walk(root):
+        out += [os.path.join(d, f) for f in files if os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES]
+    out.sort(key=lambda f: f.split(os.sep))
+    if not out:
+        raise ImageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return out
+
+
 def index_folder(folder: str) -> Items:
     """A folder's images, searched recursively, in name order; label = the parent folder's name."""
-    from .images import list_images
-
-    files = list_images(folder, recursive=True)
-    root = Path(folder)
-    return Items([str(f) for f in files], [f.parent.name if f.parent != root else None for f in files], spec=str(folder))
+    files = _walk(folder)
+    root = os.path.normpath(str(folder))
+    labels: List[Optional[str]] = []
+    for f in files:
+        d = os.path.dirname(f)
+        labels.append(os.path.basename(d) if os.path.normpath(d) != root else None)
+    return Items(files, labels, spec=str(folder))
 
 
 def _index_shard(path: str):
