@@ -83,9 +83,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     import torch
 
     from .. import progress
-    from ..data import return_freed_memory
 
-    return_freed_memory()  # a streaming run's peak memory does not creep up with its length
     progress.set_quiet(a.quiet)
     threads = torch.get_num_threads()
     torch.set_num_threads(a.threads or DEFAULT_THREADS)

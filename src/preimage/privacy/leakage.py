@@ -273,7 +273,7 @@ def measure(info, attackers: Sequence[Attacker], private, judge_info, defences: 
             show: Optional[bool] = None) -> Leakage:
     """Measure what ``attackers`` recover from the embeddings of the ``private`` images (an
     :class:`~preimage.data.Items`; see the module)."""
-    from ..data import Stream
+    from ..data import Stream, release_memory
     from ..images import encode_png
     from ..report import grid
 
@@ -330,6 +330,7 @@ def measure(info, attackers: Sequence[Attacker], private, judge_info, defences: 
                     if i in ex_idx:
                         ex_rows[a.layer].setdefault(i, [x[j]]).append(rec[j])
         bar.update(len(idx))
+        release_memory()
     bar.close()
     y = truth if truth is not None else net_pred
     attr_y = attr_truth if attr_truth is not None else ceiling.cols["attribute"].long()
