@@ -53,7 +53,7 @@ def linked_folder(src: Path, n: int, dst: Path) -> Path:
     return dst
 
 
-def memory(data: Path, scratch: Path, sizes=(1000, 10000)):
+def memory(data: Path, scratch: Path, sizes=(1000, 10000), only=None, previous=None):
     train, test = data / "cifar10" / "train", data / "cifar10" / "test"
     folders = {n: linked_folder(train, n, scratch / f"cifar-{n}") for n in sizes}
     out = scratch / "out"
@@ -79,8 +79,10 @@ def memory(data: Path, scratch: Path, sizes=(1000, 10000)):
         "leakage": lambda n: ["leakage", "--model", "refnet", "--layers", "conv2", "--private", str(train), "--n", str(n),
                               "--force", "--out", str(out / "leak")],
     }
-    rows = {}
+    rows = dict(previous or {})
     for name, make in cmds.items():
+        if only and name not in only:
+            continue
         row = {}
         for n in sizes:
             wall, mb = run(make(n))
@@ -170,6 +172,8 @@ def main():
     ap.add_argument("--parts", default="memory,first,synthetic,throughput")
     ap.add_argument("--scratch", help="scratch folder (default: a temporary one, removed afterwards)")
     ap.add_argument("--synthetic-n", type=int, default=200_000)
+    ap.add_argument("--commands", help="memory part: only these commands (comma-separated); the others keep "
+                    "their earlier rows")
     a = ap.parse_args()
     data = Path(a.data).resolve()
     scratch = Path(a.scratch) if a.scratch else Path(tempfile.mkdtemp(prefix="preimage-bench-data-"))
@@ -182,7 +186,9 @@ def main():
         for part in a.parts.split(","):
             t0 = time.perf_counter()
             if part == "memory":
-                res["memory"] = memory(data, scratch)
+                only = a.commands.split(",") if a.commands else None
+                res["memory"] = memory(data, scratch, only=only,
+                                       previous=res.get("memory", {}).get("commands") if only else None)
             elif part == "first":
                 res["first_step"] = first_step(data, scratch)
             elif part == "synthetic":

@@ -40,20 +40,54 @@ VARIANTS = [
     ("stage3", "beta2 0.9 + leak 0.1, 1000 iterations", {"b2": 0.9, "leak": 0.1, "iters": 1000}),
     ("stage2", "default preset", {}),
     ("stage2", "beta2 0.9 + leak 0.1", {"b2": 0.9, "leak": 0.1}),
+    # session 5: gradients preconditioned by a Laplacian-style pyramid (coarse components amplified)
+    ("stage3", "pyramid 3 levels x2", {"pyr": 3, "pw": 2.0}),
+    ("stage3", "pyramid + beta2 0.9 + leak 0.1", {"pyr": 3, "pw": 2.0, "b2": 0.9, "leak": 0.1}),
+    ("stage3", "pyramid + beta2 0.9 + leak 0.1 + TV 1", {"pyr": 3, "pw": 2.0, "b2": 0.9, "leak": 0.1, "tv": 1.0}),
+    ("stage3", "pyramid + beta2 0.8 + leak 0.1 + TV 1", {"pyr": 3, "pw": 2.0, "b2": 0.8, "leak": 0.1, "tv": 1.0}),
+    ("refnet pool5", "default preset", {}),
+    ("refnet pool5", "no jitter", {"jitter": 0.0}),
+    ("refnet pool5", "no jitter + beta2 0.9 + leak 0.1", {"jitter": 0.0, "b2": 0.9, "leak": 0.1}),
+    ("refnet pool5", "no jitter + pyramid + beta2 0.8 + leak 0.1", {"jitter": 0.0, "pyr": 3, "pw": 2.0, "b2": 0.8,
+                                                                     "leak": 0.1}),
 ]
 
 
-def run(rep, x, tv=None, b2=0.999, leak=0.0, anneal=False, iters=300):
+class PyramidAdam(Adam):
+    """Adam on a gradient whose coarse components are amplified: g + sum_k w^k up(avgpool_{2^k}(g))
+    (the gradient a Laplacian-pyramid parameterisation of the image would see, to first order)."""
+
+    def __init__(self, lr, betas, levels: int, weight: float):
+        super().__init__(lr, betas=betas)
+        self.levels, self.weight = levels, weight
+
+    def step(self, u, g):
+        import torch.nn.functional as F
+
+        out = g.clone()
+        h, w = g.shape[-2:]
+        for k in range(1, self.levels + 1):
+            if h // 2 ** k < 1:
+                break
+            out += self.weight ** k * F.interpolate(F.avg_pool2d(g, 2 ** k, ceil_mode=True), size=(h, w),
+                                                    mode="bilinear", align_corners=False)
+        return super().step(u, out)
+
+
+def run(rep, x, tv=None, b2=0.999, leak=0.0, anneal=False, iters=300, jitter=None, pyr=0, pw=1.0):
     with torch.no_grad():
         target = rep(x)
-    setup = Default(tv=tv).setup(rep, target, Selection(), (32, 32), torch.Generator().manual_seed(0),
-                                 keys=list(range(len(x))))
+    preset = Default(tv=tv, jitter_frac=jitter)
+    setup = preset.setup(rep, target, Selection(), (32, 32), torch.Generator().manual_seed(0),
+                         keys=list(range(len(x))))
     stages = rescale_stages(setup.stages, iters)
+    lr = preset.learning_rate(rep, target)
+    opt = PyramidAdam(lr, (0.9, b2), pyr, pw) if pyr else Adam(lr, betas=(0.9, b2))
     with relu_rule("leaky", leak) as rule:
         def schedule(step, energy):
             if anneal:
                 rule.slope = leak * max(0.0, 1 - (step + 1) / iters)
-        res = optimize(setup.param, setup.objective, Adam(0.1, betas=(0.9, b2)), stages, rep=rep,
+        res = optimize(setup.param, setup.objective, opt, stages, rep=rep,
                        transforms=setup.transforms, callback=schedule, show=False)
     with torch.no_grad():
         return float(metrics.feature_error(rep(res.image), target).mean())
@@ -61,10 +95,11 @@ def run(rep, x, tv=None, b2=0.999, leak=0.0, anneal=False, iters=300):
 
 def main():
     x = torch.stack([load_image(f, 32) for f in list_images(DATA)[:16]])
-    info = load_model("cifar-resnet")
     rows = []
     for layer, name, kw in VARIANTS:
-        rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, 32)
+        model, _, short = layer.rpartition(" ")
+        info = load_model(model or "cifar-resnet")
+        rep = CNNLayer(info.module, short, info.mean, info.std, info.aliases, 32)
         t0 = time.perf_counter()
         fe = run(rep, x, **kw)
         rows.append({"layer": layer, "variant": name, "feature_error": fe, "seconds": time.perf_counter() - t0})

@@ -27,8 +27,8 @@ from ..errors import ConfigError
 KINDS = ("noise", "quantise", "topk")
 
 
-def _unit_rows(x: torch.Tensor) -> torch.Tensor:
-    f = x.flatten(1).double()
+def _unit_rows(x: torch.Tensor, dtype=torch.float64) -> torch.Tensor:
+    f = x.flatten(1).to(dtype)
     f = f - f.mean(1, keepdim=True)
     n = f.norm(dim=1, keepdim=True)
     return torch.where(n > 1e-12, f / n.clamp_min(1e-12), torch.zeros_like(f))
@@ -49,7 +49,7 @@ class Reidentifier:
     never compared with itself (it counts as one tie), so rounding cannot push it below itself.
     """
 
-    def __init__(self, originals: torch.Tensor, ks: Sequence[int] = (1, 5), block: int = 2048):
+    def __init__(self, originals: torch.Tensor, ks: Sequence[int] = (1, 5), block: int = 256):
         self.originals, self.ks, self.block = originals, tuple(ks), int(block)
         n = len(originals)
         self.hits = {k: torch.zeros(n, dtype=torch.float64) for k in self.ks}
@@ -58,7 +58,7 @@ class Reidentifier:
         self.seen = torch.zeros(n, dtype=torch.bool)
 
     def _unit(self, x: torch.Tensor) -> torch.Tensor:
-        return _unit_rows(x.float() / 255 if x.dtype == torch.uint8 else x)
+        return _unit_rows(x.float() / 255 if x.dtype == torch.uint8 else x, torch.float32)
 
     def add(self, index: torch.Tensor, recs: torch.Tensor) -> None:
         r = self._unit(recs)
@@ -89,7 +89,7 @@ class Reidentifier:
         return out
 
 
-def reidentify(recs: torch.Tensor, originals: torch.Tensor, ks: Sequence[int] = (1, 5), block: int = 2048) -> Dict:
+def reidentify(recs: torch.Tensor, originals: torch.Tensor, ks: Sequence[int] = (1, 5), block: int = 256) -> Dict:
     """How often the true image is among the top ``k`` most similar private images, for each ``k``.
 
     ``recs[i]`` is the reconstruction of ``originals[i]``. Returns ``{"top1": rate, "top5": rate,
