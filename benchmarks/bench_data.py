@@ -85,7 +85,7 @@ def memory(data: Path, scratch: Path, sizes=(1000, 10000), only=None, previous=N
             continue
         row = {}
         for n in sizes:
-            wall, mb = run(make(n))
+            wall, mb = run(make(n) + ["--workers", "0"])
             row[n] = {"seconds": round(wall, 1), "peak_mb": round(mb, 1)}
             print(f"{name:<17} {n:>6} images: peak {mb:7.1f} MB  {wall:6.1f} s", flush=True)
         row["growth"] = round(row[sizes[-1]]["peak_mb"] / row[sizes[0]]["peak_mb"] - 1, 4)

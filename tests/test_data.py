@@ -118,8 +118,9 @@ def _corrupt_shard(tmp_path, shards):
 def test_a_corrupt_image_in_a_shard_or_a_folder_is_named_or_skipped(tmp_path, shards, folder):
     bad = _corrupt_shard(tmp_path, shards)
     for workers in (0, 2):
-        with pytest.raises(ImageError, match="bad-000000.tar:000000001.png"):
+        with pytest.raises(ImageError, match="bad-000000.tar:000000001.png") as e:
             list(stream_folder(bad, 32, batch=2, workers=workers, show=False))
+        assert "\n" not in str(e.value)  # the error's own line, not the worker's traceback
     s = stream_folder(bad, 32, batch=2, skip_bad=True, show=False)
     assert sum(len(i) for i, _ in s) == 2 and s.skipped == [f"{bad}:000000001.png"]
     items = list_items(bad)

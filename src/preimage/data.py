@@ -295,10 +295,11 @@ def _collate(items):
     return idx, imgs, bad
 
 
-def _worker_error(e: RuntimeError) -> Optional[ImageError]:
-    """The :class:`ImageError` a worker process raised (it reaches the main process wrapped)."""
+def _worker_error(e: Exception) -> Optional[ImageError]:
+    """The :class:`ImageError` a worker process raised: it reaches the main process re-raised with
+    the worker's whole traceback as its message; the error's own line is what the user needs."""
     msg = str(e)
-    if "ImageError" not in msg:
+    if "ImageError" not in msg or "DataLoader worker" not in msg:
         return None
     line = next((ln for ln in msg.splitlines() if "ImageError:" in ln), msg.splitlines()[-1])
     return ImageError(line.split("ImageError:", 1)[1].strip())
@@ -314,7 +315,7 @@ def _iterate(loader) -> Generator:
     it = iter(loader)
     try:
         yield from it
-    except RuntimeError as e:
+    except (RuntimeError, ImageError) as e:
         err = _worker_error(e)
         if err is not None:
             raise err from None

@@ -7,6 +7,7 @@ naming its option builder; nothing here imports a verb module, so there is no im
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
@@ -73,8 +74,10 @@ def add_model_args(p: argparse.ArgumentParser, layer: bool = True, required: boo
     p.add_argument("--seed", type=int, default=0, help="seed for every random choice, including random weights")
 
 
-#: image-decoding processes when --workers is not given (chosen by measurement, BENCHMARKS.md "Data at scale")
-DEFAULT_WORKERS = 0
+#: image-decoding processes when --workers is not given: half the cores, at most 4 (1 on the 2-core
+#: machine here, where one worker made training 12-23% faster and two cost the main process its
+#: second core; BENCHMARKS.md "Data at scale")
+DEFAULT_WORKERS = max(0, min(4, (os.cpu_count() or 1) // 2))
 
 
 def nonnegative(name: str):
