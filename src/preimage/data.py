@@ -50,7 +50,7 @@ def release_memory() -> None:
     fragment the heap and a streaming run's peak memory creeps up with its length
     (eval-classifier, batches of 500: 532 MB at 1,000 images, 572 MB at 10,000). Trimming after
     each batch keeps it flat (536 MB) at no measurable cost (22.9 s either way); a fixed mmap
-    threshold did too but cost 8% here and 65% in training (BENCHMARKS.md "Data at scale").
+    threshold did too but cost 7% here and 63% in training (BENCHMARKS.md "Data at scale").
     :class:`Stream` calls it after every batch."""
     if not _LIBC:
         import ctypes
