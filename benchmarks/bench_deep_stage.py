@@ -1,7 +1,8 @@
 """Toward the floor on a deep residual stage (issue 11): what changes cifar-resnet's stage3 (and
 stage2) feature error after the default preset's 300 iterations.
 
-    python benchmarks/bench_deep_stage.py
+    python benchmarks/bench_deep_stage.py            # the variants below
+    python benchmarks/bench_deep_stage.py --sweep    # the candidate rule on every refnet / cifar-resnet stage
 
 Variants: the default preset; its TV weight; Adam's beta2; a ReLU backward that leaks a share of
 the gradient through inactive units (``relu_rule("leaky", s)``, forward unchanged), constant or
@@ -93,10 +94,24 @@ def run(rep, x, tv=None, b2=0.999, leak=0.0, anneal=False, iters=300, jitter=Non
         return float(metrics.feature_error(rep(res.image), target).mean())
 
 
+SWEEP = {"refnet": ["conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "fc6", "fc7", "fc8"],
+         "cifar-resnet": ["conv1", "stage1", "stage2", "stage3", "pool", "logits"]}
+RULE = {"pyr": 3, "pw": 2.0, "b2": 0.8, "leak": 0.1}
+
+
 def main():
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sweep", action="store_true", help="instead: the candidate optimiser rule (pyramid gradient, "
+                    "beta2 0.8, leak 0.1; the preset's TV and jitter) on every stage of refnet and cifar-resnet "
+                    "(never cifar-vgg); writes deep_stage_sweep.{json,txt}")
+    a = ap.parse_args()
     x = torch.stack([load_image(f, 32) for f in list_images(DATA)[:16]])
+    jobs = ([(f"{m} {s}", "candidate rule", RULE) for m, stages in SWEEP.items() for s in stages] if a.sweep
+            else VARIANTS)
     rows = []
-    for layer, name, kw in VARIANTS:
+    for layer, name, kw in jobs:
         model, _, short = layer.rpartition(" ")
         info = load_model(model or "cifar-resnet")
         rep = CNNLayer(info.module, short, info.mean, info.std, info.aliases, 32)
@@ -108,8 +123,9 @@ def main():
                      + [f"| {r['layer']} | {r['variant']} | {r['feature_error']:.4f} |" for r in rows])
     print(text)
     out = Path(__file__).parent / "results"
-    (out / "deep_stage.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (out / "deep_stage.txt").write_text(text + "\n")
+    name = "deep_stage_sweep" if a.sweep else "deep_stage"
+    (out / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / f"{name}.txt").write_text(text + "\n")
 
 
 if __name__ == "__main__":
