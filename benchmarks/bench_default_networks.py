@@ -6,7 +6,7 @@ feature error ||Phi(x) - Phi0|| / ||Phi0|| per stage (floor: 0.1).
 
     python benchmarks/bench_default_networks.py --models refnet,cifar-resnet,cifar-vgg
 
-Writes benchmarks/results/default_networks.{json,txt}. Torch threads: OMP_NUM_THREADS (printed).
+Writes benchmarks/results/default_networks.{json,txt} (with --start K: default_networks_fromK.*). Torch threads: OMP_NUM_THREADS (printed).
 """
 
 from __future__ import annotations
@@ -36,11 +36,13 @@ def main():
     ap.add_argument("--models", default="refnet,cifar-resnet,cifar-vgg")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--n", type=int, default=16)
+    ap.add_argument("--start", type=int, default=0, help="skip this many images first (--start 16: the next 16, "
+                    "which no rule was chosen on)")
     ap.add_argument("--iters", type=int, default=300)
     ap.add_argument("--held-out", default="cifar-vgg", help="the network not used for choosing the rule")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     a = ap.parse_args()
-    x = torch.stack([load_image(f, 32) for f in list_images(a.data)[:a.n]])
+    x = torch.stack([load_image(f, 32) for f in list_images(a.data)[a.start:a.start + a.n]])
     rows = []
     for name in a.models.split(","):
         info = load_model(name)
@@ -54,7 +56,8 @@ def main():
                          "image_error_mean": float(r.image_metrics()["image_error"].mean()),
                          "seconds": time.perf_counter() - t0, "held_out": name == a.held_out})
             print(rows[-1], flush=True)
-    lines = [f"torch threads: {torch.get_num_threads()}; {a.n} images of {Path(a.data).name} at 32x32, "
+    which = f"images {a.start}-{a.start + a.n - 1}" if a.start else f"the first {a.n} images"
+    lines = [f"torch threads: {torch.get_num_threads()}; {which} of {Path(a.data).name} at 32x32, "
              f"default preset, {a.iters} iterations", "",
              "| network | stage | code | feature error (mean) | max | image error | s |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -67,8 +70,9 @@ def main():
     text = "\n".join(lines)
     print(text)
     Path(a.out).mkdir(parents=True, exist_ok=True)
-    (Path(a.out) / "default_networks.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (Path(a.out) / "default_networks.txt").write_text(text + "\n")
+    stem = f"default_networks_from{a.start}" if a.start else "default_networks"
+    (Path(a.out) / f"{stem}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (Path(a.out) / f"{stem}.txt").write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def main():
         rep = build("refnet", layer, size=32).eval()
         vector = len(rep.output_shape(32)) == 1
         for lr, tv, jit in (VECTOR if vector else SPATIAL):
-            preset = Default(lr=lr, tv=tv, jitter_frac=jit)
+            preset = Default(lr=lr, tv=tv, jitter_frac=jit, recipe="classic")  # the recipe these rows chose
             r = invert(rep, x, preset=preset, seed=0, show=False)
             fe, ie = r.feature_error[:, 0], r.image_metrics()["image_error"][:, 0]
             code = rep(x[:1])

@@ -106,16 +106,23 @@ def test_an_images_result_does_not_depend_on_its_batch(photos32):
     """Same image, same seed: alone, first or second in a batch, the same reconstruction."""
     from preimage.representations import build
 
-    rep = build("refnet", "conv3", pretrained=False, seed=0)
     c, a = photos32[1], photos32[0]
-    alone = invert(rep, c[None], iters=15, seed=0, show=False)
-    first = invert(rep, torch.stack([c, a]), iters=15, seed=0, show=False)
-    second = invert(rep, torch.stack([a, c]), iters=15, seed=0, show=False)
+    # in float64 exactly: nothing of one image (its ReLU statistics, its pyramid, its Adam state)
+    # reaches another's
+    rep = build("refnet", "conv3", pretrained=False, seed=0).double()
+    alone = invert(rep, c[None].double(), iters=15, seed=0, show=False)
+    first = invert(rep, torch.stack([c, a]).double(), iters=15, seed=0, show=False)
+    second = invert(rep, torch.stack([a, c]).double(), iters=15, seed=0, show=False)
     for other in (first.images[0], second.images[1]):
-        # batched convolutions round differently in the last bits, and Adam's normalised steps carry
-        # that into the pixels: 7e-4 at most measured after 15 iterations
-        assert float((alone.images[0] - other).abs().max()) < 2e-3
-    assert abs(float(alone.feature_error[0, 0]) - float(second.feature_error[1, 0])) < 1e-4
+        assert torch.equal(alone.images[0], other)
+    # in float32 batched convolutions round differently in the last bits, and Adam's normalised
+    # steps carry that into the pixels (7e-4 at most after 15 iterations with plain Adam, 0.027 with
+    # the inversion rule's fast-forgetting one, measured); the match itself is the same
+    rep = build("refnet", "conv3", pretrained=False, seed=0)
+    alone = invert(rep, c[None], iters=15, seed=0, show=False)
+    second = invert(rep, torch.stack([a, c]), iters=15, seed=0, show=False)
+    assert float((alone.images[0] - second.images[1]).abs().max()) < 0.05
+    assert abs(float(alone.feature_error[0, 0]) - float(second.feature_error[1, 0])) < 2e-3
 
 
 def test_luma_representations_are_reconstructed_and_shown_in_grey():

@@ -5,12 +5,15 @@ import torch
 
 from preimage.errors import ConfigError
 from preimage.optimize import (
+    Adam,
     Context,
+    FeatureMatch,
     Jitter,
     MomentumAdaGrad,
     MomentumSGD,
     Objective,
     PixelParam,
+    PyramidAdam,
     Selection,
     Stage,
     get_preset,
@@ -18,9 +21,11 @@ from preimage.optimize import (
     optimize,
     rescale_stages,
 )
-from preimage.optimize.presets import mv2015_lambda_tv, mv2015_sigma
+from preimage.optimize.objectives import Annealed, TotalVariation
+from preimage.optimize.presets import Default, mv2015_lambda_tv, mv2015_sigma
 from preimage.optimize.priors import alpha_norm, total_variation
 from preimage.representations import CNNLayer
+from preimage.representations.base import Hints, Representation
 
 
 def _tv_by_hand(u, beta):
@@ -176,8 +181,9 @@ def test_jitter_amount_and_crops():
 
 
 def test_default_preset_settings_by_kind_of_code():
-    """Spatial codes: TV weight and rate by CVPR band, 60% of the iterations jittered with T from
-    the stride; vector codes: TV 1, rate 0.02 and no jitter (no padded border either)."""
+    """Spatial codes: TV weight and rate by CVPR band; inverting them, the issue-11 rule without
+    jitter; maximising (or the classic recipe), 60% of the iterations jittered with T from the
+    stride; vector codes: TV 1, rate 0.02 and no jitter (no padded border either)."""
     from preimage.optimize.presets import Default
     from preimage.representations.base import Hints, Representation
     from preimage.representations.cnn import cvpr_band
@@ -197,16 +203,95 @@ def test_default_preset_settings_by_kind_of_code():
     p = Default()
     conv5, fc6 = R("conv5", 16), R("fc6", 32)
     spatial, vector = torch.ones(1, 4, 2, 2), torch.ones(1, 10)
+    # inverting a code: the issue-11 rule, no jitter, TV annealed from 10 w to w / 4
     s = p.setup(conv5, spatial, Selection(), (16, 16), gen)
     assert (p.tv_weight(conv5, spatial), p.learning_rate(conv5, spatial)) == (0.4, 0.15)
-    assert [(st.iters, st.jitter) for st in s.stages] == [(180, True), (120, False)]
-    assert s.jitter.pad == 3 and s.param.u.shape == (1, 3, 19, 19)
+    assert [(st.iters, st.jitter) for st in s.stages] == [(300, False)]
+    assert s.jitter.pad == 0 and s.param.u.shape == (1, 3, 16, 16)
+    assert s.relu == ("soft", 0.2) and isinstance(s.optimizer, PyramidAdam) and s.optimizer.betas == (0.9, 0.8)
+    tv = [t for t in s.objective.terms() if isinstance(t, Annealed)]
+    assert len(tv) == 1 and (tv[0].weight(0.0), tv[0].weight(1.0)) == pytest.approx((4.0, 0.1))
+    # activation maximisation (a data term) and the classic recipe: plain Adam, jitter, constant TV
+    for s in (p.setup(conv5, spatial, Selection(), (16, 16), gen, data_term=FeatureMatch(spatial) * -1.0),
+              Default(recipe="classic").setup(conv5, spatial, Selection(), (16, 16), gen)):
+        assert [(st.iters, st.jitter) for st in s.stages] == [(180, True), (120, False)]
+        assert s.jitter.pad == 3 and s.param.u.shape == (1, 3, 19, 19)
+        assert s.relu is None and type(s.optimizer) is Adam
+        assert not any(isinstance(t, Annealed) for t in s.objective.terms())
     v = p.setup(fc6, vector, Selection(), (16, 16), gen)
     assert (p.tv_weight(fc6, vector), p.learning_rate(fc6, vector)) == (1.0, 0.02)
     assert [(st.iters, st.jitter) for st in v.stages] == [(300, False)]
     assert v.jitter.pad == 0 and v.param.u.shape == (1, 3, 16, 16)
     # an explicit share wins over the rule
     assert Default(jitter_frac=0.5).jitter_share(fc6, vector) == 0.5
+    assert Default(jitter_frac=0.5).setup(conv5, spatial, Selection(), (16, 16), gen).stages[0].jitter
+    with pytest.raises(ConfigError):
+        Default(recipe="fast")
+
+
+def test_handcrafted_descriptors_and_hybrid_keep_the_classic_recipe():
+    from preimage.optimize.presets import Hybrid
+    from preimage.representations import HOG
+
+    hog = HOG()
+    gen = torch.Generator().manual_seed(0)
+    code = hog(torch.rand(1, 3, 32, 32))
+    for preset, rep in ((Default(), hog), (Hybrid(), R1())):
+        s = preset.setup(rep, code if rep is hog else torch.ones(1, 4, 2, 2), Selection(), (32, 32), gen)
+        assert s.relu is None and type(s.optimizer) is Adam
+
+
+class R1(Representation):
+    stride = 8
+
+    def hints(self):
+        return Hints(mv2015_lambda_tv=100.0)
+
+
+def test_annealed_term_runs_from_start_to_end_with_progress():
+    x = torch.rand(2, 3, 8, 8)
+    tv = TotalVariation(2.0, "mean")
+    a = tv.annealed(4.0, 0.25)
+    for progress, w in ((0.0, 4.0), (0.5, 1.0), (1.0, 0.25), (2.0, 0.25)):
+        ctx = Context(x, x, progress=progress)
+        assert torch.allclose(a(ctx), tv(ctx) * w)
+    assert "4->0.25" in a.name
+    with pytest.raises(ValueError):
+        tv.annealed(0.0, 1.0)
+    # the loop hands the progress to the terms: first iteration 0, last 1
+    seen = []
+    probe = Objective(lambda c: seen.append(c.progress) or c.image.sum(dim=(1, 2, 3)) * 0, "probe")
+    optimize(PixelParam(x.clone()), probe + tv, Adam(0.01), [Stage(5, 0.01)], show=False)
+    assert seen[:5] == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_pyramid_adam_amplifies_coarse_gradients_only():
+    g = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    flat = torch.ones_like(g) * 1e-3
+    # levels = 0 is Adam itself
+    u1, u2 = torch.zeros_like(g), torch.zeros_like(g)
+    a, b = PyramidAdam(0.1, levels=0), Adam(0.1)
+    for _ in range(3):
+        a.step(u1, g)
+        b.step(u2, g)
+    assert torch.allclose(u1, u2)
+    # a constant gradient is all coarse: amplified 1 + 2 + 4 + 8 = 15 times before Adam normalises it,
+    # so the first step is the same; a zero-mean checkerboard has no coarse part: unchanged
+    checker = (torch.arange(16)[:, None] + torch.arange(16)[None]).remainder(2).float().mul(2).sub(1) * 1e-3
+    checker = checker.expand_as(g).contiguous()
+    for grad in (flat, checker):
+        u1, u2 = torch.zeros_like(g), torch.zeros_like(g)
+        PyramidAdam(0.1, levels=3, weight=2.0).step(u1, grad)
+        Adam(0.1).step(u2, grad)
+        assert torch.allclose(u1, u2, atol=1e-5)
+    # a gradient with both parts: the coarse part's share of the step grows
+    mixed = flat * 0.2 + checker
+    u1, u2 = torch.zeros_like(g), torch.zeros_like(g)
+    opt_p, opt_a = PyramidAdam(0.1, levels=3, weight=2.0), Adam(0.1)
+    for _ in range(5):
+        opt_p.step(u1, mixed)
+        opt_a.step(u2, mixed)
+    assert float(u1.mean().abs()) > 2 * float(u2.mean().abs())
 
 
 def test_momentum_reset_on_lr_change():

@@ -11,6 +11,11 @@ Rules (``grad``: the gradient arriving from above, ``x``: the ReLU's input):
 * ``leaky``: ``(1[x > 0] + slope * 1[x <= 0]) * grad`` - a surrogate gradient through inactive
   units, so an optimiser can switch on a unit the target code has on (``slope`` is read at every
   backward pass: a schedule may change it);
+* ``soft``: ``sigmoid(x / (slope * rms(x))) * grad`` - the gradient of a softened ReLU whose
+  temperature is ``slope`` times the root mean square of the ReLU's input for that image at that
+  pass: the scale is read from the network's own activations, so it means
+  the same on a BatchNorm network and on one without. Units just below threshold get part of the
+  gradient, far ones almost none (the default preset's inversion uses it, ``slope`` 0.2);
 * ``deconvnet``: ``max(grad, 0)``, ignoring the forward input (Zeiler & Fergus);
 * ``guided``: ``1[x > 0] * max(grad, 0)`` (Springenberg et al.).
 """
@@ -24,17 +29,27 @@ import torch
 import torch.nn.functional as F
 
 RULES = ("gradient", "leaky", "deconvnet", "guided")
+#: rules for optimising an image (not for visualising a backward pass)
+SURROGATES = ("leaky", "soft")
 
 
 class RuleState:
     """The active rule and its slope (mutable, so a schedule can anneal it inside one block)."""
 
     def __init__(self, rule: str = "gradient", slope: float = 0.0):
-        if rule not in RULES:
+        if rule not in RULES + SURROGATES:
             from ..errors import ConfigError
 
-            raise ConfigError(f"unknown backward rule {rule!r}; valid: {', '.join(RULES)}")
+            raise ConfigError(f"unknown backward rule {rule!r}; valid: {', '.join(dict.fromkeys(RULES + SURROGATES))}")
         self.rule, self.slope = rule, float(slope)
+
+
+def _soft(x: torch.Tensor, slope: float) -> torch.Tensor:
+    """``sigmoid(x / (slope * rms(x)))``, the root mean square taken per image (every dimension but
+    the first), so no image's gradient depends on another's."""
+    dims = list(range(1, x.dim())) or [0]
+    rms = x.pow(2).mean(dim=dims, keepdim=True).sqrt().clamp_min(1e-12)
+    return torch.sigmoid(x / (slope * rms))
 
 
 def _backward(st: RuleState, on: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -53,7 +68,9 @@ class _RuleReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, state, inplace):
         on = x > 0
-        ctx.save_for_backward(on)
+        # the soft rule needs the input itself (its weight is fixed here: a later change of the
+        # slope applies from the next forward pass)
+        ctx.save_for_backward(_soft(x, state.slope) if state.rule == "soft" and state.slope > 0 else on)
         ctx.state = state
         if inplace:
             ctx.mark_dirty(x)
@@ -62,8 +79,10 @@ class _RuleReLU(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
-        (on,) = ctx.saved_tensors
-        return _backward(ctx.state, on, g), None, None
+        (saved,) = ctx.saved_tensors
+        if saved.dtype != torch.bool:
+            return g * saved, None, None
+        return _backward(ctx.state, saved, g), None, None
 
 
 @contextlib.contextmanager

@@ -144,7 +144,7 @@ def invert(rep, images: Optional[torch.Tensor] = None, target: Optional[torch.Te
     total = sum(s.iters for s in stages)
     stop = StopRule(total, desc=f"inverting {getattr(rep, 'name', 'code')} ({preset_obj.name})", show=show)
     res = optimize(setup.param, setup.objective, setup.optimizer, stages, rep=rep, transforms=setup.transforms,
-                   stop=stop, reset_on_lr_change=setup.reset_on_lr_change)
+                   stop=stop, reset_on_lr_change=setup.reset_on_lr_change, relu=setup.relu)
     with torch.no_grad():
         phi = rep(res.image)
         ferr = metrics.feature_error(selection(phi), selection(target_k))

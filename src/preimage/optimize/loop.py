@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -104,7 +104,8 @@ class OptimResult:
 def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stages: Sequence[Stage],
              rep=None, transforms: Optional[Sequence[Transform]] = None, stop: Optional[StopRule] = None,
              reset_on_lr_change: bool = True, callback: Optional[Callable[[int, torch.Tensor], None]] = None,
-             show: Optional[bool] = None, jitter: Optional[Transform] = None) -> OptimResult:
+             show: Optional[bool] = None, jitter: Optional[Transform] = None,
+             relu: Optional[Tuple[str, float]] = None) -> OptimResult:
     """Minimise ``objective`` over ``param``; every image of the batch independently.
 
     Each iteration: pass the image through the ``transforms`` (random in stages marked ``jitter``,
@@ -112,7 +113,20 @@ def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stag
     objective reads comes from one forward pass), take the gradient of their sum with respect to
     the parameter only (model weights get no gradient), step, project. ``optimizer``: one of ours
     or any ``torch.optim`` class. ``jitter``: a single transform (the older spelling of ``transforms``).
+    ``relu``: ``(rule, slope)`` - every ReLU of the network computes this backward rule while the
+    loop runs (:func:`preimage.backward.relu_rule`; the codes themselves do not change).
     """
+    import contextlib
+
+    from ..backward.relu import relu_rule
+
+    with relu_rule(*relu) if relu is not None else contextlib.nullcontext():
+        return _optimize(param, objective, optimizer, stages, rep, transforms, stop, reset_on_lr_change,
+                         callback, show, jitter)
+
+
+def _optimize(param, objective, optimizer, stages, rep, transforms, stop, reset_on_lr_change, callback, show,
+              jitter) -> OptimResult:
     from .optimizers import as_optimizer
 
     chain = as_list(transforms) + as_list(jitter)
@@ -136,7 +150,8 @@ def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stag
                 optimizer.lr = lr
                 prev_lr = lr
                 full = param.image()
-                ctx = Context(apply(chain, full, random=stage.jitter), param.u, rep, layers)
+                ctx = Context(apply(chain, full, random=stage.jitter), param.u, rep, layers,
+                              progress=step / max(total - 1, 1))
                 e = objective(ctx)
                 if not math.isfinite(float(e.detach().sum())):  # NaN or inf anywhere
                     raise DivergedError(f"the optimisation diverged at iteration {step + 1} (energy {float(e.detach().max()):g}); "

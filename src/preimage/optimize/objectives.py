@@ -29,13 +29,17 @@ class Context:
         rep: the representation; its model runs at most once per context, for every layer the
             objective needs (``layers``: ``None`` is the representation's own output, other names
             are layers of the same network).
+        progress: how far the run is, 0 at the first iteration and 1 at the last (and after it);
+            read by scheduled terms (:meth:`Objective.annealed`).
     """
 
-    def __init__(self, image: torch.Tensor, pixels: torch.Tensor, rep=None, layers: Iterable[Optional[str]] = ()):
+    def __init__(self, image: torch.Tensor, pixels: torch.Tensor, rep=None, layers: Iterable[Optional[str]] = (),
+                 progress: float = 1.0):
         self.image = image
         self.pixels = pixels
         self.rep = rep
         self.layers = frozenset(layers)
+        self.progress = float(progress)
         self._cache: Dict[Optional[str], torch.Tensor] = {}
 
     def features(self, layer: Optional[str] = None) -> torch.Tensor:
@@ -89,6 +93,12 @@ class Objective:
     def __truediv__(self, k: float) -> "Objective":
         return self * (1.0 / k)
 
+    def annealed(self, start: float, end: float) -> "Objective":
+        """This term weighted ``start * (end / start) ** progress``: ``start`` at the first
+        iteration, ``end`` at the last, geometric between (a continuation: a strong prior shapes the
+        start, a weak one lets the data term finish)."""
+        return Annealed(self, start, end)
+
     def terms(self) -> List["Objective"]:
         """The summands, for per-term reporting."""
         return [self]
@@ -102,6 +112,20 @@ class Scaled(Objective):
         self.inner, self.k = inner, k
         name = inner.name if k == 1 else (f"-{_paren(inner)}" if k == -1 else f"{k:g}*{_paren(inner)}")
         super().__init__(lambda c: inner(c) * k, name, inner.layers)
+
+
+class Annealed(Objective):
+    def __init__(self, inner: Objective, start: float, end: float):
+        if start <= 0 or end <= 0:
+            raise ValueError(f"annealed weights must be positive, got {start:g} -> {end:g}")
+        self.inner, self.start, self.end = inner, float(start), float(end)
+        super().__init__(self._weighted, f"{start:g}->{end:g}*{_paren(inner)}", inner.layers)
+
+    def weight(self, progress: float) -> float:
+        return self.start * (self.end / self.start) ** min(max(progress, 0.0), 1.0)
+
+    def _weighted(self, c: Context) -> torch.Tensor:
+        return self.inner(c) * self.weight(c.progress)
 
 
 class Sum(Objective):

@@ -79,6 +79,33 @@ class Adam(Optimizer):
         u.addcdiv_(self.m, denom, value=-self.lr / (1 - b1 ** self.t))
 
 
+class PyramidAdam(Adam):
+    """Adam on a gradient whose coarse components are amplified:
+    ``g + sum_k weight**k * up(avgpool_{2^k}(g))`` for ``k = 1 .. levels`` (the gradient a
+    Laplacian-pyramid parameterisation of the image would give, to first order). Coarse structure
+    moves faster than fine detail, which a deep code needs first; levels coarser than the image
+    are skipped.
+    """
+
+    def __init__(self, lr: float, betas=(0.9, 0.999), eps: float = 1e-8, levels: int = 3, weight: float = 2.0):
+        super().__init__(lr, betas=betas, eps=eps)
+        self.levels, self.weight = int(levels), float(weight)
+
+    def step(self, u, g):
+        import torch.nn.functional as F
+
+        if g.dim() != 4:
+            return super().step(u, g)
+        out = g.clone()
+        h, w = g.shape[-2:]
+        for k in range(1, self.levels + 1):
+            if min(h, w) // 2 ** k < 1:
+                break
+            out += self.weight ** k * F.interpolate(F.avg_pool2d(g, 2 ** k, ceil_mode=True), size=(h, w),
+                                                    mode="bilinear", align_corners=False)
+        return super().step(u, out)
+
+
 class MomentumAdaGrad(Optimizer):
     """The IJCV-2016 rule: ``G <- rho G + g^2``; ``m <- mu m - g / (1/eta + sqrt(G))``; ``u <- u + m``.
 

@@ -21,13 +21,16 @@ class Hints:
     """What a representation tells the presets about itself (``None``: let the preset decide).
 
     ``default_tv`` / ``default_lr`` / ``default_jitter_frac``: the default preset's TV weight,
-    learning rate and share of jittered iterations; ``mv2015_lambda_tv``: the CVPR-2015 TV weight
+    learning rate and share of jittered iterations; ``default_recipe``: ``"classic"`` keeps the
+    default preset's classic recipe when inverting (no ReLU rule, pyramid or TV annealing);
+    ``mv2015_lambda_tv``: the CVPR-2015 TV weight
     (its per-layer band, 1 / 10 / 100); ``mv2016_C``: the IJCV-2016 fidelity constant C.
     """
 
     default_tv: Optional[float] = None
     default_lr: Optional[float] = None
     default_jitter_frac: Optional[float] = None
+    default_recipe: Optional[str] = None
     mv2015_lambda_tv: Optional[float] = None
     mv2016_C: Optional[float] = None
 
@@ -139,7 +142,7 @@ class Handcrafted(Representation):
     """
 
     def hints(self) -> Hints:
-        return Hints(default_tv=1.0, default_lr=0.05, mv2016_C=100.0, mv2015_lambda_tv=1.0)
+        return Hints(default_tv=1.0, default_lr=0.05, mv2016_C=100.0, mv2015_lambda_tv=1.0, default_recipe="classic")
 
     def spec(self) -> Dict[str, Any]:
         return {"kind": self.name, **self.options()}
