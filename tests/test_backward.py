@@ -56,3 +56,28 @@ def test_functional_calls_follow_the_rule_and_everything_is_restored():
     except RuntimeError:
         pass
     assert (F.relu, torch.relu, torch.Tensor.relu) == before
+
+
+def test_soft_rule_is_a_sigmoid_at_a_temperature_read_from_each_image():
+    class Times1(nn.Module):
+        def forward(self, x):
+            return x * 1.0
+
+    x = torch.tensor([[-1.0, 0.5, 2.0, -0.2], [-10.0, 5.0, 20.0, -2.0]])   # image 1 = 10 x image 0
+    g = torch.tensor([[1.0, -1.0, 2.0, 3.0], [1.0, -1.0, 2.0, 3.0]])
+    rms = x.pow(2).mean(dim=1, keepdim=True).sqrt()
+    expected = g * torch.sigmoid(x / (0.2 * rms))
+    for model in (nn.ReLU(), nn.Sequential(Times1(), nn.ReLU(inplace=True))):
+        with relu_rule("soft", 0.2):
+            y, gx = _grad(model, x, g)
+        assert torch.equal(y, x.clamp_min(0))                                   # forward unchanged
+        assert torch.allclose(gx, expected, atol=1e-6)
+        # the temperature scales with the image: image 1 is image 0 times 10, so their weights agree
+        assert torch.allclose(gx[0], gx[1], atol=1e-6)
+        # and each image's statistics are its own: changing image 1 leaves image 0's gradient alone
+        with relu_rule("soft", 0.2):
+            other = _grad(model, torch.stack([x[0], torch.randn(4)]), g)[1]
+        assert torch.equal(other[0], gx[0])
+    with pytest.raises(Exception, match="unknown backward rule"):
+        with relu_rule("softer", 0.2):
+            pass

@@ -338,6 +338,8 @@ def test_box_constraint_holds():
 def test_unknown_preset():
     with pytest.raises(ConfigError, match="mv2015"):
         get_preset("mv2017")
+    classic = get_preset("classic")
+    assert classic.name == "classic" and not classic.inverting(R1())
 
 
 def test_adam_matches_torch():

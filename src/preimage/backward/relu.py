@@ -48,8 +48,9 @@ def _soft(x: torch.Tensor, slope: float) -> torch.Tensor:
     """``sigmoid(x / (slope * rms(x)))``, the root mean square taken per image (every dimension but
     the first), so no image's gradient depends on another's."""
     dims = list(range(1, x.dim())) or [0]
-    rms = x.pow(2).mean(dim=dims, keepdim=True).sqrt().clamp_min(1e-12)
-    return torch.sigmoid(x / (slope * rms))
+    n = x[0].numel() if x.dim() > 1 else x.numel()
+    rms = torch.linalg.vector_norm(x, dim=dims, keepdim=True).mul_(n ** -0.5).clamp_min_(1e-12)
+    return (x * rms.mul_(slope).reciprocal_()).sigmoid_()
 
 
 def _backward(st: RuleState, on: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -67,11 +68,18 @@ class _RuleReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, state, inplace):
-        on = x > 0
-        # the soft rule needs the input itself (its weight is fixed here: a later change of the
-        # slope applies from the next forward pass)
-        ctx.save_for_backward(_soft(x, state.slope) if state.rule == "soft" and state.slope > 0 else on)
         ctx.state = state
+        if state.rule == "soft" and state.slope > 0:
+            # the soft rule needs the input itself; its slope is fixed at this forward pass
+            ctx.slope = state.slope
+            ctx.save_for_backward(x.clone() if inplace else x)
+            if inplace:
+                ctx.mark_dirty(x)
+                return torch._C._VariableFunctions.relu_(x)
+            return torch._C._VariableFunctions.relu(x)
+        ctx.slope = None
+        on = x > 0
+        ctx.save_for_backward(on)
         if inplace:
             ctx.mark_dirty(x)
             return x.mul_(on)
@@ -80,8 +88,8 @@ class _RuleReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         (saved,) = ctx.saved_tensors
-        if saved.dtype != torch.bool:
-            return g * saved, None, None
+        if ctx.slope is not None:
+            return _soft(saved, ctx.slope).mul_(g), None, None
         return _backward(ctx.state, saved, g), None, None
 
 

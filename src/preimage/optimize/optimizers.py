@@ -80,30 +80,42 @@ class Adam(Optimizer):
 
 
 class PyramidAdam(Adam):
-    """Adam on a gradient whose coarse components are amplified:
-    ``g + sum_k weight**k * up(avgpool_{2^k}(g))`` for ``k = 1 .. levels`` (the gradient a
-    Laplacian-pyramid parameterisation of the image would give, to first order). Coarse structure
-    moves faster than fine detail, which a deep code needs first; levels coarser than the image
-    are skipped.
+    """Adam on a gradient whose coarse components are amplified: for ``k = 1 .. levels``, the
+    gradient average-pooled over ``2^k x 2^k`` blocks, weighted ``weight**k``, is added back at full
+    size (the gradient a Laplacian-pyramid parameterisation of the image would give, to first
+    order). Coarse structure moves faster than fine detail, which a deep code needs first.
+
+    Computed as a cascade - each level pooled from the one below and each coarser sum upsampled by
+    2 (bilinear) into the next finer one - so only one pooling and one upsampling run at full size;
+    levels smaller than 1 pixel are skipped.
     """
 
     def __init__(self, lr: float, betas=(0.9, 0.999), eps: float = 1e-8, levels: int = 3, weight: float = 2.0):
         super().__init__(lr, betas=betas, eps=eps)
         self.levels, self.weight = int(levels), float(weight)
 
-    def step(self, u, g):
+    def precondition(self, g: torch.Tensor) -> torch.Tensor:
         import torch.nn.functional as F
 
-        if g.dim() != 4:
-            return super().step(u, g)
-        out = g.clone()
-        h, w = g.shape[-2:]
-        for k in range(1, self.levels + 1):
-            if min(h, w) // 2 ** k < 1:
+        if g.dim() != 4 or self.levels < 1:
+            return g
+        pooled = [g]
+        for _ in range(self.levels):
+            if min(pooled[-1].shape[-2:]) < 2:
                 break
-            out += self.weight ** k * F.interpolate(F.avg_pool2d(g, 2 ** k, ceil_mode=True), size=(h, w),
-                                                    mode="bilinear", align_corners=False)
-        return super().step(u, out)
+            pooled.append(F.avg_pool2d(pooled[-1], 2, ceil_mode=True))
+        acc = None
+        for k in range(len(pooled) - 1, 0, -1):   # coarsest first
+            term = pooled[k] * self.weight ** k
+            if acc is not None:
+                term = term + F.interpolate(acc, size=term.shape[-2:], mode="bilinear", align_corners=False)
+            acc = term
+        if acc is None:
+            return g
+        return g + F.interpolate(acc, size=g.shape[-2:], mode="bilinear", align_corners=False)
+
+    def step(self, u, g):
+        return super().step(u, self.precondition(g))
 
 
 class MomentumAdaGrad(Optimizer):

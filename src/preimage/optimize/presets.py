@@ -304,8 +304,20 @@ class Hybrid(Default):
         super().__init__(lr=lr, recipe=recipe, **kw)
 
 
-PRESETS: Dict[str, Callable[[], Preset]] = {"default": Default, "mv2015": MV2015, "mv2016": MV2016,
-                                            "hybrid": Hybrid}
+class Classic(Default):
+    """The default preset's classic recipe for every code: plain Adam, a constant TV weight and, for
+    spatial codes, jitter for the first 60% of the iterations (the default preset before issue 11's
+    inversion rule; what maximisation and the descriptors use)."""
+
+    name = "classic"
+    about = "the default preset without the inversion rule: plain Adam, constant TV, jitter then a cosine finish"
+
+    def __init__(self, recipe: str = "classic", **kw):
+        super().__init__(recipe=recipe, **kw)
+
+
+PRESETS: Dict[str, Callable[[], Preset]] = {"default": Default, "classic": Classic, "mv2015": MV2015,
+                                            "mv2016": MV2016, "hybrid": Hybrid}
 
 
 def get_preset(name: str | Preset) -> Preset:
