@@ -9,7 +9,7 @@ import torch
 
 from .. import metrics
 from ..errors import ConfigError, ImageError
-from .loop import StopRule, optimize, rescale_stages
+from .loop import StopRule, rescale_stages
 from .objectives import Selection
 from .presets import Preset, get_preset
 
@@ -143,8 +143,7 @@ def invert(rep, images: Optional[torch.Tensor] = None, target: Optional[torch.Te
     stages = rescale_stages(setup.stages, iters) if iters is not None else setup.stages
     total = sum(s.iters for s in stages)
     stop = StopRule(total, desc=f"inverting {getattr(rep, 'name', 'code')} ({preset_obj.name})", show=show)
-    res = optimize(setup.param, setup.objective, setup.optimizer, stages, rep=rep, transforms=setup.transforms,
-                   stop=stop, reset_on_lr_change=setup.reset_on_lr_change, relu=setup.relu)
+    res = setup.run(rep, stages, stop)
     with torch.no_grad():
         phi = rep(res.image)
         ferr = metrics.feature_error(selection(phi), selection(target_k))

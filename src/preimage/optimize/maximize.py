@@ -21,7 +21,7 @@ import torch
 
 from ..errors import ConfigError
 from .inversion import mix_key
-from .loop import StopRule, optimize, rescale_stages
+from .loop import StopRule, rescale_stages
 from .objectives import Context, Objective, Selection
 from .presets import Preset, get_preset
 
@@ -194,8 +194,7 @@ def maximize(rep, units: Sequence[int], mode: str = "centre", position: Optional
     total = sum(st.iters for st in stages)
     stop = StopRule(total, desc=f"maximising {len(units)} unit(s) of {rep.name} ({preset_obj.name})", show=show)
     t0 = time.perf_counter()
-    res = optimize(setup.param, setup.objective, setup.optimizer, stages, rep=rep, transforms=setup.transforms,
-                   stop=stop, reset_on_lr_change=setup.reset_on_lr_change)
+    res = setup.run(rep, stages, stop)
     seconds = time.perf_counter() - t0
     with torch.no_grad():
         f = rep(res.image)
@@ -234,8 +233,7 @@ def caricature(rep, images: torch.Tensor, preset: Union[str, Preset] = "default"
     stages = rescale_stages(setup.stages, iters) if iters is not None else setup.stages
     stop = StopRule(sum(st.iters for st in stages), desc=f"caricature of {rep.name} ({preset_obj.name})", show=show)
     t0 = time.perf_counter()
-    res = optimize(setup.param, setup.objective, setup.optimizer, stages, rep=rep, transforms=setup.transforms,
-                   stop=stop, reset_on_lr_change=setup.reset_on_lr_change)
+    res = setup.run(rep, stages, stop)
     seconds = time.perf_counter() - t0
     with torch.no_grad():
         gain = objective.gain_numerator(rep(res.image)) / objective.gain_numerator(phi0).clamp_min(1e-12)

@@ -26,7 +26,7 @@ import torch
 
 from ..errors import ConfigError
 from ..representations.base import Representation
-from .loop import Stage
+from .loop import OptimResult, Stage, optimize
 from .objectives import AlphaNorm, FeatureMatch, Objective, Selection, TotalVariation
 from .optimizers import Adam, MomentumAdaGrad, MomentumSGD, Optimizer, PyramidAdam
 from .param import PixelParam
@@ -57,6 +57,12 @@ class Setup:
     @property
     def transforms(self) -> List:
         return [self.jitter, *self.extra_transforms]
+
+    def run(self, rep, stages: Sequence[Stage], stop) -> OptimResult:
+        """:func:`~preimage.optimize.loop.optimize` with everything this setup holds (``stages``: its
+        own, or rescaled to another length)."""
+        return optimize(self.param, self.objective, self.optimizer, stages, rep=rep, transforms=self.transforms,
+                        stop=stop, reset_on_lr_change=self.reset_on_lr_change, relu=self.relu)
 
 
 def mv2015_sigma(shape: Sequence[int]) -> float:
