@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from preimage import _io
-from preimage.analysis.sweep import layer_sweep
+from preimage.jobs.inversion.sweep import layer_sweep
 from preimage.cli import DEMO_IMAGES
 from preimage.images import list_images, load_image
 from preimage.models import load_model

@@ -4,7 +4,7 @@ speed: at 224x224, batch 16: forward + backward (gradient of a squared loss with
 image) per image for hog, hogb and dsift; forward per image for hog against skimage.feature.hog
 (same cells and orientations, on the luma image, one image at a time as skimage works).
 
-table: `preimage.analysis.evaluate` (grayscale, first N images in name order, size S) for hog,
+table: `preimage.jobs.inversion.evaluate` (grayscale, first N images in name order, size S) for hog,
 hogb and dsift with the default and mv2015 presets; mean mv_error, feature_error, image_error,
 seconds per image; plus a figure of originals next to their reconstructions from each.
 
@@ -72,7 +72,7 @@ def speed(a):
 
 
 def table(a):
-    from preimage.analysis.evaluate import evaluate
+    from preimage.jobs.inversion.evaluate import evaluate
 
     rows, fig, names = [], None, []
     for rep in (HOG(), HOG(soft=True), DSIFT()):
@@ -85,7 +85,7 @@ def table(a):
                   f"image_error {s['image_error_mean']:.4f}  {s['seconds_per_image']:.2f} s/image", flush=True)
             if preset == "default":
                 if fig is None:
-                    fig = [[ev.originals[i]] for i in range(min(5, len(ev.files)))]
+                    fig = [[ev.originals[i]] for i in range(min(5, len(ev.sources)))]
                 for i, row in enumerate(fig):
                     row.append(ev.reconstructions[i])
                 names.append(rep.name)

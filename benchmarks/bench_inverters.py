@@ -16,7 +16,7 @@ compared with the colour original for every method alike.
 
 perturb: the bundled refnet relu6 (fc6 after its ReLU, the code the paper binarised), fc6 (before
 the ReLU) and conv5 inverters on N cifar10/test images: decode the clean, binarised and
-50%-dropped codes (``preimage.learned.studies.perturb``).
+50%-dropped codes (``preimage.jobs.studies.perturb``).
 
     python benchmarks/bench_inverters.py table --n 100
     python benchmarks/bench_inverters.py perturb --n 1000
@@ -35,7 +35,7 @@ from preimage import _io, metrics
 from preimage.images import encode_png, list_images, load_image
 from preimage.learned import decode, find_bundled, hybrid
 from preimage.learned.data import evenly_spaced
-from preimage.learned.studies import perturb
+from preimage.jobs.studies import perturb
 from preimage.optimize import invert
 from preimage.report import grid
 from preimage.representations import build

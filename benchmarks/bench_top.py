@@ -21,8 +21,8 @@ import json, resource, sys, time, torch
 from preimage.data import stream_folder
 from preimage.models import load_model
 from preimage.representations import CNNLayer
-from preimage.backward.top import stream_top
-from preimage.backward.diagnose import diagnose
+from preimage.jobs.projection.top import stream_top
+from preimage.jobs.projection.diagnose import diagnose
 what, data, n, workers = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 info = load_model("refnet")
 t0 = time.perf_counter()

@@ -182,7 +182,7 @@ def test_side_by_side_labels_are_unique(tmp_path, capsys, photos):
     code, _, err = run(capsys, "invert", photos / "cat" / "0001.png", photos / "ship" / "0001.png", "--model", TINY,
                        "--layer", "conv2", "--iters", "2", "--quiet", "--out", out)
     assert code == 0, err
-    from preimage.reconstruct import labels_for
+    from preimage.images import labels_for
     assert labels_for([str(photos / "cat" / "0001.png"), str(photos / "ship" / "0001.png")]) == ["cat/0001", "ship/0001"]
     names = [r["output"] for r in json.loads((out / "results.json").read_text())["images"]]
     assert len(set(names)) == 2

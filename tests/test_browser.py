@@ -33,12 +33,13 @@ def test_the_probe_sees_what_is_wrong(tmp_path):
 
 def test_demo_report_in_a_browser(tmp_path):
     from preimage.models import load_model
+    from preimage import report
     from preimage.report.demo import run_demo
 
     b = _browser()
     print(f"browser test runs with {b}")
     demo = run_demo(load_model("refnet"), layers=["conv1", "conv5", "fc8"], iters=3, show=False)
-    demo.save(tmp_path / "demo")
+    report.save(demo, tmp_path / "demo")
     findings = check_page(tmp_path / "demo" / "report.html", (1280, 800), browser=b)
     assert problems(findings) == []
     assert len(findings[1280]["images"]) >= 6

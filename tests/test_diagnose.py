@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from preimage.backward.diagnose import diagnose
-from preimage.backward.top import TopK
+from preimage.jobs.projection.diagnose import diagnose
+from preimage.jobs.projection.top import TopK
 from preimage.cli import main
 from preimage.data import stream_folder
 from preimage.models import load_model

@@ -126,7 +126,7 @@ def test_an_images_result_does_not_depend_on_its_batch(photos32):
 
 
 def test_luma_representations_are_reconstructed_and_shown_in_grey():
-    from preimage.reconstruct import reconstruct
+    from preimage.jobs.inversion import reconstruct
     from preimage.representations import build
 
     r = reconstruct(build("hog", size=32), ["sample:coffee"], iters=5, show=False)

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from preimage.backward import relu_rule
-from preimage.backward.project import project, project_one
+from preimage.backward.project import project_one
+from preimage.jobs.projection.project import project
 from preimage.cli import main
 from preimage.representations import CNNLayer
 

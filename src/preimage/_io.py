@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .errors import OutputError
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then rename ``tmp_path`` onto ``path``.
@@ -17,14 +19,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     """
     path = Path(path)
     if path.is_dir():
-        from .errors import OutputError
 
         raise OutputError(f"output {path} is a folder; name a file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     except OSError as e:
-        from .errors import OutputError
 
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     os.close(fd)
@@ -66,7 +66,6 @@ MANIFEST = ".preimage-run.json"
 def check_output_file(path: str | os.PathLike, force: bool = False, owned_by: Optional[Callable[[Path], bool]] = None) -> Path:
     """Refuse an output file that exists (unless ``force``, or ``owned_by(path)`` says it is this
     command's own earlier output) or that names a folder; one clear line either way."""
-    from .errors import OutputError
 
     p = Path(path)
     if p.is_dir():
@@ -91,7 +90,6 @@ class StagedDir:
     """
 
     def __init__(self, final: str | os.PathLike, command: Optional[str] = None, force: bool = False):
-        from .errors import OutputError
 
         self.final = Path(final)
         self.command = command
@@ -128,7 +126,6 @@ class StagedDir:
 
     def _check_owner(self, force: bool) -> list:
         """The files an earlier run of this command left (to replace), or a refusal."""
-        from .errors import OutputError
 
         if not self.final.is_dir():
             return []

@@ -33,7 +33,9 @@ from typing import Generator, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .errors import ImageError
+from . import _io, progress
+from .errors import ImageError, OutputError
+from .images import IMAGE_SUFFIXES, decode_image
 
 SHARD_HINT = "make them with 'preimage make-shards DIR --out PREFIX'"
 
@@ -120,7 +122,6 @@ class Items:
         return data
 
     def load(self, i: int, size: Optional[int] = None) -> torch.Tensor:
-        from .images import decode_image
 
         return decode_image(self.read(i), self.names[i], size)
 
@@ -181,7 +182,6 @@ def expand_pattern(pattern: str) -> List[str]:
 def _walk(folder: str) -> List[str]:
     """Image files under ``folder`` as strings, in the order of their path components (the order
     ``sorted(Path...)`` gives); lighter than Path objects when a folder holds a million images."""
-    from .images import IMAGE_SUFFIXES
 
     root = str(folder)
     if not Path(root).is_dir():
@@ -208,7 +208,6 @@ def index_folder(folder: str) -> Items:
 
 def _index_shard(path: str):
     """(member names, offsets, sizes, labels) of the images in one tar shard."""
-    from .images import IMAGE_SUFFIXES
 
     images: dict = {}
     labels: dict = {}
@@ -346,7 +345,6 @@ class Stream:
         return self.items.load(i, self.size)
 
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
-        from . import progress
 
         loader = _loader(_Decoded(self.items, self.size, self.skip_bad), self.workers, batch_size=self.batch,
                          shuffle=False, collate_fn=_collate)
@@ -527,8 +525,6 @@ def make_shards(folder: str, prefix: str, per_shard: int = 10000, force: bool = 
     ``PREFIX-000000.tar``, ...: member ``KEY.EXT`` holds the file's own bytes; for
     ``root/<class>/<file>``, ``KEY.cls`` the class's index among the sorted class folders (the
     WebDataset convention) and ``KEY.txt`` its name. Each shard is written atomically. Returns the paths."""
-    from . import _io, progress
-    from .errors import OutputError
 
     if per_shard < 1:
         raise ImageError(f"--per-shard must be at least 1, got {per_shard}")

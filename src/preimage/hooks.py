@@ -12,6 +12,7 @@ it ends, and the model's train/eval flag is restored.
 from __future__ import annotations
 
 import contextlib
+import difflib
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -82,10 +83,25 @@ def resolve_module(model: nn.Module, layer: Union[str, nn.Module],
             if m is layer:
                 return n, m
         raise LayerError(f"module {type(layer).__name__} is not part of the model")
-    from .representations.cnn import resolve_layer
-
     path = resolve_layer(model, layer, aliases)
     return path, named[path]
+
+
+def resolve_layer(model: nn.Module, layer: str, aliases: Optional[Dict[str, str]] = None) -> str:
+    """Alias or module path -> module path; unknown names fail listing the nearest valid ones."""
+    aliases = aliases or {}
+    paths = [n for n, _ in model.named_modules() if n]
+    if layer in aliases:
+        return aliases[layer]
+    if layer in paths:
+        return layer
+    valid = list(aliases) + paths
+    near = difflib.get_close_matches(layer, valid, n=5, cutoff=0.4)
+    if not near:
+        near = valid[:8]
+    raise LayerError(f"unknown layer {layer!r}; nearest valid names: {', '.join(near)}"
+                     f" ('preimage layers MODEL' lists all {len(valid)})")
+
 
 
 class Capture:

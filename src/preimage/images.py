@@ -203,52 +203,26 @@ def list_images(folder: str | os.PathLike, recursive: bool = False) -> List[Path
     return files
 
 
-def image_folder(root: str | os.PathLike):
-    """An image-folder dataset ``root/<class>/<file>``: returns (paths, labels, class names)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ImageError(f"data folder not found: {root}")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir())
-    if not classes:
-        raise ImageError(f"{root} has no class sub-folders (expected root/<class>/<image>)")
-    paths, labels = [], []
-    for i, c in enumerate(classes):
-        for p in sorted((root / c).iterdir()):
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-                paths.append(p)
-                labels.append(i)
-    if not paths:
-        raise ImageError(f"no images under {root}/<class>/")
-    return paths, labels, classes
+def labels_for(sources: Sequence[str]) -> List[str]:
+    """Short, unique row labels: the file stem, with its folder (then its position) where stems repeat."""
+    def stem(s: str) -> str:
+        if ".tar:" in s:  # a member of a tar shard
+            return Path(s.split(".tar:", 1)[1]).stem
+        return s.split(":", 1)[1] if s.startswith("sample:") else Path(s).stem
+
+    def with_parent(s: str) -> str:
+        p = Path(s)
+        return f"{p.parent.name}/{p.stem}" if not s.startswith("sample:") and p.parent.name else stem(s)
+
+    out = [stem(s) for s in sources]
+    if len(set(out)) < len(out):
+        out = [with_parent(s) if out.count(stem(s)) > 1 else stem(s) for s in sources]
+    if len(set(out)) < len(out):
+        out = [f"{lab} ({i + 1})" if out.count(lab) > 1 else lab for i, lab in enumerate(out)]
+    return out
 
 
-def load_uint8_folder(root: str | os.PathLike, limit_per_class: Optional[int] = None, show: Optional[bool] = None):
-    """Decode a whole image-folder dataset of equal-size images into memory.
-
-    Returns (uint8 tensor (N, 3, H, W), int64 labels (N,), class names).
-    """
-    from . import progress
-
-    paths, labels, classes = image_folder(root)
-    if limit_per_class is not None:
-        keep, count = [], {}  # type: ignore[var-annotated]
-        for p, y in zip(paths, labels):
-            if count.get(y, 0) < limit_per_class:
-                keep.append((p, y))
-                count[y] = count.get(y, 0) + 1
-        paths, labels = [p for p, _ in keep], [y for _, y in keep]
-    arrays = []
-    shape = None
-    for p in progress.bar(paths, desc=f"decoding {Path(root).name}", show=show, unit="img"):
-        try:
-            with Image.open(p) as img:
-                a = np.asarray(img.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as e:
-            raise ImageError(f"cannot read image {p}: {e}") from None
-        if shape is None:
-            shape = a.shape
-        elif a.shape != shape:
-            raise ImageError(f"{p} is {a.shape[1]}x{a.shape[0]}, other images are {shape[1]}x{shape[0]}")
-        arrays.append(a)
-    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    return x, torch.tensor(labels, dtype=torch.int64), classes
+def amplified_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``b - a`` as a picture: grey is no change, scaled so the largest change reaches black or white."""
+    diff = b - a
+    return (0.5 + diff / (2 * diff.abs().max().clamp_min(1e-12))).clamp(0, 1)

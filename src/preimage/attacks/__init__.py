@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..errors import ConfigError
+from ..keys import keyed
+from ..models.classifier import Classifier
+
+__all__ = ["NORMS", "AttackOutcome", "Classifier", "check_norm", "fgsm", "outcome", "parse_eps", "pgd", "quantise"]
 
 NORMS = ("inf", "2")
 
@@ -40,28 +43,6 @@ def parse_eps(text: str) -> float:
     if not v >= 0 or v == float("inf"):
         raise ConfigError(f"--eps must be a finite number >= 0, got {text!r}")
     return v
-
-
-class Classifier(nn.Module):
-    """A model that takes [0, 1] images: it owns the normalisation (foolbox's bounds idea), so
-    attacks never see the model's own units."""
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float], classes: Optional[int] = None):
-        super().__init__()
-        self.model = model.eval()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
-        self.classes = classes
-
-    @classmethod
-    def from_info(cls, info) -> "Classifier":
-        return cls(info.module, info.mean, info.std, len(info.classes) if info.classes else None)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model((x - self.mean.to(x.device)) / self.std.to(x.device))
 
 
 def _grad(clf: Classifier, x: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
@@ -88,7 +69,7 @@ def _project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
 def _random_start(x: torch.Tensor, eps: float, norm: str, seed: int) -> torch.Tensor:
     out = []
     for i in range(len(x)):
-        g = torch.Generator().manual_seed(int(seed) * 1_000_003 + i)
+        g = keyed(seed, "pgd start", i)
         if norm == "inf":
             d = (torch.rand(x.shape[1:], generator=g) * 2 - 1) * eps
         else:

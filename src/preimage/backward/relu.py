@@ -28,6 +28,8 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from ..errors import ConfigError
+
 RULES = ("gradient", "leaky", "deconvnet", "guided")
 #: rules for optimising an image (not for visualising a backward pass)
 SURROGATES = ("leaky", "soft")
@@ -38,7 +40,6 @@ class RuleState:
 
     def __init__(self, rule: str = "gradient", slope: float = 0.0):
         if rule not in RULES + SURROGATES:
-            from ..errors import ConfigError
 
             raise ConfigError(f"unknown backward rule {rule!r}; valid: {', '.join(dict.fromkeys(RULES + SURROGATES))}")
         self.rule, self.slope = rule, float(slope)

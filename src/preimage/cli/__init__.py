@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from typing import List, Optional
 
+import torch
+
+from .. import progress
 from ..errors import PreimageError
 from . import attacks, backward, classify, datasets, demo, inversion, learned, natural, privacy  # noqa: F401  (each registers its verbs)
-from .common import COMMANDS
+from .common import COMMANDS, positive
 
 #: the order --help lists the verbs in
 ORDER = ("demo", "invert", "layers", "evaluate", "maximize", "caricature", "project", "top-activations", "diagnose",
@@ -31,14 +35,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _threads(s: str) -> int:
-    from .common import positive
-
     return positive("--threads")(s)
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("preimage")
     except PackageNotFoundError:
@@ -80,10 +80,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(a, "func", None):
         ap.print_help()
         return 2
-    import torch
-
-    from .. import progress
-
     progress.set_quiet(a.quiet)
     threads = torch.get_num_threads()
     torch.set_num_threads(a.threads or DEFAULT_THREADS)

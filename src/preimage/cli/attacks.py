@@ -1,8 +1,14 @@
-"""Verbs of adversarial examples: ``attack``."""
+"""Verbs of adversarial examples: ``attack``, ``robustness``, ``transfer``."""
 
 from __future__ import annotations
 
-from .common import add_model_args, add_workers, command, load_model, positive
+from typing import List
+
+from ..attacks import check_norm, parse_eps
+from ..hooks import resolve_layer
+from ..jobs.attacks import robustness, run_attack, transfer
+from ..models import load_model as load_named
+from .common import add_model_args, add_workers, command, finish, load_model, output, positive
 
 
 def _attack_options(p):
@@ -25,36 +31,20 @@ def _attack_options(p):
          "preimage attack --model refnet --data ../shared/data/cifar10/test --n 100 --eps 8/255 --out adv",
          _attack_options)
 def cmd_attack(a):
-    from .. import _io
-    from ..attacks import check_norm, parse_eps
-    from ..attacks.run import run_attack
-
     check_norm(a.norm)
     eps = parse_eps(a.eps)
     step = parse_eps(a.step_size) if a.step_size else None
     info = load_model(a)
     layers = [v for v in (a.invert_layers or "").split(",") if v]
-    if layers:
-        from ..representations.cnn import resolve_layer
-
-        for layer in layers:
-            resolve_layer(info.module, layer, info.aliases)
-    _io.StagedDir.check(a.out, "attack", a.force)
-    r = run_attack(info, a.images or None, a.data, a.n, a.method, a.norm, eps, a.steps, step, a.target, a.seed,
-                   model=a.model, invert_layers=layers)
-    r.save(a.out, force=a.force)
-    rec = r.record
-    print(f"{rec['n']} images, {a.method} {a.norm} eps {eps:.5g}: success {rec['success_rate']:.3f} "
-          f"(8-bit PNG: {rec['success_rate_8bit']:.3f})" + (f", clean accuracy {rec['clean_accuracy']:.3f}"
-                                                             if rec["clean_accuracy"] is not None else ""))
-    for lay in rec.get("layers", []):
-        print(f"{lay['layer']:<10} code change {lay['code_change_mean']:.3f}  (decoded by {lay['decoded_by']})")
-    print(f"wrote {a.out}/results.json, attack.png and {rec['n']} adversarial PNGs")
+    for layer in layers:
+        resolve_layer(info.module, layer, info.aliases)
+    with output(a, "attack") as out:
+        r = run_attack(info, a.images or None, a.data, a.n, a.method, a.norm, eps, a.steps, step, a.target, a.seed,
+                       model=a.model, invert_layers=layers)
+        finish(out, r, f"wrote {a.out}/results.json, attack.png and {r.record['n']} adversarial PNGs")
 
 
-def _parse_eps_list(text: str):
-    from ..attacks import parse_eps
-
+def _parse_eps_list(text: str) -> List[float]:
     return [parse_eps(t) for t in text.split(",") if t.strip()]
 
 
@@ -73,23 +63,12 @@ def _robustness_options(p):
          "preimage robustness --model refnet --data ../shared/data/cifar10/test --n 1000 --out robust",
          _robustness_options)
 def cmd_robustness(a):
-    import json
-
-    from .. import _io
-    from ..attacks import check_norm
-    from ..attacks.run import robustness, robustness_plot
-
     check_norm(a.norm)
     eps = _parse_eps_list(a.eps)
     info = load_model(a)
-    _io.StagedDir.check(a.out, "robustness", a.force)
-    r = robustness(info, a.data, eps, a.n, a.steps, a.norm, a.seed, workers=a.workers)
-    with _io.StagedDir(a.out, command="robustness", force=a.force) as d:
-        (d / "robustness.json").write_text(json.dumps(r, indent=2) + "\n")
-        (d / "robustness.png").write_bytes(robustness_plot(r))
-    for e, acc in zip(r["eps"], r["accuracy"]):
-        print(f"eps {e:.5f}  accuracy {acc:.3f}")
-    print(f"wrote {a.out}/robustness.json and robustness.png")
+    with output(a, "robustness") as out:
+        r = robustness(info, a.data, eps, a.n, a.steps, a.norm, a.seed, workers=a.workers)
+        finish(out, r, f"wrote {a.out}/robustness.json and robustness.png")
 
 
 def _transfer_options(p):
@@ -109,26 +88,9 @@ def _transfer_options(p):
          "preimage transfer --models refnet,cifar-resnet,cifar-vgg --data ../shared/data/cifar10/test --eps 8/255 "
          "--out transfer", _transfer_options)
 def cmd_transfer(a):
-    import json
-
-    from .. import _io
-    from ..attacks import parse_eps
-    from ..attacks.run import transfer, transfer_heatmap
-    from ..models import load_model as _load
-
     names = [m for m in a.models.split(",") if m]
-    infos = [_load(m, seed=a.seed) for m in names]
+    infos = [load_named(m, seed=a.seed) for m in names]
     eps = parse_eps(a.eps)
-    _io.StagedDir.check(a.out, "transfer", a.force)
-    t = transfer(infos, names, a.data, eps, a.n, a.steps, a.method, a.seed, workers=a.workers)
-    w = max(len(n) for n in names)
-    head = "made on / tested on"
-    w = max(w, len(head) - 4)
-    table = [f"{head:<{w + 4}}" + "".join(f"{n:>{w + 2}}" for n in names)]
-    table += [f"{src:<{w + 4}}" + "".join(f"{v:>{w + 2}.3f}" for v in row) for src, row in zip(names, t["matrix"])]
-    with _io.StagedDir(a.out, command="transfer", force=a.force) as d:
-        (d / "transfer.json").write_text(json.dumps(t, indent=2) + "\n")
-        (d / "transfer.png").write_bytes(transfer_heatmap(t))
-        (d / "transfer.txt").write_text("\n".join(table) + "\n")
-    print("\n".join(table))
-    print(f"wrote {a.out}/transfer.json, transfer.png and transfer.txt")
+    with output(a, "transfer") as out:
+        t = transfer(infos, names, a.data, eps, a.n, a.steps, a.method, a.seed, workers=a.workers)
+        finish(out, t, f"wrote {a.out}/transfer.json, transfer.png and transfer.txt")

@@ -1,8 +1,12 @@
-"""Verbs of backward projection: ``project``."""
+"""Verbs of backward projection and diagnosis: ``project``, ``top-activations``, ``diagnose``."""
 
 from __future__ import annotations
 
-from .common import add_model_args, add_workers, build_rep, command, positive
+from ..data import stream_folder
+from ..errors import ConfigError, LayerError
+from ..jobs.projection import diagnose, project, top_activations
+from ..representations import CNNLayer
+from .common import add_model_args, add_workers, build_rep, command, finish, load_model, output, positive
 
 
 def _project_options(p):
@@ -18,16 +22,11 @@ def _project_options(p):
 @command("project", "project a layer's activations back to pixels (DeconvNet, guided backprop or the gradient)",
          "preimage project sample:chelsea --model refnet --layer conv5 --top 4 --out proj", _project_options)
 def cmd_project(a):
-    from .. import _io
-    from ..backward.project import project
-
     rep = build_rep(a)
-    _io.StagedDir.check(a.out, "project", a.force)
-    r = project(rep, a.images, channel=a.channel, top=a.top, rule=a.rule, model=a.model, layer=a.layer)
-    rec = r.save(a.out, force=a.force)
-    for e in rec["images"]:
-        print(f"{e['input']:<24} channel {e['channel']:>4}  activation {e['activation']:.3f}  at {tuple(e['place'])}")
-    print(f"wrote {len(rec['images'])} projections, side_by_side.png and results.json to {a.out}")
+    with output(a, "project") as out:
+        r = project(rep, a.images, channel=a.channel, top=a.top, rule=a.rule, model=a.model, layer=a.layer)
+        finish(out, r, f"wrote {sum(len(s) for s in r.selections)} projections, side_by_side.png and results.json "
+                       f"to {a.out}")
 
 
 def _data_args(p):
@@ -50,17 +49,10 @@ def _top_options(p):
          "preimage top-activations --model refnet --layer conv5 --data ../shared/data/cifar10/test --channels 0:8 "
          "--out top-conv5", _top_options)
 def cmd_top(a):
-    from .. import _io
-    from ..backward.top import top_activations
-    from ..data import stream_folder
-    from ..errors import ConfigError, LayerError
-    from ..representations import CNNLayer
-    from .common import load_model
-
     info = load_model(a)
     if not a.layer:
         raise LayerError(f"top-activations needs --layer; 'preimage layers {a.model}' lists them")
-    rep = CNNLayer(info.module, a.layer, info.mean, info.std, info.aliases, info.input_size, name=f"{info.name}/{a.layer}")
+    rep = CNNLayer.from_info(info, a.layer)
     n = rep.output_shape(rep.input_size)[0]
     try:
         lo, hi = (int(v) for v in (a.channels or "0:8").split(":"))
@@ -68,12 +60,11 @@ def cmd_top(a):
         raise ConfigError(f"--channels must look like A:B, got {a.channels!r}") from None
     if not 0 <= lo < hi <= n:
         raise ConfigError(f"--channels {lo}:{hi} is outside the layer's {n} channels (valid: 0 <= A < B <= {n})")
-    _io.StagedDir.check(a.out, "top-activations", a.force)
-    stream = stream_folder(a.data, rep.input_size, a.batch_size, a.workers, a.n, a.skip_bad, desc="top activations")
-    r = top_activations(info, rep, stream, list(range(lo, hi)), a.k, a.model)
-    r.save(a.out, force=a.force)
-    print(f"wrote {a.out}/top_activations.png and results.json ({r.images} images, receptive field {r.field} px"
-          + (f", {len(stream.skipped)} unreadable skipped" if stream.skipped else "") + ")")
+    with output(a, "top-activations") as out:
+        stream = stream_folder(a.data, rep.input_size, a.batch_size, a.workers, a.n, a.skip_bad, desc="top activations")
+        r = top_activations(info, rep, stream, list(range(lo, hi)), a.k, a.model)
+        finish(out, r, f"wrote {a.out}/top_activations.png and results.json ({r.images} images, receptive field "
+                       f"{r.field} px" + (f", {len(stream.skipped)} unreadable skipped" if stream.skipped else "") + ")")
 
 
 def _diagnose_options(p):
@@ -86,16 +77,8 @@ def _diagnose_options(p):
 @command("diagnose", "dead and rarely active channels of every layer over a folder: JSON and an HTML page",
          "preimage diagnose --model refnet --data ../shared/data/cifar10/test --out diagnose", _diagnose_options)
 def cmd_diagnose(a):
-    from .. import _io
-    from ..backward.diagnose import diagnose
-    from ..data import stream_folder
-    from .common import load_model
-
     info = load_model(a)
-    _io.StagedDir.check(a.out, "diagnose", a.force)
-    stream = stream_folder(a.data, info.input_size, a.batch_size, a.workers, a.n, a.skip_bad, desc="diagnosing")
-    d = diagnose(info, stream, a.layers.split(",") if a.layers else None,
-                 first_image=stream.image(0))
-    d.save(a.out, force=a.force)
-    print("\n".join(d.lines()))
-    print(f"wrote {a.out}/diagnose.json and diagnose.html ({d.images} images)")
+    with output(a, "diagnose") as out:
+        stream = stream_folder(a.data, info.input_size, a.batch_size, a.workers, a.n, a.skip_bad, desc="diagnosing")
+        d = diagnose(info, stream, a.layers.split(",") if a.layers else None, first_image=stream.image(0))
+        finish(out, d, f"wrote {a.out}/diagnose.json and diagnose.html ({d.images} images)")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 
+from .. import _io
+from ..models import load_model as load_named
+from ..models.training import evaluate_classifier, train_classifier
 from .common import add_model_args, add_workers, command, load_model, positive
 
 
@@ -26,12 +30,8 @@ def _train_options(p):
          "preimage train-classifier --data ../shared/data/cifar10/train --arch refnet --epochs 16 "
          "--val ../shared/data/cifar10/test --out refnet.safetensors", _train_options)
 def cmd_train_classifier(a):
-    from .._io import check_output_file
-    from ..models import load_model as _load
-    from ..models.training import train_classifier
-
-    check_output_file(a.out, a.force or a.resume)
-    info = _load(a.arch, pretrained=False, seed=a.seed)
+    _io.check_output_file(a.out, a.force or a.resume)
+    info = load_named(a.arch, pretrained=False, seed=a.seed)
     s = train_classifier(info, a.data, a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                          resume=a.resume, val=a.val, log=lambda m: print(m, flush=True),
                          keep_checkpoint=a.keep_checkpoint, workers=a.workers)
@@ -52,11 +52,6 @@ def _eval_options(p):
 @command("eval-classifier", "accuracy, per-class accuracy and confusion matrix of a classifier on an image folder",
          "preimage eval-classifier --model refnet --data ../shared/data/cifar10/test", _eval_options)
 def cmd_eval_classifier(a):
-    import json
-
-    from .. import _io
-    from ..models.training import evaluate_classifier
-
     if a.out:
         _io.check_output_file(a.out, a.force)
     r = evaluate_classifier(load_model(a), a.data, workers=a.workers)

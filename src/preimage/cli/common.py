@@ -7,11 +7,19 @@ naming its option builder; nothing here imports a verb module, so there is no im
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
+import torch
+
+from .. import report
 from ..errors import ConfigError
+from ..models import ModelInfo
+from ..models import load_model as _load_model
+from ..representations import Representation, build
+from ..results import Output, Result
 
 
 @dataclass
@@ -42,8 +50,6 @@ def positive(name: str, kind=int):
     what = "an integer" if kind is int else "a number"
 
     def f(s):
-        import math
-
         try:
             v = kind(s)
         except ValueError:
@@ -110,10 +116,8 @@ def add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cpu)")
 
 
-def device(a) -> "object":
+def device(a: argparse.Namespace) -> torch.device:
     """The torch device of ``--device``, checked: a clear error for an unknown or absent one."""
-    import torch
-
     name = getattr(a, "device", None) or "cpu"
     try:
         dev = torch.device(name)
@@ -128,19 +132,31 @@ def device(a) -> "object":
     return dev
 
 
-def build_rep(a, layer: Optional[str] = None, model: Optional[str] = None):
+def build_rep(a: argparse.Namespace, layer: Optional[str] = None, model: Optional[str] = None) -> Representation:
     """The representation named by ``--model`` (and ``--layer``), with the model-loading options."""
-    from ..representations import build
-
     return build(model or a.model, layer if layer is not None else getattr(a, "layer", None),
                  weights=getattr(a, "weights", None), mean=getattr(a, "mean", None), std=getattr(a, "std", None),
                  size=getattr(a, "size", None), pretrained=not getattr(a, "random_weights", False),
                  seed=getattr(a, "seed", 0))
 
 
-def load_model(a, model: Optional[str] = None):
-    from ..models import load_model as _load
-
-    return _load(model or a.model, weights=getattr(a, "weights", None), mean=getattr(a, "mean", None),
+def load_model(a: argparse.Namespace, model: Optional[str] = None) -> ModelInfo:
+    """The model named by ``--model`` with the model-loading options."""
+    return _load_model(model or a.model, weights=getattr(a, "weights", None), mean=getattr(a, "mean", None),
                  std=getattr(a, "std", None), input_size=getattr(a, "size", None),
                  pretrained=not getattr(a, "random_weights", False), seed=getattr(a, "seed", 0))
+
+
+def output(a: argparse.Namespace, name: str) -> Output:
+    """``--out`` claimed for this run of ``name``, before any work: checked and locked until saved."""
+    return Output(a.out, name, a.force)
+
+
+def finish(out: Output, result: Result, wrote: str) -> Dict:
+    """Save ``result`` with its figures, print its lines and ``wrote``; returns the record."""
+    record = report.save(result, out)
+    lines: List[str] = result.lines()
+    if lines:
+        print("\n".join(lines))
+    print(wrote)
+    return record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..data import make_shards, shard_pattern
 from .common import command, positive
 
 
@@ -14,7 +15,5 @@ def _shards_options(p):
 @command("make-shards", "write an image folder as WebDataset tar shards (for --data on many machines)",
          "preimage make-shards ../shared/data/cifar10/train --out shards/cifar-train --per-shard 5000", _shards_options)
 def cmd_make_shards(a):
-    from ..data import make_shards, shard_pattern
-
     paths = make_shards(a.folder, a.out, a.per_shard, force=a.force)
     print(f"wrote {len(paths)} shard(s): --data '{shard_pattern(paths)}'")

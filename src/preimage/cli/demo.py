@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_run_args, command, load_model
+from ..report.demo import DEMO_IMAGES, run_demo
+from .common import add_run_args, command, finish, load_model, output
 
 
 def _options(p):
-    from ..report.demo import DEMO_IMAGES
-
     p.add_argument("--model", default="refnet", help="model (default refnet, bundled)")
     p.add_argument("--weights", help="weights file")
     p.add_argument("--mean", help=argparse.SUPPRESS)
@@ -24,15 +23,10 @@ def _options(p):
 @command("demo", "invert three photos from every layer of the bundled network and write an HTML report",
          "preimage demo --out preimage-demo", _options)
 def cmd_demo(a):
-    from .. import _io
-    from ..report.demo import run_demo
-
     info = load_model(a)
-    _io.StagedDir.check(a.out, "demo", a.force)
     cmd = "preimage demo" + (f" --model {a.model}" if a.model != "refnet" else "")
-    demo = run_demo(info, a.images, a.layers.split(",") if a.layers else None, preset=a.preset or "default",
-                    iters=a.iters, seed=a.seed, command=cmd)
-    demo.save(a.out, force=a.force)
-    print("\n".join(demo.lines()))
-    print(f"wrote {a.out}/report.html, " + ", ".join(n for n in demo.pages if n != "report.html")
-          + f" and results.json ({demo.record['seconds']:.0f}s)")
+    with output(a, "demo") as out:
+        demo = run_demo(info, a.images, a.layers.split(",") if a.layers else None, preset=a.preset or "default",
+                        iters=a.iters, seed=a.seed, command=cmd)
+        finish(out, demo, f"wrote {a.out}/report.html, " + ", ".join(n for n in demo.pages if n != "report.html")
+               + f" and results.json ({demo.record['seconds']:.0f}s)")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_device, add_model_args, add_run_args, add_workers, build_rep, command, device, positive
+from ..jobs.inversion import check_options, evaluate, reconstruct
+from ..optimize.objectives import parse_channels
+from ..representations import describe_layers
+from .common import add_device, add_model_args, add_run_args, add_workers, build_rep, command, device, finish, output, positive
 
 
 def _layers_options(p):
@@ -17,8 +20,6 @@ def _layers_options(p):
 @command("layers", "list every addressable layer of a model with its output shape",
          "preimage layers refnet --size 32", _layers_options, writes=False)
 def cmd_layers(a):
-    from ..representations import describe_layers
-
     print("\n".join(describe_layers(a.model, size=a.size, weights=a.weights)))
 
 
@@ -42,26 +43,16 @@ def _invert_options(p):
          "preimage invert sample:astronaut sample:coffee --model refnet --layer conv3 --samples 3 --out out/",
          _invert_options)
 def cmd_invert(a):
-    from ..optimize.objectives import parse_channels
-    from ..reconstruct import check_options, reconstruct
-
     channels = parse_channels(a.channels)
     dev = device(a)
     rep = build_rep(a).to(dev)
     check_options(rep, a.method, a.inverter, a.samples, a.window, channels)
-    _check_out(a.out, "invert", a.force)
-    r = reconstruct(rep, a.images, a.method, inverter=a.inverter, preset=a.preset, iters=a.iters, samples=a.samples,
-                    window=a.window, channels=channels, seed=a.seed, size=a.size, layer=a.layer, model=a.model)
-    r.save(a.out, force=a.force)
-    print("\n".join(r.lines()))
-    print(f"wrote {len(r.records())} reconstructions, side_by_side.png and results.json to {a.out} ({r.seconds:.1f}s)")
-
-
-def _check_out(out: str, name: str, force: bool) -> None:
-    """Refuse an unusable output folder before any work (the save repeats the check)."""
-    from .. import _io
-
-    _io.StagedDir.check(out, name, force)
+    with output(a, "invert") as out:
+        r = reconstruct(rep, a.images, a.method, inverter=a.inverter, preset=a.preset, iters=a.iters,
+                        samples=a.samples, window=a.window, channels=channels, seed=a.seed, size=a.size,
+                        layer=a.layer, model=a.model)
+        finish(out, r, f"wrote {len(r.records())} reconstructions, side_by_side.png and results.json to {a.out} "
+                       f"({r.seconds:.1f}s)")
 
 
 def _evaluate_options(p):
@@ -83,13 +74,9 @@ def _evaluate_options(p):
 @command("evaluate", "the CVPR-2015 inversion protocol on a folder of images: error table and figure",
          "preimage evaluate --rep hog --data ../shared/data/imagenet-dev100 --n 100 --out eval-hog", _evaluate_options)
 def cmd_evaluate(a):
-    from ..analysis.evaluate import evaluate
-
     rep = build_rep(a, model=a.rep)
-    _check_out(a.out, "evaluate", a.force)
-    ev = evaluate(rep, a.data, n=a.n, size=a.size, preset=a.preset or "default", iters=a.iters, seed=a.seed,
-                  workers=a.workers)
-    ev.save(a.out, force=a.force)
-    print(ev.table())
-    print(f"wrote {a.out}/evaluate.json, evaluate.png and per_image.json")
+    with output(a, "evaluate") as out:
+        ev = evaluate(rep, a.data, n=a.n, size=a.size, preset=a.preset or "default", iters=a.iters, seed=a.seed,
+                      workers=a.workers)
+        finish(out, ev, f"wrote {a.out}/evaluate.json, evaluate.png and per_image.json")
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 
-from .common import add_model_args, add_workers, build_rep, command, positive
+from .._io import check_output_file
+from ..jobs.studies import interpolate_study, perturb_study, sample_study
+from ..learned.apply import resolve_inverter
+from ..learned.inverter import is_inverter_file
+from ..learned.training import comparator_from_spec, train_inverter
+from .common import add_model_args, add_workers, build_rep, command, finish, output, positive
 
 
 def _train_options(p):
@@ -37,10 +42,6 @@ def _train_options(p):
          "--steps 3000 --out refnet-fc6.safetensors   (two processes: torchrun --nproc_per_node 2 -m preimage.cli "
          "train-inverter ...)", _train_options)
 def cmd_train_inverter(a):
-    from .._io import check_output_file
-    from ..learned.inverter import is_inverter_file
-    from ..learned.training import comparator_from_spec, train_inverter
-
     check_output_file(a.out, a.force or a.resume, owned_by=is_inverter_file)
     rep = build_rep(a)
     size = a.size or rep.input_size
@@ -71,17 +72,11 @@ def _study_options(p, out: str) -> None:
 
 
 def _run_study(a, make) -> None:
-    from .. import _io
-    from ..learned.apply import resolve_inverter
-
     rep = build_rep(a).eval()
     inv = resolve_inverter(rep, a.inverter, a.size)
-    _io.StagedDir.check(a.out, a.command, a.force)
-    study = make(rep, inv)
-    study.save(a.out, force=a.force)
-    if study.lines:
-        print("\n".join(study.lines))
-    print(f"wrote {a.out}/{study.name}.png and {study.name}.json")
+    with output(a, a.command) as out:
+        study = make(rep, inv)
+        finish(out, study, f"wrote {a.out}/{study.name}.png and {study.name}.json")
 
 
 def _perturb_options(p):
@@ -97,8 +92,6 @@ def _perturb_options(p):
          "preimage perturb --model refnet --layer fc6 --data ../shared/data/cifar10/test --n 1000 --out perturb-fc6",
          _perturb_options)
 def cmd_perturb(a):
-    from ..learned.studies import perturb_study
-
     _run_study(a, lambda rep, inv: perturb_study(rep, inv, a.data, a.n, a.drop, a.seed, a.show, a.workers))
 
 
@@ -113,8 +106,6 @@ def _interpolate_options(p):
          "preimage interpolate sample:astronaut sample:coffee --model refnet --layer fc6 --steps 8 --out interp",
          _interpolate_options)
 def cmd_interpolate(a):
-    from ..learned.studies import interpolate_study
-
     _run_study(a, lambda rep, inv: interpolate_study(rep, inv, a.a, a.b, a.steps))
 
 
@@ -130,6 +121,4 @@ def _sample_options(p):
          "preimage sample --model refnet --layer fc6 --data ../shared/data/cifar10/train --samples 8 --out samples",
          _sample_options)
 def cmd_sample(a):
-    from ..learned.studies import sample_study
-
     _run_study(a, lambda rep, inv: sample_study(rep, inv, a.data, a.n_codes, a.samples, a.seed, a.workers))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .common import add_device, add_model_args, add_run_args, build_rep, command, device, positive
+from ..errors import ConfigError
+from ..jobs.natural import caricatures, maximize_units, parse_units
+from ..models.zoo import MODELS
+from .common import add_device, add_model_args, add_run_args, build_rep, command, device, finish, output, positive
 
 
 def _maximize_options(p):
@@ -23,11 +26,6 @@ def _maximize_options(p):
 @command("maximize", "synthesise images that maximise units of a layer (all units as one batch)",
          "preimage maximize --model refnet --layer fc8 --classes all --out classes", _maximize_options)
 def cmd_maximize(a):
-    from .. import _io
-    from ..errors import ConfigError
-    from ..models.zoo import MODELS
-    from ..natural import maximize_units, parse_units
-
     rep = build_rep(a).to(device(a))
     size = rep.input_size
     count = rep.output_shape(size)[0]
@@ -41,13 +39,12 @@ def cmd_maximize(a):
             raise ConfigError(f"--position must be Y,X, got {a.position!r}") from None
     entry = MODELS.get(a.model)
     labels = entry.classes if (entry and a.classes and entry.classes and count == len(entry.classes)) else None
-    _io.StagedDir.check(a.out, "maximize", a.force)
-    r = maximize_units(rep, units, mode="position" if position else a.mode, position=position, samples=a.samples,
-                       preset=a.preset, iters=a.iters, seed=a.seed, normalise_on=a.normalise_on, model=a.model,
-                       layer=a.layer, labels=labels)
-    r.save(a.out, force=a.force)
-    print("\n".join(r.lines()))
-    print(f"wrote {len(units) * a.samples} images, grid.png and results.json to {a.out} ({r.result.seconds:.1f}s)")
+    with output(a, "maximize") as out:
+        r = maximize_units(rep, units, mode="position" if position else a.mode, position=position, samples=a.samples,
+                           preset=a.preset, iters=a.iters, seed=a.seed, normalise_on=a.normalise_on, model=a.model,
+                           layer=a.layer, labels=labels)
+        finish(out, r, f"wrote {len(units) * a.samples} images, grid.png and results.json to {a.out} "
+                       f"({r.result.seconds:.1f}s)")
 
 
 def _caricature_options(p):
@@ -60,12 +57,8 @@ def _caricature_options(p):
 @command("caricature", "exaggerate what a layer sees in photos (start at the photo, maximise its own code)",
          "preimage caricature sample:chelsea --model refnet --layer conv5 --out caricature", _caricature_options)
 def cmd_caricature(a):
-    from .. import _io
-    from ..natural import caricatures
-
     rep = build_rep(a).to(device(a))
-    _io.StagedDir.check(a.out, "caricature", a.force)
-    r = caricatures(rep, a.images, preset=a.preset, iters=a.iters, seed=a.seed, model=a.model, layer=a.layer)
-    r.save(a.out, force=a.force)
-    print("\n".join(r.lines()))
-    print(f"wrote {len(a.images)} caricatures, side_by_side.png and results.json to {a.out} ({r.seconds:.1f}s)")
+    with output(a, "caricature") as out:
+        r = caricatures(rep, a.images, preset=a.preset, iters=a.iters, seed=a.seed, model=a.model, layer=a.layer)
+        finish(out, r, f"wrote {len(a.images)} caricatures, side_by_side.png and results.json to {a.out} "
+                       f"({r.seconds:.1f}s)")

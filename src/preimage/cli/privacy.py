@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .common import add_model_args, add_workers, command, load_model, positive
+import sys
+
+from ..jobs.privacy import parse_defences, run_leakage
+from ..models import load_model as load_named
+from .common import add_model_args, add_workers, command, finish, load_model, output, positive
 
 
 def _leakage_options(p):
@@ -31,24 +35,13 @@ def _leakage_options(p):
          "--public ../shared/data/cifar10/train --n 1000 --defence 'noise:0.1,0.3,1|quantise:4,2,1|topk:0.1,0.01' "
          "--out leakage", _leakage_options)
 def cmd_leakage(a):
-    import sys
-
-    from .. import _io
-    from ..privacy import parse_defences, run_leakage
-
     defences = parse_defences(a.defence)
     layers = [v.strip() for v in a.layers.split(",") if v.strip()]
     info = load_model(a)
-    if a.judge:
-        from ..models import load_model as load_named
-
-        judge = load_named(a.judge)  # its own weights and normalisation (zoo name or model file), not --weights
-    else:
-        judge = None
-    _io.StagedDir.check(a.out, "leakage", a.force)
+    # the judge with its own weights and normalisation (zoo name or model file), not --weights
+    judge = load_named(a.judge) if a.judge else None
     quiet = getattr(a, "quiet", False)
-    r = run_leakage(info, layers, a.private, a.public, a.n, defences, judge, a.steps, a.seed, a.workers,
-                    a.batch_size, log=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
-    r.save(a.out, force=a.force)
-    print("\n".join(r.lines()))
-    print(f"wrote {a.out}/leakage.json, leakage.html, leakage_depth.png, leakage_tradeoff.png")
+    with output(a, "leakage") as out:
+        r = run_leakage(info, layers, a.private, a.public, a.n, defences, judge, a.steps, a.seed, a.workers,
+                        a.batch_size, log=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
+        finish(out, r, f"wrote {a.out}/leakage.json, leakage.html, leakage_depth.png, leakage_tradeoff.png")

@@ -26,6 +26,7 @@ from typing import Dict, Optional
 import torch
 
 from ..errors import WeightsError
+from ..representations import HANDCRAFTED
 from ..representations.base import Representation, spec_key
 from ..trainkit import read_safetensors, save_safetensors
 from .decoder import Decoder
@@ -57,7 +58,6 @@ def _legacy_spec(text: str) -> Dict:
     if m is None:
         model, _, path = text.rpartition("/")
         return {"kind": "cnn", "model": model, "layer": path}
-    from ..representations import HANDCRAFTED
 
     name, opts = m.group(1), m.group(2) or ""
     if name not in HANDCRAFTED:

@@ -13,7 +13,7 @@ from ..errors import WeightsError
 from . import cifar_nets as _cn
 from . import refnet as _refnet
 from . import torchvision_arch as _tv
-from .loading import ModelInfo, load_weights
+from .info import ModelInfo, load_weights
 
 
 @dataclass

@@ -9,8 +9,10 @@ import torch
 
 from .. import metrics
 from ..errors import ConfigError, ImageError
+from ..keys import content_key, keyed
 from .loop import StopRule, rescale_stages
 from .objectives import Selection
+from .optimizers import as_optimizer
 from .presets import Preset, get_preset
 
 
@@ -54,25 +56,6 @@ class InversionResult:
         return {"image_error": metrics.image_error(rec, ref).view(n, k),
                 "psnr": metrics.psnr(rec, ref).view(n, k),
                 "ssim": metrics.ssim(rec, ref).view(n, k)}
-
-
-def mix_key(seed: int, *parts) -> int:
-    """A 63-bit key from the seed and any parts (ints, strings, bytes): the same parts, the same key."""
-    import hashlib
-
-    h = hashlib.sha256(str(int(seed)).encode())
-    for p in parts:
-        h.update(b"|" + (p if isinstance(p, bytes) else str(p).encode()))
-    return int.from_bytes(h.digest()[:8], "little") >> 1
-
-
-def content_key(t: torch.Tensor) -> bytes:
-    """What identifies one image (or code) regardless of its batch: its values (images quantised
-    to 8 bits, so a reloaded PNG has the same key)."""
-    t = t.detach().float().cpu()
-    if t.dim() == 3 and t.shape[0] == 3 and float(t.min()) >= 0 and float(t.max()) <= 1:
-        return (t * 255).round().to(torch.uint8).numpy().tobytes()
-    return t.contiguous().numpy().tobytes()
 
 
 def _check_images(images: torch.Tensor) -> torch.Tensor:
@@ -132,10 +115,9 @@ def invert(rep, images: Optional[torch.Tensor] = None, target: Optional[torch.Te
     assert size is not None
     # each start from the seed and its own image (or code) and sample number: independent of the batch
     sources = originals if originals is not None else selection(target)  # a code: the part that is matched
-    keys = [mix_key(seed, content_key(sources[i]), k) for i in range(n) for k in range(samples)]
+    keys = [keyed(seed, content_key(sources[i]), k) for i in range(n) for k in range(samples)]
     setup = preset_obj.setup(rep, target_k, selection, size, gen, init=init, keys=keys)
     if optimizer is not None:
-        from .optimizers import as_optimizer
 
         setup.optimizer = as_optimizer(optimizer, setup.stages[0].lr)
     if transforms:

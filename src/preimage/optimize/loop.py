@@ -10,10 +10,11 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import torch
 
 from .. import progress
+from ..backward.relu import relu_rule
 from ..errors import ConfigError, DivergedError
 from ..trainkit import lr_schedule
 from .objectives import Context, Objective
-from .optimizers import Optimizer
+from .optimizers import Optimizer, as_optimizer
 from .param import PixelParam
 from .transforms import Transform, apply, as_list, centre, total_pad
 
@@ -118,7 +119,6 @@ def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stag
     """
     import contextlib
 
-    from ..backward.relu import relu_rule
 
     with relu_rule(*relu) if relu is not None else contextlib.nullcontext():
         return _optimize(param, objective, optimizer, stages, rep, transforms, stop, reset_on_lr_change,
@@ -127,7 +127,6 @@ def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stag
 
 def _optimize(param, objective, optimizer, stages, rep, transforms, stop, reset_on_lr_change, callback, show,
               jitter) -> OptimResult:
-    from .optimizers import as_optimizer
 
     chain = as_list(transforms) + as_list(jitter)
     pad = total_pad(chain)

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 
 from ..errors import ConfigError
-from .inversion import mix_key
+from ..keys import keyed
 from .loop import StopRule, rescale_stages
 from .objectives import Context, Objective, Selection
 from .presets import Preset, get_preset
@@ -187,7 +187,7 @@ def maximize(rep, units: Sequence[int], mode: str = "centre", position: Optional
         contrast = float(getattr(preset_obj, "contrast", 0.0))  # the papers' presets: pure activation
     objective = UnitActivation(u, mode, position, scale, contrast=contrast)
     dummy = torch.zeros((len(u), *shape), device=rep.device)
-    keys = [mix_key(seed, "unit", int(v), k) for v in units for k in range(samples)]
+    keys = [keyed(seed, "unit", int(v), k) for v in units for k in range(samples)]
     setup = preset_obj.setup(rep, dummy, Selection(), hw, torch.Generator().manual_seed(int(seed)),
                              data_term=objective, keys=keys)
     stages = rescale_stages(setup.stages, iters) if iters is not None else setup.stages

@@ -11,6 +11,8 @@ from typing import Optional
 
 import torch
 
+from ..errors import ConfigError
+
 
 class Optimizer:
     lr: float = 0.0
@@ -155,7 +157,6 @@ class TorchOptimizer(Optimizer):
     def __init__(self, factory, lr: float = 1e-3, **kwargs):
         cls = getattr(factory, "func", factory)
         if cls is torch.optim.LBFGS:
-            from ..errors import ConfigError
 
             raise ConfigError("torch.optim.LBFGS needs a closure that re-evaluates the energy; use an optimiser "
                               "that steps from the gradient (SGD, Adam, AdamW, RMSprop, ...)")
@@ -180,11 +181,9 @@ def as_optimizer(opt, lr: float) -> Optimizer:
     if isinstance(opt, Optimizer):
         return opt
     if isinstance(opt, torch.optim.Optimizer):
-        from ..errors import ConfigError
 
         raise ConfigError("pass the optimiser's class (torch.optim.Adam) or a factory, not an instance bound to other parameters")
     if callable(opt):
         return TorchOptimizer(opt, lr)
-    from ..errors import ConfigError
 
     raise ConfigError(f"not an optimiser: {opt!r}")

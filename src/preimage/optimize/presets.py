@@ -91,7 +91,7 @@ class Preset:
 
     def setup(self, rep, target: torch.Tensor, selection: Selection, size: Tuple[int, int],
               generator: torch.Generator, init: Optional[torch.Tensor] = None,
-              data_term: Optional[Objective] = None, keys: Optional[Sequence[int]] = None) -> Setup:
+              data_term: Optional[Objective] = None, keys: Optional[Sequence[torch.Generator]] = None) -> Setup:
         """``target``: (N, ...) codes; ``size``: output (H, W); ``init``: optional (N, 3, H, W) start image.
 
         ``data_term``: another data term in place of matching ``target`` (activation maximisation,
@@ -100,14 +100,14 @@ class Preset:
         raise NotImplementedError
 
     @staticmethod
-    def _noise(shape, generator: torch.Generator, keys: Optional[Sequence[int]], fn) -> torch.Tensor:
-        """Random start values: per image from its own key when ``keys`` are given, else from ``generator``."""
+    def _noise(shape, generator: torch.Generator, keys: Optional[Sequence[torch.Generator]], fn) -> torch.Tensor:
+        """Random start values: per image from its own keyed generator (:func:`preimage.keys.keyed`)
+        when ``keys`` are given, else from ``generator``."""
         if keys is None:
             return fn(shape, generator=generator)
         if len(keys) != shape[0]:
             raise ConfigError(f"{len(keys)} keys for {shape[0]} images")
-        return torch.cat([fn((1, *shape[1:]), generator=torch.Generator().manual_seed(int(k) % (2 ** 63)))
-                          for k in keys])
+        return torch.cat([fn((1, *shape[1:]), generator=g) for g in keys])
 
     @staticmethod
     def _init_shape(target, size, jitter):

@@ -1,6 +1,8 @@
-"""Figures and HTML reports."""
+"""Every figure and page of the package, drawn from job results; :func:`save` writes a result with them."""
 
 from .figures import grid, heatmap
-from .html import figure, img, line_plot, page, table
+from .html import figure, img, page, table
+from .plot import histogram, line_plot
+from .present import figures, save
 
-__all__ = ["grid", "heatmap", "figure", "img", "line_plot", "page", "table"]
+__all__ = ["figure", "figures", "grid", "heatmap", "histogram", "img", "line_plot", "page", "save", "table"]

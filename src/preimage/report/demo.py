@@ -7,31 +7,48 @@ prints its table.
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from .. import _io
+from .. import metrics
+from ..attacks import Classifier, outcome, pgd
+from ..data import TensorStream
+from ..errors import WeightsError
+from ..images import PHOTOS, amplified_difference, encode_png, labels_for, load_image, to_grayscale
+from ..jobs.attacks import layers_see
+from ..jobs.inversion import default_layers, invert_grayscale, layer_sweep
+from ..jobs.natural import normalise_images
+from ..jobs.projection import top_activations
+from ..learned import decode, find_bundled
 from ..models.loading import ModelInfo
+from ..optimize.maximize import caricature, maximize, natural_maxima
+from ..optimize.presets import get_preset
+from ..representations import HOG, CNNLayer, glyphs
+from . import html, layers_page
+from .figures import grid
+from .present import top_figure
 
 DEMO_IMAGES = ("sample:astronaut", "sample:coffee", "sample:chelsea")
 
 
 @dataclass
 class Demo:
+    """The demo's pages and figures with its record (a :class:`~preimage.results.Result`)."""
+
+    command = "demo"
+
     pages: Dict[str, bytes]
     record: Dict
-    files: List[str] = field(default_factory=list)
 
-    def save(self, out, force: bool = False) -> None:
-        with _io.StagedDir(out, command="demo", force=force) as d:
-            for name, data in self.pages.items():
-                (d / name).write_bytes(data)
-            (d / "results.json").write_text(json.dumps(self.record, indent=2) + "\n")
+    def to_json(self) -> Dict:
+        return self.record
+
+    def files(self) -> Dict[str, bytes]:
+        return dict(self.pages)
 
     def lines(self) -> List[str]:
         r = self.record
@@ -47,11 +64,6 @@ class Demo:
 def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Optional[Sequence[str]] = None,
              preset="default", iters: Optional[int] = None, seed: int = 0, command: str = "preimage demo",
              show: Optional[bool] = None) -> Demo:
-    from ..analysis.sweep import default_layers, layer_sweep
-    from ..images import load_image
-    from ..optimize.presets import get_preset
-    from ..reconstruct import labels_for
-    from . import layers_page
 
     preset = get_preset(preset)
     size = info.input_size
@@ -99,22 +111,13 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
 def _adversarial_section(info: ModelInfo, x: torch.Tensor, names: Sequence[str], layers: Sequence[str], seed: int):
     """One photo, its adversarial twin (PGD-10, 8/255) and what the layers with a bundled inverter
     decode from each: the invisible change grows with depth into a visible one."""
-    from ..attacks import Classifier, outcome, pgd
-    from ..attacks.run import layers_see
-    from ..errors import WeightsError
-    from ..images import encode_png
-    from ..learned import find_bundled
-    from ..representations import CNNLayer
-    from . import html
-    from .figures import grid
 
     if not info.classes:
         return "", None, {}
     usable = []
     for layer in layers:
         try:
-            find_bundled(CNNLayer(info.module, layer, info.mean, info.std, info.aliases, info.input_size),
-                         x.shape[-1])
+            find_bundled(CNNLayer.from_info(info, layer), x.shape[-1])
             usable.append(layer)
         except WeightsError:
             continue
@@ -125,9 +128,8 @@ def _adversarial_section(info: ModelInfo, x: torch.Tensor, names: Sequence[str],
         y = clf(x).argmax(1)
     adv = pgd(clf, x, y, 8 / 255, 10, seed=seed)
     o = outcome(clf, x, adv, y)
-    seen = layers_see(info, x, adv, usable, names)
-    diff = adv[0] - x[0]
-    row = [x[0], adv[0], (0.5 + diff / (2 * diff.abs().max().clamp_min(1e-12))).clamp(0, 1)]
+    seen = layers_see(info, x, adv, usable)
+    row = [x[0], adv[0], amplified_difference(x[0], adv[0])]
     decoded = [im[0] for lay in seen["layers"] for im in seen["decoded"][lay["layer"]]]
     cols = ["photo", "adversarial", "difference (amplified)"] + [f"{lay['layer']} {w}" for lay in seen["layers"]
                                                              for w in ("clean", "adversarial")]
@@ -148,11 +150,6 @@ def _adversarial_section(info: ModelInfo, x: torch.Tensor, names: Sequence[str],
 def _deconvnet_section(info: ModelInfo, layers: Sequence[str], channels: int = 8, k: int = 9):
     """Zeiler & Fergus's figure for the deepest conv layer: the top-k patches of the first channels
     among crops of the scikit-image photos, beside their DeconvNet projections."""
-    from ..backward.top import top_activations
-    from ..data import TensorStream
-    from ..images import PHOTOS, load_image
-    from ..representations import CNNLayer
-    from . import html
 
     convs = [lay for lay in layers if lay.startswith("conv")]
     if not convs:
@@ -167,10 +164,10 @@ def _deconvnet_section(info: ModelInfo, layers: Sequence[str], channels: int = 8
                     crops.append(big[:, y:y + s, x:x + s])
                     names.append(f"{n}@{y},{x}")
     layer = convs[-1]
-    rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, s, name=f"{info.name}/{layer}")
+    rep = CNNLayer.from_info(info, layer, s)
     n_ch = min(channels, rep.output_shape(s)[0])
     t = top_activations(info, rep, TensorStream(torch.stack(crops), names), list(range(n_ch)), k)
-    png = t.figure()
+    png = top_figure(t)
     text = (f"<h2>DeconvNet: what excites {layer}</h2><p>For each of the first {n_ch} channels of {layer}, the {k} "
             f"patches (its {t.field}-pixel receptive field) among {len(crops)} crops of the scikit-image photos where "
             "it responds most, and on the right each patch's activation projected back to pixels by the DeconvNet "
@@ -185,16 +182,9 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
                      iters: Optional[int], seed: int, show: Optional[bool] = None, channels: int = 8):
     """Natural pre-images (IJCV 2016): the units of the deepest conv layer and the class logits
     maximised, and caricatures of the photos at three depths. Layers the network lacks are skipped."""
-    from ..images import encode_png
-    from ..natural import normalise_images
-    from ..optimize.maximize import caricature, maximize, natural_maxima
-    from ..representations import CNNLayer
-    from . import html
-    from .figures import grid
 
     def rep_for(layer):
-        return CNNLayer(info.module, layer, info.mean, info.std, info.aliases, info.input_size,
-                        name=f"{info.name}/{layer}")
+        return CNNLayer.from_info(info, layer)
 
     convs = [lay for lay in layers if lay.startswith("conv")]
     logits = layers[-1] if layers else None
@@ -258,18 +248,10 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
 def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str], results):
     """For every swept layer with a bundled inverter, its one-pass reconstruction beside the
     optimisation's. Empty when no inverter fits."""
-    from .. import metrics
-    from ..errors import WeightsError
-    from ..images import encode_png
-    from ..learned import decode, find_bundled
-    from ..representations import CNNLayer
-    from . import html
-    from .figures import grid
 
     def decoded(layer):
         """(record, reconstructions) of the bundled inverter for ``layer``, or None if none fits."""
-        rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, info.input_size,
-                       name=f"{info.name}/{layer}")
+        rep = CNNLayer.from_info(info, layer)
         try:
             inv = find_bundled(rep, images.shape[-1])
         except WeightsError:
@@ -329,11 +311,6 @@ def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
 
 def _hog_section(sources, names, seed, iters, show=None, size=128):
     """Grayscale photos, their HOG glyphs and the default inversion."""
-    from ..analysis.evaluate import invert_grayscale
-    from ..images import encode_png, load_image, to_grayscale
-    from ..representations import HOG, glyphs
-    from . import html
-    from .figures import grid
 
     rep = HOG()
     x = torch.stack([to_grayscale(load_image(s, size)) for s in sources])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional, Sequence
 
+import matplotlib
 import numpy as np
 import torch
+from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
 from ..images import to_uint8
@@ -14,8 +17,6 @@ from ..images import to_uint8
 def heatmap(t: torch.Tensor) -> torch.Tensor:
     """(C, H, W) or (H, W) non-negative map -> (3, H, W) in [0, 1], mean over channels, scaled to
     its maximum, coloured with matplotlib's 'magma'."""
-    from matplotlib import colormaps
-
     a = t.detach().float()
     if a.dim() == 3:
         a = a.mean(0)
@@ -78,13 +79,9 @@ FONT_SIZE, LINE = 12, 15
 def label_font():
     """A real (anti-aliased) font for labels, drawn at the size it is shown: DejaVu Sans, which
     matplotlib ships; Pillow's bitmap font only where that is missing."""
-    import os
-
     try:
-        import matplotlib
-
         return ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf"), FONT_SIZE)
-    except (ImportError, OSError):
+    except OSError:
         return ImageFont.load_default()
 
 

@@ -7,7 +7,8 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from ..images import encode_png
-from . import html
+from ..metrics import image_error
+from . import html, plot
 from .figures import grid
 
 
@@ -42,7 +43,7 @@ def grey_reference(originals: torch.Tensor) -> float:
     """Mean image error of a flat grey (0.5) image against ``originals``: what a reconstruction from
     no information at all scores (the default preset starts from grey, and its prior alone keeps it
     there)."""
-    from ..metrics import image_error
+
 
     return float(image_error(torch.full_like(originals, 0.5), originals).mean())
 
@@ -59,7 +60,7 @@ def render(results, originals: torch.Tensor, names: Sequence[str], title: str, m
     fe = [float(r.feature_error.mean()) for r in results]
     ie = [float(r.image_error.mean()) for r in results]
     grey = grey_reference(originals)
-    plot_png = html.line_plot(layers, {"feature error": fe, "image error": ie, **(extra_series or {})},
+    plot_png = plot.line_plot(layers, {"feature error": fe, "image error": ie, **(extra_series or {})},
                               "mean error", "Reconstruction error by depth",
                               references={"image error of a grey image": grey})
     at_floor = [l for l, e in zip(layers, ie) if e >= 0.95 * grey]

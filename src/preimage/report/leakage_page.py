@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
+from . import plot
 from .html import esc, figure, page, table
 
 
@@ -141,3 +142,37 @@ def render(r: Dict, examples: Dict[str, bytes], depth_png: bytes, tradeoff_png: 
     meta = (f"{r['n']} private images from {r.get('private')}; model {r['model']}; judge {r['judge']}; "
             f"seed {r['seed']}; measured in {r['seconds']:.0f} s")
     return page(f"What the embeddings of {r['model']} give away", "".join(body), meta)
+
+
+def depth_plot(r: Dict) -> bytes:
+    """Re-identification, attribute accuracy and SSIM by layer, with the ceiling and chance as dashed lines."""
+    layers = list(r["layers"])
+    series = {"re-identification top-1": [r["layers"][k]["reid_top1"] for k in layers],
+              "re-identification top-5": [r["layers"][k]["reid_top5"] for k in layers],
+              f"attribute accuracy ({r['judge']})": [r["layers"][k]["attribute_accuracy"] for k in layers],
+              "SSIM": [r["layers"][k]["ssim"] for k in layers]}
+    refs = {f"attribute accuracy on the private images ({r['ceiling']['attribute_accuracy']:.2f})":
+            r["ceiling"]["attribute_accuracy"],
+            f"attribute chance ({r['chance']['attribute_accuracy']:.2f})": r["chance"]["attribute_accuracy"]}
+    return plot.line_plot(layers, series, "rate / SSIM", f"Leakage by layer, {r['n']} private images "
+                          f"(re-id chance {r['chance']['reid_top1']:.3g})", refs)
+
+
+def tradeoff_plot(r: Dict) -> bytes:
+    """Per layer, leakage (re-identification, log scale from half of chance) against utility, one
+    curve per kind of defence from no defence to the strongest."""
+    layers = list(r["layers"])
+    kinds = sorted({d["defence"] for k in layers for d in r["layers"][k]["defences"]})
+    chance = r["chance"]["reid_top1"]
+    low = chance / 2  # a rate below half of chance is drawn there
+    panels, star = {}, {}
+    for layer in layers:
+        lay = r["layers"][layer]
+        panels[layer] = {}
+        for kind in kinds:
+            pts = [(lay["reid_top1"], lay["utility"])] + sorted(
+                ((d["reid_top1"], d["utility"]) for d in lay["defences"] if d["defence"] == kind), key=lambda p: -p[1])
+            panels[layer][kind] = [(max(p[0], low), p[1]) for p in pts]
+        star[layer] = (max(lay["reid_top1"], low), lay["utility"])
+    return plot.scatter_panels(panels, star, "re-identification top-1 (leakage)", f"{r['model']} accuracy (utility)",
+                               low, chance, {"noise": "o", "quantise": "s", "topk": "^"}, "no defence")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
+from ..errors import LayerError, ModelError
+from ..models import load_model
 from .base import Representation
 from .cnn import CNNLayer, LayerInfo, probe_layers, resolve_layer
 from .hog import HOG, HOGDalalTriggs, glyphs
@@ -30,7 +32,6 @@ HANDCRAFTED: Dict[str, tuple] = {
 
 def parse_handcrafted(spec: str) -> Optional[Tuple[str, dict]]:
     """``"dsift:bin_size=5"`` -> ``("dsift", {"bin_size": 5})``; None if not a hand-crafted name."""
-    from ..errors import ModelError
 
     name, _, opts = spec.partition(":")
     if name not in HANDCRAFTED:
@@ -54,8 +55,6 @@ def build(model: str, layer: Optional[str] = None, weights: Optional[str] = None
           size: Optional[int] = None, pretrained: bool = True, seed: Optional[int] = None) -> Representation:
     """A representation from a name: a hand-crafted descriptor (``hog``, ``dsift:bin_size=5``; no
     layer) or a model spec plus a layer."""
-    from ..errors import LayerError, ModelError
-    from ..models import load_model
 
     hc = parse_handcrafted(model)
     if hc is not None:
@@ -74,14 +73,12 @@ def build(model: str, layer: Optional[str] = None, weights: Optional[str] = None
         raise
     if layer is None:
         raise LayerError(f"model {model!r} needs --layer; 'preimage layers {model}' lists them")
-    return CNNLayer(info.module, layer, mean=info.mean, std=info.std, aliases=info.aliases,
-                    input_size=info.input_size, name=f"{info.name}/{layer}")
+    return CNNLayer.from_info(info, layer)
 
 
 def describe_layers(model: str, size: Optional[int] = None, weights: Optional[str] = None) -> List[str]:
     """The lines of ``preimage layers``: every module's path, alias, type, output shape and stride
     (a hand-crafted descriptor: one line on its output)."""
-    from ..models import load_model
 
     if parse_handcrafted(model) is not None:
         rep = build(model, size=size)

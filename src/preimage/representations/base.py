@@ -13,7 +13,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ..errors import ImageError, NotDifferentiableError
+from ..errors import ImageError, LayerError, NotDifferentiableError
+from ..hooks import device_of
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,6 @@ class Representation(nn.Module):
     @property
     def device(self) -> torch.device:
         """Where the representation computes: its first parameter's or buffer's device."""
-        from ..hooks import device_of
 
         return device_of(self)
 
@@ -118,7 +118,6 @@ class Representation(nn.Module):
         representations with layers (a CNN) know other names."""
         other = [k for k in layers if k is not None]
         if other:
-            from ..errors import LayerError
 
             raise LayerError(f"{self.name} has no layers ({', '.join(other)}); objectives bound to a layer need a CNN")
         return {None: self.features(x)}

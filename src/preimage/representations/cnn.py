@@ -8,7 +8,6 @@ output and stops the forward pass there, so nothing past the layer runs, whateve
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -18,7 +17,8 @@ import torch
 from torch import nn
 
 from ..errors import LayerError, ModelError
-from ..hooks import StopForward, capture, device_of, first_tensor, forward_hooks
+from ..hooks import StopForward, capture, device_of, first_tensor, forward_hooks, resolve_layer
+from ..models.loading import ModelInfo
 from .base import Hints, Representation
 
 
@@ -84,22 +84,6 @@ def probe_layers(model: nn.Module, size: int, aliases: Optional[Dict[str, str]] 
     return result
 
 
-def resolve_layer(model: nn.Module, layer: str, aliases: Optional[Dict[str, str]] = None) -> str:
-    """Alias or module path -> module path; unknown names fail listing the nearest valid ones."""
-    aliases = aliases or {}
-    paths = [n for n, _ in model.named_modules() if n]
-    if layer in aliases:
-        return aliases[layer]
-    if layer in paths:
-        return layer
-    valid = list(aliases) + paths
-    near = difflib.get_close_matches(layer, valid, n=5, cutoff=0.4)
-    if not near:
-        near = valid[:8]
-    raise LayerError(f"unknown layer {layer!r}; nearest valid names: {', '.join(near)}"
-                     f" ('preimage layers MODEL' lists all {len(valid)})")
-
-
 _ALIAS = re.compile(r"^(conv|relu|pool|norm|bn|lrn|fc)(\d+)")
 
 
@@ -153,6 +137,13 @@ class CNNLayer(Representation):
         self._shape = info[-1].shape
         self._stride = info[-1].stride or 1
         self.depth = len(info)  # modules run up to and including the target
+
+    @classmethod
+    def from_info(cls, info: ModelInfo, layer: str, input_size: Optional[int] = None) -> "CNNLayer":
+        """Layer ``layer`` of a loaded model, with its normalisation, aliases and input size (or
+        ``input_size``), named ``MODEL/LAYER``."""
+        return cls(info.module, layer, info.mean, info.std, info.aliases, input_size or info.input_size,
+                   name=f"{info.name}/{layer}")
 
     @property
     def stride(self) -> int:

@@ -14,14 +14,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
 from .. import metrics
-from ..data import folder_images
-from .data import in_batches
-from .inverter import Inverter
+from ..data import Stream, folder_images, list_items
+from ..errors import ConfigError
+from ..images import load_image
+from ..keys import keyed
+from ..learned.data import in_batches
+from ..learned.inverter import Inverter
+from ..representations.base import Representation
 
 
 def binarise(f: torch.Tensor) -> torch.Tensor:
@@ -43,8 +47,7 @@ def dropout(f: torch.Tensor, p: float = 0.5, generator: Optional[torch.Generator
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout fraction must be in [0, 1), got {p}")
     if index is not None:
-        keep = torch.stack([torch.rand(f.shape[1:], generator=torch.Generator().manual_seed(
-            (int(seed) * 1_000_003 + 31 * int(i) + 17) % 2 ** 63)) for i in index]) >= p
+        keep = torch.stack([torch.rand(f.shape[1:], generator=keyed(seed, "dropout", int(i))) for i in index]) >= p
     else:
         keep = torch.rand(f.shape, generator=generator) >= p
     return f * keep.to(f.dtype) / (1.0 - p)
@@ -64,7 +67,7 @@ def perturb_codes(f: torch.Tensor, index: torch.Tensor, mean: torch.Tensor, prev
 
 
 @torch.no_grad()
-def perturb(rep, inverter: Inverter, images: torch.Tensor, p: float = 0.5, seed: int = 0) -> Dict:
+def perturb(rep: Representation, inverter: Inverter, images: torch.Tensor, p: float = 0.5, seed: int = 0) -> Dict:
     """Decode each image's code as it is, binarised, and with a fraction ``p`` dropped.
 
     Returns ``{"codes": {mode: codes}, "images": {mode: (N, 3, S, S)}, "image_error": {mode: (N,)},
@@ -85,7 +88,7 @@ def perturb(rep, inverter: Inverter, images: torch.Tensor, p: float = 0.5, seed:
 
 
 @torch.no_grad()
-def interpolate(rep, inverter: Inverter, a: torch.Tensor, b: torch.Tensor, steps: int = 8):
+def interpolate(rep: Representation, inverter: Inverter, a: torch.Tensor, b: torch.Tensor, steps: int = 8):
     """Decode ``(1 - t) Phi(a) + t Phi(b)`` for ``steps`` values of t from 0 to 1.
 
     ``a``, ``b``: (3, S, S) images. Returns (t values (steps,), images (steps, 3, S, S)).
@@ -107,7 +110,7 @@ def sample_codes(codes: torch.Tensor, n: int, generator: Optional[torch.Generato
 
 
 @torch.no_grad()
-def sample(rep, inverter: Inverter, images: torch.Tensor, n: int = 8, seed: int = 0, batch: int = 256):
+def sample(rep: Representation, inverter: Inverter, images: torch.Tensor, n: int = 8, seed: int = 0, batch: int = 256):
     """Decode ``n`` codes drawn from the marginals of ``images``' codes. Returns (codes, images)."""
     codes = in_batches(rep, images, batch)
     s = sample_codes(codes, n, torch.Generator().manual_seed(int(seed)))
@@ -117,33 +120,38 @@ def sample(rep, inverter: Inverter, images: torch.Tensor, n: int = 8, seed: int 
 # ---------------------------------------------------------------- the studies as saved results
 @dataclass
 class Study:
-    """A study's figure and record; ``save(folder)`` writes ``NAME.png`` and ``NAME.json``."""
+    """A study's record and the images of its figure (a :class:`~preimage.results.Result` recorded as
+    ``NAME.json``; the report draws ``NAME.png`` from ``rows`` and ``columns``)."""
 
     name: str
-    png: bytes
+    rows: List[List[torch.Tensor]]
+    columns: Sequence[str]
     record: Dict
-    lines: List[str] = field(default_factory=list)
+    summary: List[str] = field(default_factory=list)
 
-    def save(self, out, force: bool = False) -> None:
-        import json
+    @property
+    def command(self) -> str:  # type: ignore[override]
+        return self.name
 
-        from .. import _io
+    @property
+    def record_name(self) -> str:
+        return f"{self.name}.json"
 
-        with _io.StagedDir(out, command=self.name, force=force) as d:
-            (d / f"{self.name}.png").write_bytes(self.png)
-            (d / f"{self.name}.json").write_text(json.dumps(self.record, indent=2) + "\n")
+    def to_json(self) -> Dict:
+        return self.record
+
+    def files(self) -> Dict[str, bytes]:
+        return {}
+
+    def lines(self) -> List[str]:
+        return self.summary
 
 
-def perturb_study(rep, inv: Inverter, data: str, n: int = 100, drop: float = 0.5, seed: int = 0, show: int = 8,
+def perturb_study(rep: Representation, inv: Inverter, data: str, n: int = 100, drop: float = 0.5, seed: int = 0, show: int = 8,
                   workers: int = 0, batch: int = 250) -> Study:
     """:func:`perturb` over ``n`` images of a folder or shards, streamed in two passes (the set's
     mean code and last code first, then each batch decoded and reduced), so memory does not grow
     with ``n``; the first ``show`` images are kept for the figure."""
-    from ..data import Stream, list_items
-    from ..errors import ConfigError
-    from ..images import encode_png
-    from ..report import grid
-
     if not 0.0 <= drop < 1.0:
         raise ConfigError(f"--drop must be in [0, 1), got {drop}")
     items = list_items(data).evenly_spaced(n)
@@ -183,15 +191,10 @@ def perturb_study(rep, inv: Inverter, data: str, n: int = 100, drop: float = 0.5
     lines = [f"{'code':<12} {'image_error':>11} {'code change':>11}"]
     lines += [f"{m:<12} {record['modes'][m]['image_error_mean']:>11.4f} {record['modes'][m]['code_change_mean']:>11.4f}"
               for m in MODES]
-    return Study("perturb", encode_png(grid(rows, cols, min_side=64)), record, lines)
+    return Study("perturb", rows, cols, record, lines)
 
 
-def interpolate_study(rep, inv: Inverter, a: str, b: str, steps: int = 8) -> Study:
-    from ..errors import ConfigError
-    from ..images import encode_png, load_image
-    from ..metrics import image_error
-    from ..report import grid
-
+def interpolate_study(rep: Representation, inv: Inverter, a: str, b: str, steps: int = 8) -> Study:
     if steps < 2:
         raise ConfigError(f"--steps must be at least 2, got {steps}")
     size = inv.image_size
@@ -202,16 +205,13 @@ def interpolate_study(rep, inv: Inverter, a: str, b: str, steps: int = 8) -> Stu
     record = {"representation": rep.name, "inverter": inv.path, "a": a, "b": b, "size": size, "t": t.tolist(),
               "rms_change_between_steps": [float((imgs[i + 1] - imgs[i]).pow(2).mean().sqrt())
                                            for i in range(len(imgs) - 1)],
-              "image_error_at_a": float(image_error(imgs[:1], xa[None])[0]),
-              "image_error_at_b": float(image_error(imgs[-1:], xb[None])[0])}
-    return Study("interpolate", encode_png(grid([row], cols, min_side=64)), record)
+              "image_error_at_a": float(metrics.image_error(imgs[:1], xa[None])[0]),
+              "image_error_at_b": float(metrics.image_error(imgs[-1:], xb[None])[0])}
+    return Study("interpolate", [row], cols, record)
 
 
-def sample_study(rep, inv: Inverter, data: str, n_codes: int = 1000, samples: int = 8, seed: int = 0,
+def sample_study(rep: Representation, inv: Inverter, data: str, n_codes: int = 1000, samples: int = 8, seed: int = 0,
                  workers: int = 0) -> Study:
-    from ..images import encode_png
-    from ..report import grid
-
     files, x = folder_images(data, n_codes, inv.image_size, workers)
     codes, imgs = sample(rep, inv, x, samples, seed)
     record = {"representation": rep.name, "inverter": inv.path, "data": data, "n_codes": len(files),
@@ -219,4 +219,4 @@ def sample_study(rep, inv: Inverter, data: str, n_codes: int = 1000, samples: in
               "mean_sample_std": float(imgs.flatten(1).std(1).mean()),
               "mean_data_std": float(x.flatten(1).std(1).mean()),
               "code_norms": [float(v) for v in codes.flatten(1).norm(dim=1)]}
-    return Study("sample", encode_png(grid([list(imgs)], [f"sample {k}" for k in range(samples)], min_side=64)), record)
+    return Study("sample", [list(imgs)], [f"sample {k}" for k in range(samples)], record)

@@ -25,7 +25,6 @@ memory grows by one 8-bit image per private image and nothing else.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -35,12 +34,17 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from .. import metrics, progress
-from ..attacks import Classifier
-from ..errors import ConfigError, WeightsError
-from ..hooks import replace_output
-from ..learned.inverter import Inverter, find_bundled, load_inverter
-from ..representations.cnn import CNNLayer
+from ... import metrics, progress
+from ...data import Items, Stream, class_indices, list_items, release_memory
+from ...errors import ConfigError, WeightsError
+from ...hooks import replace_output
+from ...learned.inverter import Inverter, find_bundled, load_inverter
+from ...learned.training import train_inverter
+from ...models import load_model
+from ...models.classifier import Classifier
+from ...models.loading import ModelInfo
+from ...models.zoo import MODELS
+from ...representations.cnn import CNNLayer
 from .measures import Defence, Reidentifier
 
 NONE = Defence("noise", 0.0)  # the undefended embedding
@@ -56,10 +60,8 @@ class Attacker:
     source: str            # "bundled" or "trained on DIR"
 
 
-def default_judge(info) -> str:
+def default_judge(info: ModelInfo) -> str:
     """The first bundled zoo network with the same classes and input size that is not ``info``."""
-    from ..models.zoo import MODELS
-
     for name, e in MODELS.items():
         if e.bundled and name != info.name and e.classes == info.classes and e.input_size == info.input_size:
             return name
@@ -67,13 +69,13 @@ def default_judge(info) -> str:
                       f"pass --judge MODEL (an independent classifier for attribute leakage)")
 
 
-def plan(info, layers: Sequence[str], public: Optional[str] = None, size: Optional[int] = None) -> Dict[str, object]:
+def plan(info: ModelInfo, layers: Sequence[str], public: Optional[str] = None, size: Optional[int] = None) -> Dict[str, object]:
     """Layer -> its bundled :class:`Inverter`, or ``None`` where one must be trained on ``public``.
     Refuses (before any work) a layer without an inverter when there is no public folder."""
     size = size or info.input_size
     out: Dict[str, object] = {}
     for layer in layers:
-        rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, size, name=f"{info.name}/{layer}")
+        rep = CNNLayer.from_info(info, layer, size)
         try:
             out[layer] = (rep, find_bundled(rep, size))
         except WeightsError:
@@ -84,11 +86,9 @@ def plan(info, layers: Sequence[str], public: Optional[str] = None, size: Option
     return out
 
 
-def prepare(info, planned: Dict, public: Optional[str], steps: int, workdir: Path, seed: int = 0,
+def prepare(info: ModelInfo, planned: Dict, public: Optional[str], steps: int, workdir: Path, seed: int = 0,
             show: Optional[bool] = None, log=print, workers: int = 0) -> List[Attacker]:
     """The attackers: bundled inverters as they are, the others trained on ``public`` (written to ``workdir``)."""
-    from ..learned.training import train_inverter
-
     attackers = []
     for layer, (rep, inv) in planned.items():
         if inv is not None:
@@ -146,103 +146,35 @@ def _fit(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
 
 
-def _labels(items, classes) -> Optional[torch.Tensor]:
-    from ..data import class_indices
-
+def _labels(items: Items, classes: Optional[Sequence[str]]) -> Optional[torch.Tensor]:
     return class_indices(items, classes)
 
 
 @dataclass
 class Leakage:
-    """The measured record, its figures and example reconstructions; ``save(out)`` writes them all."""
+    """The measured record, example reconstructions and the inverters trained for the run (a
+    :class:`~preimage.results.Result` recorded as ``leakage.json``; the report draws the plots,
+    the example grids and ``leakage.html``)."""
+
+    command = "leakage"
+    record_name = "leakage.json"
 
     record: Dict
-    examples: Dict[str, bytes] = field(default_factory=dict)   # layer -> PNG grid
+    examples: Dict[str, List[List[torch.Tensor]]] = field(default_factory=dict)   # layer -> rows of images
     trained: Dict[str, bytes] = field(default_factory=dict)    # file name -> an inverter trained for this run
 
-    def depth_plot(self) -> bytes:
-        from ..report.html import line_plot
+    def to_json(self) -> Dict:
+        return self.record
 
-        r = self.record
-        layers = list(r["layers"])
-        series = {"re-identification top-1": [r["layers"][k]["reid_top1"] for k in layers],
-                  "re-identification top-5": [r["layers"][k]["reid_top5"] for k in layers],
-                  f"attribute accuracy ({r['judge']})": [r["layers"][k]["attribute_accuracy"] for k in layers],
-                  "SSIM": [r["layers"][k]["ssim"] for k in layers]}
-        refs = {f"attribute accuracy on the private images ({r['ceiling']['attribute_accuracy']:.2f})":
-                r["ceiling"]["attribute_accuracy"],
-                f"attribute chance ({r['chance']['attribute_accuracy']:.2f})": r["chance"]["attribute_accuracy"]}
-        return line_plot(layers, series, "rate / SSIM", f"Leakage by layer, {r['n']} private images "
-                         f"(re-id chance {r['chance']['reid_top1']:.3g})", refs)
+    def example_columns(self) -> List[str]:
+        first = next(iter(self.record["layers"].values()), {"defences": []})
+        return ["private image", "decoded"] + [f"decoded, {d['label']}" for d in first["defences"]]
 
-    def tradeoff_plot(self) -> bytes:
-        import io
-
-        import matplotlib
-
-        matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot as plt
-
-        r = self.record
-        layers = list(r["layers"])
-        kinds = sorted({d["defence"] for k in layers for d in r["layers"][k]["defences"]})
-        cols = min(len(layers), 3)
-        rows = -(-len(layers) // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows + 0.5), dpi=110, squeeze=False)
-        markers = {"noise": "o", "quantise": "s", "topk": "^"}
-        chance = r["chance"]["reid_top1"]
-        low = chance / 2  # a rate below half of chance is drawn there
-        for ax, layer in zip(axes.flat, layers):
-            lay = r["layers"][layer]
-            for kind in kinds:
-                pts = [(lay["reid_top1"], lay["utility"])] + sorted(
-                    ((d["reid_top1"], d["utility"]) for d in lay["defences"] if d["defence"] == kind),
-                    key=lambda p: -p[1])
-                ax.plot([max(p[0], low) for p in pts], [p[1] for p in pts], marker=markers.get(kind, "o"), label=kind)
-            ax.plot([max(lay["reid_top1"], low)], [lay["utility"]], "k*", markersize=10)
-            ax.axvline(chance, color="0.6", linestyle=":", linewidth=1)
-            ax.set_title(layer, fontsize=10)
-            ax.set_xscale("log")  # re-identification spans chance (1/N) to 1
-            ax.set_xlim(low / 1.3, 1.3)
-            ax.set_ylim(-0.03, 1.03)
-            ax.grid(alpha=0.3)
-            ax.set_xlabel("re-identification top-1 (leakage)", fontsize=8)
-            ax.set_ylabel(f"{r['model']} accuracy (utility)", fontsize=8)
-            ax.tick_params(labelsize=8)
-        for ax in list(axes.flat)[len(layers):]:
-            ax.axis("off")
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        handles.append(plt.Line2D([], [], color="k", marker="*", linestyle="", markersize=10))
-        labels.append("no defence")
-        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=9)
-        fig.tight_layout(rect=(0, 0.06, 1, 1))
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        return buf.getvalue()
-
-    def html(self) -> str:
-        from ..report.leakage_page import render
-
-        return render(self.record, self.examples, self.depth_plot(), self.tradeoff_plot())
+    def files(self) -> Dict[str, bytes]:
+        return {f"inverters/{name}": data for name, data in self.trained.items()}
 
     def lines(self) -> List[str]:
         return table_lines(self.record)
-
-    def save(self, out, force: bool = False) -> None:
-        from .. import _io
-
-        with _io.StagedDir(out, command="leakage", force=force) as d:
-            (d / "leakage.json").write_text(json.dumps(self.record, indent=2) + "\n")
-            (d / "leakage_depth.png").write_bytes(self.depth_plot())
-            (d / "leakage_tradeoff.png").write_bytes(self.tradeoff_plot())
-            for layer, png in self.examples.items():
-                (d / f"examples_{layer.replace('.', '_').replace('/', '_')}.png").write_bytes(png)
-            (d / "leakage.html").write_text(self.html())
-            if self.trained:
-                (d / "inverters").mkdir()
-                for name, data in self.trained.items():
-                    (d / "inverters" / name).write_bytes(data)
 
 
 def table_lines(r: Dict) -> List[str]:
@@ -268,15 +200,11 @@ def table_lines(r: Dict) -> List[str]:
 
 
 @torch.no_grad()
-def measure(info, attackers: Sequence[Attacker], private, judge_info, defences: Sequence[Defence] = (),
+def measure(info: ModelInfo, attackers: Sequence[Attacker], private: Items, judge_info: ModelInfo, defences: Sequence[Defence] = (),
             seed: int = 0, batch: int = 250, workers: int = 0, show_examples: int = 6, skip_bad: bool = False,
             show: Optional[bool] = None) -> Leakage:
     """Measure what ``attackers`` recover from the embeddings of the ``private`` images (an
     :class:`~preimage.data.Items`; see the module)."""
-    from ..data import Stream, release_memory
-    from ..images import encode_png
-    from ..report import grid
-
     n = len(private)
     if n < 2:
         raise ConfigError(f"leakage needs at least 2 private images (re-identification picks one among them); got {n}")
@@ -352,7 +280,7 @@ def measure(info, attackers: Sequence[Attacker], private, judge_info, defences: 
         "utility_clean": float((net_pred == y).float().mean()),
         "layers": {},
     }
-    examples: Dict[str, bytes] = {}
+    examples: Dict[str, List[List[torch.Tensor]]] = {}
     for a in attackers:
         entries = []
         for v in variants:
@@ -367,19 +295,15 @@ def measure(info, attackers: Sequence[Attacker], private, judge_info, defences: 
                          "steps": a.inverter.training.get("steps"),
                          "val_image_error": a.inverter.training.get("val_image_error")},
             **base, "defences": entries[1:]}
-        rows = [ex_rows[a.layer][i] for i in ex_idx if i in ex_rows[a.layer]]
-        cols = ["private image", "decoded"] + [f"decoded, {v.label}" for v in variants[1:]]
-        examples[a.layer] = encode_png(grid(rows, cols, min_side=64))
+        examples[a.layer] = [ex_rows[a.layer][i] for i in ex_idx if i in ex_rows[a.layer]]
     record["seconds"] = time.perf_counter() - t0
     return Leakage(record, examples)
 
 
-def run_leakage(info, layers: Sequence[str], private: str, public: Optional[str] = None, n: int = 1000,
-                defences: Sequence[Defence] = (), judge_info=None, steps: int = 3000, seed: int = 0,
+def run_leakage(info: ModelInfo, layers: Sequence[str], private: str, public: Optional[str] = None, n: int = 1000,
+                defences: Sequence[Defence] = (), judge_info: Optional[ModelInfo] = None, steps: int = 3000, seed: int = 0,
                 workers: int = 0, batch: int = 250, show: Optional[bool] = None, log=print) -> Leakage:
     """Plan (refusing bad input before any work), train the missing inverters, measure."""
-    from ..data import list_items
-
     if not layers:
         raise ConfigError("--layers names no layer")
     items = list_items(private)
@@ -388,8 +312,6 @@ def run_leakage(info, layers: Sequence[str], private: str, public: Optional[str]
                           + (f" and --n is {n}" if n < 2 else ""))
     items = items.evenly_spaced(n)
     if judge_info is None:
-        from ..models import load_model
-
         judge_info = load_model(default_judge(info))
     if judge_info.name == info.name:
         raise ConfigError(f"the judge of attribute leakage must be another network than the one attacked ({info.name})")

@@ -22,7 +22,8 @@ from typing import Dict, List, Sequence
 
 import torch
 
-from ..errors import ConfigError
+from ...errors import ConfigError
+from ...keys import keyed
 
 KINDS = ("noise", "quantise", "topk")
 
@@ -141,7 +142,7 @@ class Defence:
 
 
 def _image_generator(seed: int, index: int) -> torch.Generator:
-    return torch.Generator().manual_seed((int(seed) * 1_000_003 + 7_777 + int(index) * 15_485_863) % (2 ** 63))
+    return keyed(seed, "defence", index)
 
 
 def parse_defences(text: str) -> List[Defence]:

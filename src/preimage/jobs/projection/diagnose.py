@@ -6,17 +6,19 @@ at once: memory does not grow with the folder.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..hooks import capture, eval_mode
+from ...backward.project import project_one
+from ...hooks import capture, eval_mode
+from ...models.loading import ModelInfo
+from ...representations.cnn import CNNLayer
 
 
-def addressable_layers(info) -> List[str]:
+def addressable_layers(info: ModelInfo) -> List[str]:
     """A model's layers worth a row: its aliases (conv, bn, relu, pool, fc, stage, block, logits
     ...), else every leaf module."""
     if info.aliases:
@@ -36,11 +38,17 @@ class LayerStats:
 
 @dataclass
 class Diagnosis:
+    """Channel activity per layer (a :class:`~preimage.results.Result`, recorded as ``diagnose.json``;
+    the report writes ``diagnose.html``)."""
+
+    command = "diagnose"
+    record_name = "diagnose.json"
+
     model: str
     images: int
     layers: Dict[str, LayerStats]
     rare_below: float
-    blank: Dict[str, bytes] = field(default_factory=dict)   # layer -> PNG of dead channels' projections
+    blank: Dict[str, Tuple[List[int], List[torch.Tensor]]] = field(default_factory=dict)  # layer -> (dead channels, projections)
 
     def to_json(self) -> Dict:
         return {"model": self.model, "images": self.images, "rare_below": self.rare_below,
@@ -48,35 +56,8 @@ class Diagnosis:
                                "active_fraction": v.active_fraction, "mean": v.mean, "max": v.max}
                            for k, v in self.layers.items()}}
 
-    def html(self) -> str:
-        from ..report import html
-
-        rows = [[k, v.channels, len(v.dead), len(v.rare), ", ".join(map(str, v.dead[:12])) + (" ..." if len(v.dead) > 12 else "")]
-                for k, v in self.layers.items()]
-        body = [f"<p>Over {self.images} images: for every channel of every layer, the fraction of images in which "
-                "it is active anywhere in its map (output above zero). A channel that is never active is <b>dead</b>: "
-                "no image reaches it, so it contributes nothing and its projection back to pixels is blank. One active "
-                f"on fewer than {100 * self.rare_below:g}% of the images is <b>rare</b>. Layers whose outputs are never "
-                "negative by construction (after a ReLU) show the same dead channels as the layer that feeds them.</p>",
-                html.table(["layer", "channels", "dead", "rare", "dead channels"], rows, left=1)]
-        body.append("<h2>How often each channel is active, per layer</h2><div class=tiles>")
-        for k, v in self.layers.items():
-            hist = html.histogram(v.active_fraction, [i / 20 for i in range(21)], "fraction of images where active",
-                                  f"{k}: {len(v.dead)} dead, {len(v.rare)} rare of {v.channels}")
-            body.append("<div>" + html.figure(hist, f"{k}", width=340) + "</div>")
-        body.append("</div>")
-        for k, png in self.blank.items():
-            body.append(f"<h2>Dead channels of {html.esc(k)}</h2>" + html.figure(
-                png, f"{k}: DeconvNet projections of dead channels on the first image (flat grey: nothing comes back)."))
-        return html.page(f"Dead and rare channels of {self.model}", "".join(body),
-                         f"{self.images} images; command: preimage diagnose")
-
-    def save(self, out, force: bool = False) -> None:
-        from .. import _io
-
-        with _io.StagedDir(out, command="diagnose", force=force) as d:
-            (d / "diagnose.json").write_text(json.dumps(self.to_json(), indent=2) + "\n")
-            (d / "diagnose.html").write_text(self.html())
+    def files(self) -> Dict[str, bytes]:
+        return {}
 
     def lines(self) -> List[str]:
         return [f"{k:<14} {v.channels:>5} channels  {len(v.dead):>4} dead  {len(v.rare):>4} rare"
@@ -84,7 +65,8 @@ class Diagnosis:
 
 
 @torch.no_grad()
-def diagnose(info, batches, layers: Optional[Sequence[str]] = None, rare_below: float = 0.01,
+def diagnose(info: ModelInfo, batches: Iterable[Tuple[torch.Tensor, torch.Tensor]],
+             layers: Optional[Sequence[str]] = None, rare_below: float = 0.01,
              first_image: Optional[torch.Tensor] = None) -> Diagnosis:
     """Channel activity of ``info``'s layers over ``batches`` of [0, 1] images (an iterable of
     ``(indices, images)``, e.g. :func:`preimage.data.stream_folder`)."""
@@ -131,21 +113,19 @@ def diagnose(info, batches, layers: Optional[Sequence[str]] = None, rare_below: 
     return diag
 
 
-def _blank_projections(info, stats: Dict[str, LayerStats], x: torch.Tensor, per_layer: int = 8) -> Dict[str, bytes]:
-    from ..images import encode_png
-    from ..report import grid
-    from ..representations import CNNLayer
-    from .project import project_one, to_picture
-
+def _blank_projections(info: ModelInfo, stats: Dict[str, LayerStats], x: torch.Tensor,
+                       per_layer: int = 8) -> Dict[str, Tuple[List[int], List[torch.Tensor]]]:
+    """Per layer with dead channels: the first ``per_layer`` of them and their DeconvNet projections of ``x``."""
     out = {}
     for k, st in stats.items():
         if not st.dead or not re.match(r"^(conv|relu|bn|fc|block|stage|features|classifier)", k):
             continue
-        rep = CNNLayer(info.module, k, info.mean, info.std, info.aliases, x.shape[-1])
+        rep = CNNLayer.from_info(info, k, x.shape[-1])
+        chans = st.dead[:per_layer]
         pics = []
-        for c in st.dead[:per_layer]:
+        for c in chans:
             with torch.enable_grad():
                 p, _, _ = project_one(rep, x, c, "deconvnet")
-            pics.append(to_picture(p))
-        out[k] = encode_png(grid([pics], [f"ch {c}" for c in st.dead[:per_layer]], min_side=64))
+            pics.append(p)
+        out[k] = (chans, pics)
     return out

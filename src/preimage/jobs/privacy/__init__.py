@@ -1,8 +1,8 @@
 """Privacy leakage: decode embeddings, re-identify, infer attributes, and what a defence costs.
 
-    from preimage.privacy import run_leakage, parse_defences
+    from preimage.jobs.privacy import run_leakage, parse_defences
     r = run_leakage(load_model("refnet"), ["conv2", "fc6"], "private/", defences=parse_defences("noise:0.1,0.3"))
-    r.save("leakage-out")
+    preimage.report.save(r, "leakage-out")
 """
 
 from .leakage import Attacker, Leakage, default_judge, measure, run_leakage, table_lines

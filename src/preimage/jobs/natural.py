@@ -5,16 +5,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from . import _io
-from .errors import ConfigError
-from .optimize.maximize import Maximization, caricature, check_units, maximize, natural_maxima
+from ..errors import ConfigError
+from ..images import PHOTOS, encode_png, labels_for, list_images, load_image
+from ..optimize.maximize import Maximization, caricature, check_units, maximize, natural_maxima
+from ..representations.base import Representation
 
 
 def parse_units(channels: Optional[str] = None, units: Optional[str] = None, classes: Optional[str] = None,
@@ -48,8 +47,6 @@ def parse_units(channels: Optional[str] = None, units: Optional[str] = None, cla
 def normalise_images(folder: Optional[str], size: int, limit: int = 2000) -> Tuple[torch.Tensor, str]:
     """The natural images units are normalised on: a folder (its first ``limit`` images in name
     order) or, by default, the colour photos that scikit-image ships. (images, description)"""
-    from .images import PHOTOS, list_images, load_image
-
     if folder is None:
         return torch.stack([load_image(f"sample:{n}", size) for n in PHOTOS]), "scikit-image photos"
     files = list_images(folder, recursive=True)[:limit]
@@ -60,7 +57,10 @@ def normalise_images(folder: Optional[str], size: int, limit: int = 2000) -> Tup
 
 @dataclass
 class UnitImages:
-    """A :class:`Maximization` with what it was made of; ``save(folder)`` writes PNGs, grid.png, results.json."""
+    """A :class:`Maximization` with what it was made of (a :class:`~preimage.results.Result`: one PNG
+    per unit and sample; the report adds ``grid.png``)."""
+
+    command = "maximize"
 
     result: Maximization
     model: str
@@ -80,43 +80,21 @@ class UnitImages:
                            **({"label": self.labels[u]} if self.labels and u < len(self.labels) else {})}
                           for i, u in enumerate(m.units) for k in range(m.images.shape[1])]}
 
-    def grid(self) -> bytes:
-        from .images import encode_png
-        from .report import grid
-
-        m = self.result
-        s = m.images.shape[1]
-        per_row = 8 if s == 1 else s
-        cells = [m.images[i, k] for i in range(len(m.units)) for k in range(s)]
-        names = [self._label(i, k) for i in range(len(m.units)) for k in range(s)]
-        rows = [cells[j:j + per_row] for j in range(0, len(cells), per_row)]
-        labels = [names[j:j + per_row] for j in range(0, len(names), per_row)]
-        return encode_png(grid(rows, None, None, min_side=96, cell_labels=labels))
-
-    def _label(self, i: int, k: int) -> str:
+    def label(self, i: int, k: int) -> str:
         u = self.result.units[i]
         name = self.labels[u] if self.labels and u < len(self.labels) else f"unit {u}"
         return f"{name} {float(self.result.normalised[i, k]):.1f}"
 
-    def save(self, out: Union[str, Path], force: bool = False) -> Dict:
-        from .images import encode_png
-
-        record = self.to_json()
+    def files(self) -> Dict[str, bytes]:
         m = self.result
-        with _io.StagedDir(out, command="maximize", force=force) as d:
-            for i in range(len(m.units)):
-                for k in range(m.images.shape[1]):
-                    (d / self.name(i, k)).write_bytes(encode_png(m.images[i, k]))
-            (d / "grid.png").write_bytes(self.grid())
-            (d / "results.json").write_text(json.dumps(record, indent=2) + "\n")
-        return record
+        return {self.name(i, k): encode_png(m.images[i, k]) for i in range(len(m.units)) for k in range(m.images.shape[1])}
 
     def lines(self) -> List[str]:
         return [f"unit {r['unit']:>4} sample {r['sample']}  activation {r['activation']:.3f}  normalised "
                 f"{r['normalised_activation']:.2f}  rank {r['rank']}" for r in self.to_json()["units"]]
 
 
-def maximize_units(rep, units: Sequence[int], *, mode: str = "centre", position: Optional[Tuple[int, int]] = None,
+def maximize_units(rep: Representation, units: Sequence[int], *, mode: str = "centre", position: Optional[Tuple[int, int]] = None,
                    samples: int = 1, preset=None, iters: Optional[int] = None, seed: int = 0,
                    normalise_on: Optional[str] = None, model: str = "", layer: str = "",
                    labels: Optional[Sequence[str]] = None, show: Optional[bool] = None) -> UnitImages:
@@ -131,6 +109,9 @@ def maximize_units(rep, units: Sequence[int], *, mode: str = "centre", position:
 
 @dataclass
 class Caricatures:
+    """Photos pushed towards more of what a layer sees in them (a :class:`~preimage.results.Result`)."""
+
+    command = "caricature"
     sources: List[str]
     labels: List[str]
     layer: str
@@ -148,29 +129,15 @@ class Caricatures:
                 "images": [{"input": s, "output": f"{i:02d}_{self.labels[i].replace('/', '_')}_caricature.png",
                             "gain": float(self.gain[i])} for i, s in enumerate(self.sources)]}
 
-    def save(self, out, force: bool = False) -> Dict:
-        from .images import encode_png
-        from .report import grid
-
-        record = self.to_json()
-        with _io.StagedDir(out, command="caricature", force=force) as d:
-            for r, im in zip(record["images"], self.images):
-                (d / r["output"]).write_bytes(encode_png(im))
-            rows = [[self.originals[i], self.images[i]] for i in range(len(self.sources))]
-            (d / "side_by_side.png").write_bytes(encode_png(grid(rows, ["photo", f"caricature ({self.layer})"],
-                                                                 self.labels, min_side=96)))
-            (d / "results.json").write_text(json.dumps(record, indent=2) + "\n")
-        return record
+    def files(self) -> Dict[str, bytes]:
+        return {r["output"]: encode_png(im) for r, im in zip(self.to_json()["images"], self.images)}
 
     def lines(self) -> List[str]:
         return [f"{s:<24} gain {float(g):.3f}" for s, g in zip(self.sources, self.gain)]
 
 
-def caricatures(rep, sources: Sequence[str], *, preset=None, iters: Optional[int] = None, seed: int = 0,
+def caricatures(rep: Representation, sources: Sequence[str], *, preset=None, iters: Optional[int] = None, seed: int = 0,
                 model: str = "", layer: str = "", show: Optional[bool] = None) -> Caricatures:
-    from .images import load_image
-    from .reconstruct import labels_for
-
     if not sources:
         raise ConfigError("no images given")
     x = torch.stack([load_image(s, rep.input_size) for s in sources])

@@ -9,54 +9,45 @@ leaves a luma-based representation's code unchanged).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 import torch
 
-from .. import metrics, progress
-from ..errors import ConfigError
-from ..images import to_grayscale
-from ..optimize import invert
+from ... import metrics, progress
+from ...data import Stream, list_items
+from ...errors import ConfigError
+from ...images import to_grayscale
+from ...optimize import invert
+from ...representations.base import Representation
 
 
 @dataclass
 class Evaluation:
+    """The CVPR-2015 protocol's outcome (a :class:`~preimage.results.Result` recorded as
+    ``evaluate.json`` with ``per_image.json``; the report draws ``evaluate.png``)."""
+
+    command = "evaluate"
+    record_name = "evaluate.json"
+
     summary: Dict
     originals: torch.Tensor        # (N, 3, S, S) grayscale
     reconstructions: torch.Tensor  # (N, 3, S, S) grayscale
     mv_errors: torch.Tensor        # (N,)
-    files: List[str]
-    rep: Optional[object] = None
+    sources: List[str]
+    rep: Optional[Representation] = None
 
-    def figure(self, show: int = 6) -> bytes:
-        """Original, reconstruction (and HOG glyphs for HOG) for the first ``show`` images."""
-        from ..images import encode_png
-        from ..report import grid
-        from ..representations import HOG, glyphs
+    def to_json(self) -> Dict:
+        return self.summary
 
-        hog = isinstance(self.rep, HOG)
-        rows = []
-        for i in range(min(show, len(self.files))):
-            row = [self.originals[i], self.reconstructions[i]]
-            if hog:
-                with torch.no_grad():
-                    row.append(glyphs(self.rep(self.originals[i:i + 1])[0], 8))  # type: ignore[operator]
-            rows.append(row)
-        cols = ["original", f"from {self.summary['representation']}"] + (["HOG glyphs"] if hog else [])
-        return encode_png(grid(rows, cols, min_side=int(self.summary["size"])))
+    def files(self) -> Dict[str, bytes]:
+        per_image = [{"file": f, "mv_error": float(e)} for f, e in zip(self.sources, self.mv_errors)]
+        return {"per_image.json": (json.dumps(per_image, indent=2) + "\n").encode()}
 
-    def save(self, out: str, force: bool = False) -> None:
-        import json
-
-        from .. import _io
-
-        with _io.StagedDir(out, command="evaluate", force=force) as d:
-            (d / "evaluate.json").write_text(json.dumps(self.summary, indent=2) + "\n")
-            (d / "evaluate.png").write_bytes(self.figure())
-            (d / "per_image.json").write_text(json.dumps(
-                [{"file": f, "mv_error": float(e)} for f, e in zip(self.files, self.mv_errors)], indent=2) + "\n")
+    def lines(self) -> List[str]:
+        return self.table().splitlines()
 
     def table(self) -> str:
         s = self.summary
@@ -81,7 +72,7 @@ class GrayInversion:
     iterations: int
 
 
-def invert_grayscale(rep, x: torch.Tensor, preset="default", iters: Optional[int] = None, seed: int = 0,
+def invert_grayscale(rep: Representation, x: torch.Tensor, preset="default", iters: Optional[int] = None, seed: int = 0,
                      batch: int = 25, show: Optional[bool] = None) -> GrayInversion:
     """Invert grayscale images ``x`` in batches; the reconstruction is reduced to its luma (which
     leaves a luma-based representation's code unchanged) before the errors are measured."""
@@ -100,14 +91,13 @@ def invert_grayscale(rep, x: torch.Tensor, preset="default", iters: Optional[int
                          seconds, res.iterations)
 
 
-def evaluate(rep, data: str, n: int = 100, size: int = 224, preset: str = "default",
+def evaluate(rep: Representation, data: str, n: int = 100, size: int = 224, preset: str = "default",
              iters: Optional[int] = None, seed: int = 0, batch: int = 25, show: Optional[bool] = None,
              method: str = "optimisation", workers: int = 0, keep: int = 6) -> Evaluation:
     """The protocol over the first ``n`` images of ``data`` (a folder or tar shards), streamed: each
     batch is decoded, inverted and reduced as it comes (the set normalisation of ``mv_error`` from
     running sums of the codes), so memory does not grow with ``n``; the first ``keep`` images and
     reconstructions are kept for the figure."""
-    from ..data import Stream, list_items
 
     if n < 2:
         raise ConfigError(f"--n {n}: mv_error is normalised by the distances between the codes of the N images, "

@@ -9,44 +9,29 @@ spread map when there are several samples, ``side_by_side.png`` and ``results.js
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from . import _io
-from .errors import ConfigError
-from .optimize.inversion import InversionResult
-from .representations.base import Representation
+from ...errors import ConfigError
+from ...images import encode_png, labels_for, load_image, to_grayscale
+from ...learned.apply import decode, hybrid, resolve_inverter
+from ...learned.inverter import Inverter
+from ...optimize import invert
+from ...optimize.inversion import InversionResult
+from ...optimize.presets import get_preset
+from ...representations.base import Representation
 
 METHODS = ("optimisation", "learned", "hybrid")
 
 
-def labels_for(sources: Sequence[str]) -> List[str]:
-    """Short, unique row labels: the file stem, with its folder (then its position) where stems repeat."""
-    def stem(s: str) -> str:
-        if ".tar:" in s:  # a member of a tar shard
-            return Path(s.split(".tar:", 1)[1]).stem
-        return s.split(":", 1)[1] if s.startswith("sample:") else Path(s).stem
-
-    def with_parent(s: str) -> str:
-        p = Path(s)
-        return f"{p.parent.name}/{p.stem}" if not s.startswith("sample:") and p.parent.name else stem(s)
-
-    out = [stem(s) for s in sources]
-    if len(set(out)) < len(out):
-        out = [with_parent(s) if out.count(stem(s)) > 1 else stem(s) for s in sources]
-    if len(set(out)) < len(out):
-        out = [f"{lab} ({i + 1})" if out.count(lab) > 1 else lab for i, lab in enumerate(out)]
-    return out
-
-
 @dataclass
 class Reconstruction:
-    """The outcome of :func:`reconstruct`; ``save(folder)`` writes it."""
+    """The outcome of :func:`reconstruct` (a :class:`~preimage.results.Result`)."""
+
+    command = "invert"
 
     rep: Representation
     method: str
@@ -66,7 +51,7 @@ class Reconstruction:
     def samples(self) -> int:
         return self.result.samples
 
-    def _stem(self, i: int) -> str:
+    def stem(self, i: int) -> str:
         tag = (self.layer or self.rep.name).replace("/", "_").replace(".", "_")
         return f"{i:02d}_{self.labels[i].replace('/', '_').replace(' ', '_')}_{tag}"
 
@@ -75,11 +60,11 @@ class Reconstruction:
         out = []
         for i, src in enumerate(self.sources):
             for k in range(self.samples):
-                out.append({"input": src, "output": f"{self._stem(i)}_s{k}.png", "sample": k,
+                out.append({"input": src, "output": f"{self.stem(i)}_s{k}.png", "sample": k,
                             "feature_error": float(self.result.feature_error[i, k]),
                             **{m: float(self.metrics[m][i, k]) for m in ("image_error", "psnr", "ssim")}})
             if self.samples > 1:
-                out[-1]["std"] = f"{self._stem(i)}_std.png"
+                out[-1]["std"] = f"{self.stem(i)}_std.png"
         return out
 
     def to_json(self) -> Dict:
@@ -91,36 +76,10 @@ class Reconstruction:
                 "channels": f"{self.channels[0]}:{self.channels[1]}" if self.channels else None,
                 "objective": r.objective, "images": self.records(), "side_by_side": "side_by_side.png"}
 
-    def figure(self) -> bytes:
-        from .images import encode_png
-        from .report import grid, heatmap
-
-        rows = []
-        originals = self.result.originals
-        assert originals is not None
-        for i in range(len(self.sources)):
-            row = [originals[i].cpu()] + [self.result.images[i, k].cpu() for k in range(self.samples)]
-            if self.samples > 1:
-                row.append(heatmap(self.result.std[i]))
-            rows.append(row)
-        cols = ["original"] + [f"sample {k}" for k in range(self.samples)] + (["std"] if self.samples > 1 else [])
-        return encode_png(grid(rows, cols, self.labels))
-
-    def save(self, out: Union[str, Path], force: bool = False) -> Dict:
-        """Write every file into ``out`` atomically; returns the results.json content."""
-        from .images import encode_png
-        from .report import heatmap
-
-        record = self.to_json()
-        with _io.StagedDir(out, command="invert", force=force) as d:
-            for i in range(len(self.sources)):
-                for k in range(self.samples):
-                    (d / f"{self._stem(i)}_s{k}.png").write_bytes(encode_png(self.result.images[i, k]))
-                if self.samples > 1:
-                    (d / f"{self._stem(i)}_std.png").write_bytes(encode_png(heatmap(self.result.std[i])))
-            (d / "side_by_side.png").write_bytes(self.figure())
-            (d / "results.json").write_text(json.dumps(record, indent=2) + "\n")
-        return record
+    def files(self) -> Dict[str, bytes]:
+        """One PNG per image and sample (the spread maps and ``side_by_side.png`` are the report's)."""
+        return {f"{self.stem(i)}_s{k}.png": encode_png(self.result.images[i, k])
+                for i in range(len(self.sources)) for k in range(self.samples)}
 
     def lines(self) -> List[str]:
         return [f"{r['input']:<24} sample {r['sample']}  feature_error {r['feature_error']:.4f}  "
@@ -128,8 +87,8 @@ class Reconstruction:
                 for r in self.records()]
 
 
-def check_options(rep: Representation, method: str, inverter=None, samples: int = 1, window: Optional[int] = None,
-                  channels: Optional[Tuple[int, int]] = None) -> None:
+def check_options(rep: Representation, method: str, inverter: Union[None, str, Inverter] = None,
+                  samples: int = 1, window: Optional[int] = None, channels: Optional[Tuple[int, int]] = None) -> None:
     """Which options go with which method; a :class:`ConfigError` naming the conflict."""
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
@@ -143,7 +102,7 @@ def check_options(rep: Representation, method: str, inverter=None, samples: int 
 
 
 def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor], method: str = "optimisation", *,
-                inverter=None, preset=None, iters: Optional[int] = None, samples: int = 1,
+                inverter: Union[None, str, Inverter] = None, preset=None, iters: Optional[int] = None, samples: int = 1,
                 window: Optional[int] = None, channels: Optional[Tuple[int, int]] = None, seed: int = 0,
                 size: Optional[int] = None, labels: Optional[Sequence[str]] = None, layer: Optional[str] = None,
                 model: Optional[str] = None, show: Optional[bool] = None) -> Reconstruction:
@@ -155,20 +114,13 @@ def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
     Images are loaded at the inverter's size for learned/hybrid, else at ``size`` or the
     representation's input size.
     """
-    from .images import load_image
-    from .optimize import invert
-    from .optimize.presets import get_preset
-
     check_options(rep, method, inverter, samples, window, channels)
     preset_obj = get_preset(preset or ("hybrid" if method == "hybrid" else "default"))
     inv = None
     if method != "optimisation":
-        from .learned.apply import resolve_inverter
-
         inv = resolve_inverter(rep, inverter, size).to(rep.device)
         size = inv.image_size
     size = size or rep.input_size
-    from .images import to_grayscale
 
     if isinstance(inputs, torch.Tensor):
         images = inputs.to(rep.device)
@@ -185,13 +137,9 @@ def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
         res = invert(rep, images, preset=preset_obj, iters=iters, samples=samples, window=window,
                      channels=channels, seed=seed, show=show)
     elif method == "learned":
-        from .learned.apply import decode
-
         assert inv is not None
         res = decode(rep, inv, images)
     else:
-        from .learned.apply import hybrid
-
         assert inv is not None
         res = hybrid(rep, inv, images, preset=preset_obj, iters=iters, samples=samples, window=window,
                      channels=channels, seed=seed, show=show)

@@ -1,65 +1,60 @@
-"""The ``attack`` job: adversarial examples for images or a folder, saved with their outcome."""
+"""Adversarial-example jobs: ``attack`` (examples for images or a folder, with their outcome and
+what the layers see in them), ``robustness`` (accuracy against the budget) and ``transfer`` (the
+matrix between models)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .. import _io
-from ..errors import ConfigError
-from . import Classifier, fgsm, outcome, pgd, quantise
+from ..attacks import Classifier, fgsm, outcome, pgd, quantise
+from ..data import Stream, class_indices, list_items
+from ..errors import ConfigError, WeightsError
+from ..images import encode_png, labels_for, load_image
+from ..learned import decode, find_bundled
+from ..models.loading import ModelInfo
+from ..optimize import invert
+from ..representations.cnn import CNNLayer
 
 
 @dataclass
 class Attack:
+    """Adversarial examples and their outcome (a :class:`~preimage.results.Result`: one PNG per
+    example; the report draws ``attack.png`` and, with ``decoded``, ``seen_by_LAYER.png``)."""
+
+    command = "attack"
+
     sources: List[str]
     labels: List[str]
     x: torch.Tensor
     adv: torch.Tensor
     record: Dict
     classes: Optional[Sequence[str]]
-    layer_figures: Optional[Dict[str, bytes]] = None
+    decoded: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # layer -> (clean, adversarial)
 
-    def figure(self, show: int = 8) -> bytes:
-        from ..images import encode_png
-        from ..report import grid
+    def to_json(self) -> Dict:
+        return self.record
 
-        rows, labels = [], []
+    def files(self) -> Dict[str, bytes]:
+        return {r["output"]: encode_png(a) for r, a in zip(self.record["images"], self.adv)}
 
-        def name(i: int) -> str:
-            return self.classes[i] if self.classes else str(i)
-        for i, r in enumerate(self.record["images"][:show]):
-            diff = (self.adv[i] - self.x[i])
-            amp = (0.5 + diff / (2 * diff.abs().max().clamp_min(1e-12))).clamp(0, 1)
-            rows.append([self.x[i], self.adv[i], amp])
-            labels.append(f"{self.labels[i]}: {name(r['clean_label'])} {r['clean_confidence']:.2f} -> "
-                          f"{name(r['adv_label'])} {r['adv_confidence']:.2f}")
-        return encode_png(grid(rows, ["clean", "adversarial", "difference (amplified)"], labels, min_side=96))
-
-    def save(self, out, force: bool = False) -> None:
-        from ..images import encode_png
-
-        with _io.StagedDir(out, command="attack", force=force) as d:
-            for r, a in zip(self.record["images"], self.adv):
-                (d / r["output"]).write_bytes(encode_png(a))
-            (d / "attack.png").write_bytes(self.figure())
-            for layer, png in (self.layer_figures or {}).items():
-                (d / f"seen_by_{layer.replace('.', '_')}.png").write_bytes(png)
-            (d / "results.json").write_text(json.dumps(self.record, indent=2) + "\n")
+    def lines(self) -> List[str]:
+        rec = self.record
+        out = [f"{rec['n']} images, {rec['method']} {rec['norm']} eps {rec['eps']:.5g}: success {rec['success_rate']:.3f} "
+               f"(8-bit PNG: {rec['success_rate_8bit']:.3f})" + (f", clean accuracy {rec['clean_accuracy']:.3f}"
+                                                                  if rec["clean_accuracy"] is not None else "")]
+        out += [f"{lay['layer']:<10} code change {lay['code_change_mean']:.3f}  (decoded by {lay['decoded_by']})"
+                for lay in rec.get("layers", [])]
+        return out
 
 
-def run_attack(info, sources: Optional[Sequence[str]] = None, data: Optional[str] = None, n: int = 100,
+def run_attack(info: ModelInfo, sources: Optional[Sequence[str]] = None, data: Optional[str] = None, n: int = 100,
                method: str = "pgd", norm: str = "inf", eps: float = 8 / 255, steps: int = 10,
                step_size: Optional[float] = None, target: Optional[int] = None, seed: int = 0,
                model: str = "", invert_layers: Sequence[str] = ()) -> Attack:
-    from ..data import Stream, class_indices, list_items
-    from ..images import load_image
-    from ..reconstruct import labels_for
-
     if method not in ("fgsm", "pgd"):
         raise ConfigError(f"unknown method {method!r}; valid: fgsm, pgd")
     if method == "fgsm" and norm != "inf":
@@ -103,20 +98,18 @@ def run_attack(info, sources: Optional[Sequence[str]] = None, data: Optional[str
               "success_rate_8bit": float(o8.success.float().mean()),
               "clean_accuracy": float((o.clean_label == y).float().mean()) if truth is not None else None,
               "images": recs}
-    figures = None
+    decoded: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = {}
     if invert_layers:
-        seen = layers_see(info, x, adv, invert_layers, labels, seed=seed)
+        seen = layers_see(info, x, adv, invert_layers, seed=seed)
         record["layers"] = seen["layers"]
-        figures = seen["figures"]
-    return Attack(files, labels, x, adv, record, info.classes, figures)
+        decoded = seen["decoded"]
+    return Attack(files, labels, x, adv, record, info.classes, decoded)
 
 
-def labelled_stream(info, data: str, n: int, batch: int = 250, workers: int = 0, show: Optional[bool] = None,
+def labelled_stream(info: ModelInfo, data: str, n: int, batch: int = 250, workers: int = 0, show: Optional[bool] = None,
                     desc: str = "reading images"):
     """(stream of ``n`` images evenly spaced over a folder or shards, their true labels), refused
     before any image is decoded unless every image's class is one of the model's."""
-    from ..data import Stream, class_indices, list_items
-
     items = list_items(data).evenly_spaced(n)
     y = class_indices(items, info.classes)
     if y is None:
@@ -125,8 +118,56 @@ def labelled_stream(info, data: str, n: int, batch: int = 250, workers: int = 0,
     return Stream(items, info.input_size, batch, workers, show=show, desc=desc), y
 
 
-def robustness(info, data: str, eps_list: Sequence[float], n: int = 1000, steps: int = 10, norm: str = "inf",
-               seed: int = 0, show: Optional[bool] = None, workers: int = 0) -> Dict:
+@dataclass
+class Robustness:
+    """Accuracy under PGD against the budget (a :class:`~preimage.results.Result`, ``robustness.json``;
+    the report draws ``robustness.png``)."""
+
+    command = "robustness"
+    record_name = "robustness.json"
+
+    record: Dict
+
+    def to_json(self) -> Dict:
+        return self.record
+
+    def files(self) -> Dict[str, bytes]:
+        return {}
+
+    def lines(self) -> List[str]:
+        return [f"eps {e:.5f}  accuracy {acc:.3f}" for e, acc in zip(self.record["eps"], self.record["accuracy"])]
+
+
+@dataclass
+class Transfer:
+    """The transfer matrix (a :class:`~preimage.results.Result`, ``transfer.json`` and ``transfer.txt``;
+    the report draws ``transfer.png``)."""
+
+    command = "transfer"
+    record_name = "transfer.json"
+
+    record: Dict
+
+    def to_json(self) -> Dict:
+        return self.record
+
+    def table(self) -> List[str]:
+        names, t = self.record["models"], self.record
+        head = "made on / tested on"
+        w = max(max(len(n) for n in names), len(head) - 4)
+        out = [f"{head:<{w + 4}}" + "".join(f"{n:>{w + 2}}" for n in names)]
+        out += [f"{src:<{w + 4}}" + "".join(f"{v:>{w + 2}.3f}" for v in row) for src, row in zip(names, t["matrix"])]
+        return out
+
+    def files(self) -> Dict[str, bytes]:
+        return {"transfer.txt": ("\n".join(self.table()) + "\n").encode()}
+
+    def lines(self) -> List[str]:
+        return self.table()
+
+
+def robustness(info: ModelInfo, data: str, eps_list: Sequence[float], n: int = 1000, steps: int = 10, norm: str = "inf",
+               seed: int = 0, show: Optional[bool] = None, workers: int = 0) -> Robustness:
     """Accuracy under PGD at each budget (eps 0: clean accuracy), streamed in batches of 250."""
     clf = Classifier.from_info(info)
     stream, y = labelled_stream(info, data, n, workers=workers, show=show, desc="robustness")
@@ -138,11 +179,12 @@ def robustness(info, data: str, eps_list: Sequence[float], n: int = 1000, steps:
             with torch.no_grad():
                 correct[k] += float((clf(adv).argmax(1) == yb).sum())
     acc = (correct / len(y)).tolist()
-    return {"model": info.name, "n": len(y), "norm": norm, "steps": steps, "eps": list(eps_list), "accuracy": acc}
+    return Robustness({"model": info.name, "n": len(y), "norm": norm, "steps": steps, "eps": list(eps_list),
+                       "accuracy": acc})
 
 
-def transfer(infos: Sequence, names: Sequence[str], data: str, eps: float, n: int = 1000, steps: int = 10,
-             method: str = "pgd", seed: int = 0, show: Optional[bool] = None, workers: int = 0) -> Dict:
+def transfer(infos: Sequence[ModelInfo], names: Sequence[str], data: str, eps: float, n: int = 1000, steps: int = 10,
+             method: str = "pgd", seed: int = 0, show: Optional[bool] = None, workers: int = 0) -> Transfer:
     """Rows: the model the examples were made on; columns: the model they are tested on; each cell
     the fraction of examples that fool the target (its prediction differs from the true label).
     Streamed in batches of 250."""
@@ -161,62 +203,19 @@ def transfer(infos: Sequence, names: Sequence[str], data: str, eps: float, n: in
                 for c, tgt in enumerate(clfs):
                     fooled[r, c] += float((tgt(adv).argmax(1) != yb).sum())
     matrix = (fooled / len(y)).tolist()
-    return {"models": list(names), "eps": eps, "method": method, "n": len(y), "steps": steps, "matrix": matrix}
+    return Transfer({"models": list(names), "eps": eps, "method": method, "n": len(y), "steps": steps, "matrix": matrix})
 
 
-def robustness_plot(r: Dict) -> bytes:
-    from ..report.html import line_plot
-
-    return line_plot([f"{e * 255:.3g}/255" if r["norm"] == "inf" else f"{e:.3g}" for e in r["eps"]],
-                     {f"{r['model']} accuracy under PGD-{r['steps']}": r["accuracy"]}, "accuracy",
-                     f"{r['model']}: accuracy against the budget ({r['n']} images)")
-
-
-def transfer_heatmap(t: Dict) -> bytes:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    m = t["matrix"]
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(m), 1.2 + 1.1 * len(m)), dpi=110)
-    im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
-    ax.set_xticks(range(len(m)), t["models"], rotation=20)
-    ax.set_yticks(range(len(m)), t["models"])
-    ax.set_xlabel("tested on")
-    ax.set_ylabel("made on")
-    for i, row in enumerate(m):
-        for j, v in enumerate(row):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="white" if v < 0.6 else "black")
-    ax.set_title(f"fooled, {t['method']} eps {t['eps'] * 255:.3g}/255")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def layers_see(info, x: torch.Tensor, adv: torch.Tensor, layers: Sequence[str], labels: Sequence[str],
+def layers_see(info: ModelInfo, x: torch.Tensor, adv: torch.Tensor, layers: Sequence[str],
                iters: int = 100, seed: int = 0) -> Dict:
     """What the layers see in adversarial images: per layer, the relative change of the code
     ``||Phi(x_adv) - Phi(x)|| / ||Phi(x)||`` (per image and mean), and the clean and adversarial codes
-    decoded side by side - by the bundled trained inverter where one fits, else by optimisation
-    (default preset, ``iters`` iterations). Returns ``{"layers": [...], "figures": {layer: png},
-    "decoded": {layer: (clean images, adversarial images)}}``."""
-    from ..errors import WeightsError
-    from ..images import encode_png
-    from ..learned import decode, find_bundled
-    from ..optimize import invert
-    from ..report import grid
-    from ..representations import CNNLayer
-
-    out: Dict = {"layers": [], "figures": {}, "decoded": {}}
+    decoded - by the bundled trained inverter where one fits, else by optimisation (default preset,
+    ``iters`` iterations). Returns ``{"layers": [...], "decoded": {layer: (clean images, adversarial
+    images)}}``."""
+    out: Dict = {"layers": [], "decoded": {}}
     for layer in layers:
-        rep = CNNLayer(info.module, layer, info.mean, info.std, info.aliases, info.input_size,
-                       name=f"{info.name}/{layer}")
+        rep = CNNLayer.from_info(info, layer)
         with torch.no_grad():
             f0, f1 = rep(x), rep(adv)
         change = ((f1 - f0).flatten(1).norm(dim=1) / f0.flatten(1).norm(dim=1).clamp_min(1e-12))
@@ -229,10 +228,6 @@ def layers_see(info, x: torch.Tensor, adv: torch.Tensor, layers: Sequence[str], 
             clean = invert(rep, target=f0, size=hw, iters=iters, seed=seed, show=False).images[:, 0]
             dirty = invert(rep, target=f1, size=hw, iters=iters, seed=seed, show=False).images[:, 0]
             how = f"optimisation, default preset, {iters} iterations"
-        rows = [[x[i], adv[i], clean[i], dirty[i]] for i in range(min(6, len(x)))]
-        out["figures"][layer] = encode_png(grid(rows, ["clean", "adversarial", f"clean code decoded ({layer})",
-                                                       f"adversarial code decoded ({layer})"],
-                                                list(labels)[:len(rows)], min_side=96))
         out["decoded"][layer] = (clean, dirty)
         out["layers"].append({"layer": layer, "decoded_by": how, "code_change": [float(v) for v in change],
                               "code_change_mean": float(change.mean())})

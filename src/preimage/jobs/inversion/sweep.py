@@ -8,10 +8,10 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from .. import progress
-from ..models.loading import ModelInfo
-from ..optimize import invert
-from ..representations import CNNLayer
+from ... import progress
+from ...models.loading import ModelInfo
+from ...optimize import invert
+from ...representations import CNNLayer
 
 
 @dataclass

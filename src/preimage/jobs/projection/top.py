@@ -5,18 +5,21 @@ folder's size), then crop each unit's receptive field from its image beside its 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
 import torch
 
-from ..hooks import capture, eval_mode
-from .project import project_one, to_picture
-from .relu import relu_rule
+from ...backward.project import project_one
+from ...backward.relu import relu_rule
+from ...data import Stream
+from ...hooks import capture, eval_mode
+from ...models.loading import ModelInfo
+from ...representations.base import Representation
+from ...representations.cnn import CNNLayer
 
 
-def receptive_field(rep, size: int, probes: int = 3) -> int:
+def receptive_field(rep: Representation, size: int, probes: int = 3) -> int:
     """Side of the input region that reaches a unit at the centre of ``rep``'s map: the support of
     the unit's gradient with every ReLU passing gradient (leak 1) on a few random images."""
     x = torch.rand(probes, 3, size, size, generator=torch.Generator().manual_seed(0)).to(rep.device)
@@ -67,10 +70,15 @@ class TopK:
 
 @dataclass
 class TopActivations:
+    """Per channel the k strongest dataset patches and their projections (a :class:`~preimage.results.Result`;
+    the report draws ``top_activations.png``)."""
+
+    command = "top-activations"
+
     model: str
     layer: str
     channels: List[int]
-    files: List[str]
+    sources: List[str]
     values: torch.Tensor       # (C, k)
     index: torch.Tensor        # (C, k)
     places: List[List[Tuple[int, ...]]]
@@ -83,32 +91,20 @@ class TopActivations:
     def to_json(self) -> Dict:
         return {"model": self.model, "layer": self.layer, "images": self.images, "receptive_field": self.field,
                 "stride": self.stride,
-                "channels": [{"channel": c, "top": [{"file": self.files[int(i)], "activation": float(v), "place": list(p)}
+                "channels": [{"channel": c, "top": [{"file": self.sources[int(i)], "activation": float(v), "place": list(p)}
                                                     for v, i, p in zip(self.values[j], self.index[j], self.places[j])]}
                              for j, c in enumerate(self.channels)]}
 
-    def figure(self) -> bytes:
-        from ..images import encode_png
-        from ..report import grid
+    def files(self) -> Dict[str, bytes]:
+        return {}
 
-        rows, labels = [], []
-        for j, c in enumerate(self.channels):
-            rows.append(self.patches[j] + [None] + [to_picture(p) for p in self.projections[j]])
-            labels.append(f"ch {c}")
-        k = len(self.patches[0]) if self.patches else 0
-        cols = [f"top {i + 1}" for i in range(k)] + [""] + [f"projection {i + 1}" for i in range(k)]
-        return encode_png(grid(rows, cols, labels, min_side=48))
-
-    def save(self, out, force: bool = False) -> None:
-        from .. import _io
-
-        with _io.StagedDir(out, command="top-activations", force=force) as d:
-            (d / "top_activations.png").write_bytes(self.figure())
-            (d / "results.json").write_text(json.dumps(self.to_json(), indent=2) + "\n")
+    def lines(self) -> List[str]:
+        return [f"channel {c:>4}  top activation {float(self.values[j, 0]):.3f}" for j, c in enumerate(self.channels)]
 
 
 @torch.no_grad()
-def stream_top(info, rep, stream, channels: Sequence[int], k: int, extra_layers: Sequence[str] = ()) -> Dict[str, TopK]:
+def stream_top(info: ModelInfo, rep: CNNLayer, stream: Stream, channels: Sequence[int], k: int,
+               extra_layers: Sequence[str] = ()) -> Dict[str, TopK]:
     """One pass over ``stream``: per-channel top-k for ``rep``'s layer (and ``extra_layers`` of the
     same network, all in the same forward pass)."""
     keys = [rep.layer, *[lay for lay in extra_layers if lay != rep.layer]]
@@ -128,7 +124,7 @@ def stream_top(info, rep, stream, channels: Sequence[int], k: int, extra_layers:
     return tops
 
 
-def top_activations(info, rep, stream, channels: Sequence[int], k: int = 9, model: str = "") -> TopActivations:
+def top_activations(info: ModelInfo, rep: CNNLayer, stream: Stream, channels: Sequence[int], k: int = 9, model: str = "") -> TopActivations:
     """The ``k`` strongest dataset patches of each channel and their DeconvNet projections."""
     top = stream_top(info, rep, stream, channels, k)[rep.layer]
     size = stream.size
