@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from preimage import _io
-from preimage.jobs.inversion.sweep import layer_sweep
 from preimage.cli import DEMO_IMAGES
 from preimage.images import list_images, load_image
+from preimage.jobs.inversion.sweep import layer_sweep
 from preimage.models import load_model
 from preimage.report.layers_page import grey_reference
 

@@ -33,9 +33,9 @@ import torch
 
 from preimage import _io, metrics
 from preimage.images import encode_png, list_images, load_image
+from preimage.jobs.studies import perturb
 from preimage.learned import decode, find_bundled, hybrid
 from preimage.learned.data import evenly_spaced
-from preimage.jobs.studies import perturb
 from preimage.optimize import invert
 from preimage.report import grid
 from preimage.representations import build

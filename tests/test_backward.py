@@ -81,3 +81,32 @@ def test_soft_rule_is_a_sigmoid_at_a_temperature_read_from_each_image():
     with pytest.raises(Exception, match="unknown backward rule"):
         with relu_rule("softer", 0.2):
             pass
+
+
+class _Functional(nn.Module):
+    def forward(self, x):
+        return F.relu(x) + torch.relu(x - 1)
+
+
+def test_a_rule_given_its_model_reaches_that_model_only():
+    """nn.ReLU modules and functional calls inside the model follow the rule; the same calls made
+    by another network (or outside any) in the same block are ordinary ReLUs; all restored on exit."""
+    x = torch.tensor([[-1.0, 2.0]])
+    ours = nn.Sequential(nn.ReLU(), _Functional())
+    other = nn.Sequential(nn.ReLU(inplace=False), _Functional())
+
+    def grad(net, y):
+        y = y.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(net(y).sum() * -1, y)
+        return g
+
+    plain = grad(other, x)
+    with relu_rule("deconvnet", model=ours):
+        # deconvnet: a negative gradient from above is cut everywhere, whatever the forward input
+        assert torch.equal(grad(ours, x), torch.zeros_like(x))
+        assert torch.equal(grad(other, x), plain)           # another network: plain backprop
+        y = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(-F.relu(y).sum(), y)  # a call outside any network
+        assert torch.equal(g, torch.tensor([[0.0, -1.0]]))
+    assert type(ours[0]).forward is nn.ReLU.forward and "forward" not in vars(ours[0])
+    assert torch.equal(grad(ours, x), plain)

@@ -32,8 +32,8 @@ def test_the_probe_sees_what_is_wrong(tmp_path):
 
 
 def test_demo_report_in_a_browser(tmp_path):
-    from preimage.models import load_model
     from preimage import report
+    from preimage.models import load_model
     from preimage.report.demo import run_demo
 
     b = _browser()

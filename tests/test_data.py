@@ -202,10 +202,10 @@ def test_torchrun_over_shards_equals_its_own_resume_and_ranks_keep_to_their_shar
 
 def test_streamed_studies_equal_their_in_memory_versions(folder):
     from preimage import metrics
-    from preimage.jobs.inversion.evaluate import evaluate, invert_grayscale
     from preimage.images import to_grayscale
-    from preimage.learned import find_bundled
+    from preimage.jobs.inversion.evaluate import evaluate, invert_grayscale
     from preimage.jobs.studies import perturb, perturb_study
+    from preimage.learned import find_bundled
     from preimage.representations import HOG, build
 
     ev = evaluate(HOG(), str(folder), n=6, size=32, iters=3, batch=4, show=False)

@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from preimage.jobs.projection.diagnose import diagnose
-from preimage.jobs.projection.top import TopK
 from preimage.cli import main
 from preimage.data import stream_folder
+from preimage.jobs.projection.diagnose import diagnose
+from preimage.jobs.projection.top import TopK
 from preimage.models import load_model
 
 CIFAR_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "test"
@@ -64,7 +64,7 @@ def test_corrupt_image_and_bad_channels_in_the_commands(folder, tmp_path, capsys
     assert not (tmp_path / "o").exists()
     code = main(["top-activations", "--model", "refnet", "--layer", "conv3", "--channels", "250:300", "--data",
                  str(folder), "--quiet", "--out", str(tmp_path / "o")])
-    assert code == 2 and "outside" in capsys.readouterr().err
+    assert code == 2 and "out of range" in capsys.readouterr().err
     code = main(["top-activations", "--model", "refnet", "--layer", "conv3", "--channels", "0:2", "--k", "3",
                  "--skip-bad", "--data", str(folder), "--quiet", "--out", str(tmp_path / "t")])
     assert code == 0

@@ -12,9 +12,9 @@ from PIL import Image
 
 from preimage.cli import main
 from preimage.errors import ConfigError, WeightsError
+from preimage.jobs.studies import binarise, dropout, interpolate, perturb, sample_codes
 from preimage.learned import Decoder, build_decoder, load_inverter, save_inverter
 from preimage.learned.apply import decode, hybrid
-from preimage.learned.studies import binarise, dropout, interpolate, perturb, sample_codes
 from preimage.learned.training import train_inverter
 from preimage.models import load_model
 from preimage.representations import DSIFT, HOG, LBP, CNNLayer

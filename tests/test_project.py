@@ -9,8 +9,8 @@ from torch import nn
 
 from preimage.backward import relu_rule
 from preimage.backward.project import project_one
-from preimage.jobs.projection.project import project
 from preimage.cli import main
+from preimage.jobs.projection.project import project
 from preimage.representations import CNNLayer
 
 

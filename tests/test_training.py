@@ -100,3 +100,45 @@ def test_two_processes_train_a_classifier_on_their_own_halves(tmp_path):
     s = json.loads(out.with_name(out.name + ".json").read_text())
     assert s["world_size"] == 2 and s["ranks_in_sync"] and s["train_images"] == 20  # 40 images, half each
     assert r.stdout.count("wrote ") == 1
+
+
+def test_the_one_training_loop_stops_resumes_and_checkpoints_in_steps_or_epochs(tmp_path):
+    from preimage.errors import DivergedError
+    from preimage.trainkit import Checkpoint, Trainer
+
+    def batches(first, stop):  # the batch of step s depends on s only
+        for s in range(first, stop):
+            x = torch.randn(4, 3, generator=torch.Generator().manual_seed(s))
+            yield x, x.sum(1, keepdim=True), 0.0
+
+    def train(path, epoch_steps=None, lr=0.1, **kw):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(3, 1))  # dropout draws the global RNG
+        opt = torch.optim.SGD(net.parameters(), lr=lr)
+        run = Trainer(log=lambda m: None, show=False)
+        epochs_seen = []
+        run.fit(net, opt, lambda m, b: (m(b[0]) - b[1]).pow(2).mean(), batches, lambda s: lr * (1 - s / 12), 12,
+                Checkpoint(path, {"run": 1}), epoch_steps=epoch_steps, evaluate=lambda done: {"done": done},
+                epoch_end=epochs_seen.append, keep_rng=True,
+                **({} if epoch_steps else {"evaluate_every": 4, "checkpoint_every": 5}), **kw)
+        run.finish()
+        return net, run, epochs_seen
+
+    for epoch_steps, unit, stop in ((None, "step", 7), (4, "epoch", 8)):
+        a, ra, ea = train(tmp_path / f"{unit}-a.ckpt", epoch_steps)
+        assert [h["done"] for h in ra.history] == [4, 8, 12] and ra.elapsed > 0 and ra.first_step is not None
+        ck = torch.load(str(tmp_path / f"{unit}-a.ckpt"), weights_only=True)
+        assert list(ck) == ["model", "optimizer", "torch_rng", unit, "history", "elapsed", "settings"]
+        assert ck[unit] == (3 if epoch_steps else 12) and ea == ([1, 2, 3] if epoch_steps else [])
+        _, rb, _ = train(tmp_path / f"{unit}-b.ckpt", epoch_steps, end=stop)  # stops early with a checkpoint
+        assert torch.load(str(tmp_path / f"{unit}-b.ckpt"), weights_only=True)[unit] == (2 if epoch_steps else 7)
+        b, rb, eb = train(tmp_path / f"{unit}-b.ckpt", epoch_steps, resume=True)
+        assert rb.start == (8 if epoch_steps else 7)
+        assert [h["done"] for h in rb.history] == [4, 8, 12] and eb == ([3] if epoch_steps else [])
+        sa, sb = a.state_dict(), b.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), unit
+    with pytest.raises(ValueError, match="epochs of 4 steps"):
+        train(tmp_path / "c.ckpt", 4, end=6)
+    with pytest.raises(DivergedError, match="training diverged at step"):
+        train(tmp_path / "d.ckpt", lr=1e30)
+    assert not (tmp_path / "d.ckpt").exists()

@@ -28,7 +28,7 @@ import re
 import tarfile
 import time
 from pathlib import Path
-from typing import Generator, Iterator, List, Optional, Sequence, Tuple
+from typing import Generator, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ import torch
 from . import _io, progress
 from .errors import ImageError, OutputError
 from .images import IMAGE_SUFFIXES, decode_image
+from .keys import keyed
 
 SHARD_HINT = "make them with 'preimage make-shards DIR --out PREFIX'"
 
@@ -372,12 +373,16 @@ class TensorStream:
     def __len__(self) -> int:
         return len(self.images)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         for s in range(0, len(self.images), self.batch):
             yield torch.arange(s, min(s + self.batch, len(self.images))), self.images[s:s + self.batch]
 
     def image(self, i: int) -> torch.Tensor:
         return self.images[i]
+
+
+#: either kind of batched image source (``files``, ``size``, ``skipped``, ``image(i)``, iteration)
+ImageStream = Union[Stream, TensorStream]
 
 
 def stream_folder(data: str, size: int, batch: int = 256, workers: int = 0, limit: Optional[int] = None,
@@ -400,7 +405,8 @@ def folder_images(data: str, n: int, size: int, workers: int = 0) -> Tuple[List[
 
 # ---------------------------------------------------------------- training crops
 def batch_generator(seed: int, rank: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(rank) * 7919 + int(step)) % (2 ** 63))
+    """The generator of training step ``step`` on ``rank`` (crops, flips, augmentation)."""
+    return keyed(seed, "step", rank, step)
 
 
 def decode_for_crops(data: bytes, name: str, size: int, zoom: float) -> torch.Tensor:

@@ -6,18 +6,23 @@
   refuses to resume a run with other settings, naming what differs.
 * :func:`save_safetensors` / :func:`read_safetensors` - tensors plus string metadata, atomically.
 * :func:`check_finite` - a diverging run stops with one line naming the step and learning rate.
+* :class:`Trainer` - the one training loop: the torchrun session, the steps from the resumed one
+  (learning rate from the schedule, the trainer's own forward pass, divergence check, optimizer
+  step), progress and throughput, periodic evaluation and checkpoints, resume, and the end.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tuple
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
-from . import _io
+from . import _io, progress
 from .errors import ConfigError, DivergedError, WeightsError
 
 
@@ -205,3 +210,154 @@ def param_checksum(module: torch.nn.Module) -> float:
     """Sum of every parameter and buffer, in float64 (equal on ranks that are in sync)."""
     with torch.no_grad():
         return float(sum(t.double().sum() for t in module.state_dict().values()))
+
+
+# ---------------------------------------------------------------- the loop
+#: A batch: a tuple whose first element holds the batch's images (its ``len`` is the batch size) and
+#: whose last is the seconds its decoding took (what :func:`preimage.data.crop_batches` and the
+#: classifier's loader yield).
+Batch = Tuple[Any, ...]
+#: ``(first, stop)`` -> the batches of steps ``first`` ... ``stop - 1``, in order (closed when done).
+BatchSource = Callable[[int, int], Generator[Batch, None, None]]
+#: ``(module, batch)`` -> the loss of that batch: the trainer's forward pass (and its own running
+#: statistics); ``module`` is the one to call (wrapped for DistributedDataParallel under torchrun).
+StepFn = Callable[[torch.nn.Module, Batch], torch.Tensor]
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+class Trainer:
+    """One training run: made before the data are listed (a process started by ``torchrun`` joins
+    the process group here; ``rank`` and ``world`` say which share of the data is its own), then
+    :meth:`fit` runs the loop with the trainer's own step, then :meth:`checksums` and, once rank 0
+    has written its files, :meth:`finish`.
+
+    Only rank 0 logs (``say``), shows progress (``show``) and writes checkpoints. After :meth:`fit`:
+    ``history`` (the evaluation records, those of earlier sessions of a resumed run included),
+    ``elapsed`` (seconds of training, all sessions), ``first_step`` (seconds from this object's
+    making to the end of the first step) and ``rate`` (the :class:`Throughput`).
+    """
+
+    def __init__(self, log: Callable[[str], None] = print, show: Optional[bool] = None, workers: int = 0) -> None:
+        self.began = time.perf_counter()
+        self.rank, self.world, self._created = distributed()
+        self.lead = self.rank == 0
+        self.say: Callable[[str], None] = log if self.lead else _silent
+        self.show: Optional[bool] = show if self.lead else False
+        self.workers = workers
+        self.rate = Throughput(workers)
+        self.start = 0
+        self.history: List[Dict[str, Any]] = []
+        self.elapsed = 0.0
+        self.first_step: Optional[float] = None
+        self._t0: Optional[float] = None
+        self._lap = 0.0
+
+    def seconds(self) -> float:
+        """Seconds of training so far, earlier sessions of a resumed run included."""
+        return self.elapsed + (time.time() - self._t0 if self._t0 is not None else 0.0)
+
+    def lap(self) -> float:
+        """Seconds of training since the last call (or since :meth:`fit` began)."""
+        now = self.seconds()
+        dt, self._lap = now - self._lap, now
+        return dt
+
+    def fit(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer, step_fn: StepFn, batches: BatchSource,
+            schedule: Callable[[int], float], total: int, checkpoint: Checkpoint, *, name: str = "model",
+            resume: bool = False, end: Optional[int] = None, epoch_steps: Optional[int] = None,
+            checkpoint_every: Optional[int] = None, evaluate: Optional[Callable[[int], Dict[str, Any]]] = None,
+            evaluate_every: Optional[int] = None, epoch_end: Optional[Callable[[int], None]] = None,
+            postfix: Optional[Callable[[], Dict[str, str]]] = None, keep_rng: bool = False,
+            desc: str = "training") -> None:
+        """Train ``module`` with ``optimizer`` for steps ``start`` ... ``end - 1`` of a ``total``-step schedule.
+
+        Each step: the learning rate ``schedule(step)`` into every parameter group, ``loss =
+        step_fn(net, batch)``, :func:`check_finite`, ``zero_grad``, ``backward``, ``optimizer.step``,
+        the progress bar's ``postfix()`` and throughput. After the step, when due, ``module``'s
+        weights are checked and then ``evaluate(steps done)`` (every ``evaluate_every`` steps and
+        after the last: its record joins ``history``), then rank 0 checkpoints (every
+        ``checkpoint_every`` steps, after the last, and after step ``end`` when that stops the run
+        early): ``{name: weights, "optimizer", ["torch_rng"], "step" | "epoch", "history", "elapsed"}``.
+
+        ``resume`` restores module, optimizer (and with ``keep_rng`` torch's global random state)
+        from ``checkpoint`` and continues where it stopped. ``epoch_steps``: train in epochs of that
+        many steps, each with its own batch source and progress bar (``epoch i/n``, in batches), a
+        checkpoint (and by default an evaluation) at its end and then ``epoch_end(epochs done)``;
+        the checkpoint records the epoch. Otherwise one progress bar ``desc`` (in steps) and one
+        batch source for the whole run, the checkpoint recording the step.
+        """
+        end = total if end is None else end
+        if epoch_steps and end % epoch_steps:
+            raise ValueError(f"a run in epochs of {epoch_steps} steps cannot stop after step {end}")
+        unit, per = ("epoch", epoch_steps) if epoch_steps else ("step", 1)
+        if resume:
+            ck = checkpoint.load()
+            module.load_state_dict(ck[name])
+            optimizer.load_state_dict(ck["optimizer"])
+            if keep_rng:
+                torch.set_rng_state(ck["torch_rng"])
+            self.start, self.history, self.elapsed = int(ck[unit]) * per, json.loads(ck["history"]), float(ck["elapsed"])
+            self.say(f"resumed from {checkpoint.path} at {unit} {int(ck[unit])}")
+        net: torch.nn.Module = DistributedDataParallel(module) if self.world > 1 else module
+        net.train()
+        ckpt_every = epoch_steps or checkpoint_every or total
+        eval_every = evaluate_every or ckpt_every
+        if epoch_steps:
+            spans = [range(s, min(s + epoch_steps, end)) for s in range(self.start, end, epoch_steps)]
+        else:
+            spans = [range(self.start, end)]
+        self.rate = rate = Throughput(self.workers)
+        self._t0, self._lap = time.time(), self.elapsed
+        for span in spans:
+            if epoch_steps:
+                bar = progress.bar(total=epoch_steps, desc=f"epoch {span.start // epoch_steps + 1}/{total // epoch_steps}",
+                                   show=self.show, unit="batch")
+            else:
+                bar = progress.bar(total=total - self.start, desc=desc, show=self.show, unit="step")
+            source = batches(span.start, span.stop)
+            for step, batch in zip(span, source):
+                rate.loaded(len(batch[0]), batch[-1])
+                lr = schedule(step)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                loss = step_fn(net, batch)
+                check_finite(loss.detach(), step, lr)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if self.first_step is None:
+                    self.first_step = time.perf_counter() - self.began
+                bar.update(1)
+                bar.set_postfix(**(postfix() if postfix is not None else {}), **rate.postfix())
+                done = step + 1
+                last = done == total
+                due_eval = evaluate is not None and (done % eval_every == 0 or last)
+                due_ckpt = self.lead and (done % ckpt_every == 0 or last or done == end)
+                if due_eval or due_ckpt:
+                    check_finite(loss.detach(), step, lr, module)
+                if due_eval and evaluate is not None:
+                    self.history.append(evaluate(done))
+                if due_ckpt:
+                    state: Dict[str, Any] = {name: module.state_dict(), "optimizer": optimizer.state_dict()}
+                    if keep_rng:
+                        state["torch_rng"] = torch.get_rng_state()
+                    state[unit] = done // per
+                    state["history"], state["elapsed"] = json.dumps(self.history), self.seconds()
+                    checkpoint.save(state)
+                rate.stepped(len(batch[0]))
+            source.close()  # ends the decoding processes
+            bar.close()
+            if epoch_steps and epoch_end is not None:
+                epoch_end(span.stop // epoch_steps)
+        self.elapsed, self._t0 = self.seconds(), None
+
+    def checksums(self, module: torch.nn.Module) -> List[float]:
+        """Every rank's :func:`param_checksum` of ``module``, in rank order (equal when in sync)."""
+        return gather(param_checksum(module), self.world)
+
+    def finish(self) -> None:
+        """Wait for every rank, then leave the process group this run joined."""
+        finish_distributed(self.world, self._created)

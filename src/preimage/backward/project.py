@@ -33,7 +33,7 @@ def project_one(rep: Representation, x: torch.Tensor, channel: int, rule: str = 
     if rule not in RULES:
         raise ConfigError(f"unknown rule {rule!r}; valid: gradient, deconvnet, guided")
     xi = x[None].detach().clone().requires_grad_(True)
-    with relu_rule(rule):
+    with relu_rule(rule, model=rep.network):
         f = rep.features(xi)[0]
         if where is None:
             where, _ = strongest(f.detach(), channel)

@@ -1,9 +1,17 @@
 """Backward rules for ReLU, however a network calls it.
 
 ReLU reaches autograd through ``nn.ReLU`` modules (which call ``F.relu``), ``F.relu`` /
-``torch.relu`` / ``Tensor.relu`` in a ``forward``, in place or not. :func:`relu_rule` swaps all of
-these, for the duration of a ``with`` block, for one autograd function whose forward is the ordinary
+``torch.relu`` / ``Tensor.relu`` in a ``forward``, in place or not. :func:`relu_rule` routes all of
+these, for the duration of a ``with`` block, to one autograd function whose forward is the ordinary
 ReLU (the codes do not change) and whose backward is the chosen rule; on exit everything is as before.
+
+Scope. Given the ``model`` it is applied to, the rule reaches that model only: its ``nn.ReLU``
+modules get the rule on the module itself (their ``forward``, restored on exit), and the functional
+calls - which PyTorch offers no per-model hook for - are replaced for the block but answer with the
+rule only while that model's forward pass runs in this thread (a forward pre-hook and an
+always-called forward hook on the model mark it); any other caller in the process, in the block or
+in another thread, gets the ordinary ReLU. Without ``model`` every ReLU the process computes in the
+block follows the rule.
 
 Rules (``grad``: the gradient arriving from above, ``x``: the ReLU's input):
 
@@ -23,10 +31,12 @@ Rules (``grad``: the gradient arriving from above, ``x``: the ReLU's input):
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import threading
+from typing import Iterator, List, Optional
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import ConfigError
 
@@ -95,22 +105,41 @@ class _RuleReLU(torch.autograd.Function):
 
 
 @contextlib.contextmanager
-def relu_rule(rule: str = "gradient", slope: float = 0.0) -> Iterator[RuleState]:
-    """Every ReLU in the block computes ``relu`` forward and ``rule`` backward (see the module doc).
+def relu_rule(rule: str = "gradient", slope: float = 0.0, model: Optional[nn.Module] = None) -> Iterator[RuleState]:
+    """Every ReLU in the block - or, given ``model``, every ReLU of that model's forward passes -
+    computes ``relu`` forward and ``rule`` backward (see the module doc for the rules and the scope).
 
     Yields the :class:`RuleState`; set its ``slope`` to change the leak while the block runs.
     """
     state = RuleState(rule, slope)
     saved = (F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_)
+    inside = threading.local()  # how deep this thread is in ``model``'s forward pass
+
+    def applies() -> bool:
+        return model is None or getattr(inside, "depth", 0) > 0
 
     def relu(x, inplace: bool = False):
-        if not torch.is_grad_enabled() or not x.requires_grad:
+        if not torch.is_grad_enabled() or not x.requires_grad or not applies():
             return torch._C._VariableFunctions.relu_(x) if inplace else torch._C._VariableFunctions.relu(x)
         return _RuleReLU.apply(x, state, inplace)
 
     def method(self):
         return relu(self)
 
+    handles: List = []
+    modules: List[nn.Module] = []
+    if model is not None:
+        def enter(module, args):
+            inside.depth = getattr(inside, "depth", 0) + 1
+
+        def leave(module, args, out):
+            inside.depth -= 1
+
+        handles = [model.register_forward_pre_hook(enter), model.register_forward_hook(leave, always_call=True)]
+        for m in model.modules():
+            if type(m) is nn.ReLU:  # the module itself carries the rule (an instance attribute, removed on exit)
+                m.forward = (lambda mod: lambda x: relu(x, mod.inplace))(m)  # type: ignore[method-assign]
+                modules.append(m)
     F.relu = relu  # type: ignore[assignment]
     torch.relu = relu  # type: ignore[assignment]
     torch.relu_ = lambda x: relu(x, inplace=True)  # type: ignore[assignment]
@@ -120,3 +149,7 @@ def relu_rule(rule: str = "gradient", slope: float = 0.0) -> Iterator[RuleState]
         yield state
     finally:
         F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_ = saved  # type: ignore[method-assign]
+        for h in handles:
+            h.remove()
+        for m in modules:
+            del m.forward

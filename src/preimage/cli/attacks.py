@@ -8,6 +8,7 @@ from ..attacks import check_norm, parse_eps
 from ..hooks import resolve_layer
 from ..jobs.attacks import robustness, run_attack, transfer
 from ..models import load_model as load_named
+from ..parsing import parse_list
 from .common import add_model_args, add_workers, command, finish, load_model, output, positive
 
 
@@ -35,7 +36,7 @@ def cmd_attack(a):
     eps = parse_eps(a.eps)
     step = parse_eps(a.step_size) if a.step_size else None
     info = load_model(a)
-    layers = [v for v in (a.invert_layers or "").split(",") if v]
+    layers = parse_list(a.invert_layers, "--invert-layers") if a.invert_layers is not None else []
     for layer in layers:
         resolve_layer(info.module, layer, info.aliases)
     with output(a, "attack") as out:
@@ -45,7 +46,7 @@ def cmd_attack(a):
 
 
 def _parse_eps_list(text: str) -> List[float]:
-    return [parse_eps(t) for t in text.split(",") if t.strip()]
+    return [parse_eps(t) for t in parse_list(text, "--eps")]
 
 
 def _robustness_options(p):
@@ -88,7 +89,7 @@ def _transfer_options(p):
          "preimage transfer --models refnet,cifar-resnet,cifar-vgg --data ../shared/data/cifar10/test --eps 8/255 "
          "--out transfer", _transfer_options)
 def cmd_transfer(a):
-    names = [m for m in a.models.split(",") if m]
+    names = parse_list(a.models, "--models")
     infos = [load_named(m, seed=a.seed) for m in names]
     eps = parse_eps(a.eps)
     with output(a, "transfer") as out:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..data import stream_folder
-from ..errors import ConfigError, LayerError
+from ..errors import LayerError
 from ..jobs.projection import diagnose, project, top_activations
+from ..parsing import parse_list, parse_range
 from ..representations import CNNLayer
 from .common import add_model_args, add_workers, build_rep, command, finish, load_model, output, positive
 
@@ -54,12 +55,7 @@ def cmd_top(a):
         raise LayerError(f"top-activations needs --layer; 'preimage layers {a.model}' lists them")
     rep = CNNLayer.from_info(info, a.layer)
     n = rep.output_shape(rep.input_size)[0]
-    try:
-        lo, hi = (int(v) for v in (a.channels or "0:8").split(":"))
-    except ValueError:
-        raise ConfigError(f"--channels must look like A:B, got {a.channels!r}") from None
-    if not 0 <= lo < hi <= n:
-        raise ConfigError(f"--channels {lo}:{hi} is outside the layer's {n} channels (valid: 0 <= A < B <= {n})")
+    lo, hi = parse_range(a.channels or f"0:{min(8, n)}", "--channels", upper=n)
     with output(a, "top-activations") as out:
         stream = stream_folder(a.data, rep.input_size, a.batch_size, a.workers, a.n, a.skip_bad, desc="top activations")
         r = top_activations(info, rep, stream, list(range(lo, hi)), a.k, a.model)
@@ -80,5 +76,6 @@ def cmd_diagnose(a):
     info = load_model(a)
     with output(a, "diagnose") as out:
         stream = stream_folder(a.data, info.input_size, a.batch_size, a.workers, a.n, a.skip_bad, desc="diagnosing")
-        d = diagnose(info, stream, a.layers.split(",") if a.layers else None, first_image=stream.image(0))
+        d = diagnose(info, stream, parse_list(a.layers, "--layers") if a.layers is not None else None,
+                     first_image=stream.image(0))
         finish(out, d, f"wrote {a.out}/diagnose.json and diagnose.html ({d.images} images)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..parsing import parse_list
 from ..report.demo import DEMO_IMAGES, run_demo
 from .common import add_run_args, command, finish, load_model, output
 
@@ -26,7 +27,7 @@ def cmd_demo(a):
     info = load_model(a)
     cmd = "preimage demo" + (f" --model {a.model}" if a.model != "refnet" else "")
     with output(a, "demo") as out:
-        demo = run_demo(info, a.images, a.layers.split(",") if a.layers else None, preset=a.preset or "default",
+        demo = run_demo(info, a.images, parse_list(a.layers, "--layers") if a.layers is not None else None, preset=a.preset or "default",
                         iters=a.iters, seed=a.seed, command=cmd)
         finish(out, demo, f"wrote {a.out}/report.html, " + ", ".join(n for n in demo.pages if n != "report.html")
                + f" and results.json ({demo.record['seconds']:.0f}s)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 from ..errors import ConfigError
 from ..jobs.natural import caricatures, maximize_units, parse_units
 from ..models.zoo import MODELS
@@ -30,13 +32,13 @@ def cmd_maximize(a):
     size = rep.input_size
     count = rep.output_shape(size)[0]
     units = parse_units(a.channels, a.units, a.classes, count)
-    position = None
+    position: Optional[Tuple[int, int]] = None
     if a.position:
         try:
-            position = tuple(int(v) for v in a.position.split(","))
-            assert len(position) == 2
-        except (ValueError, AssertionError):
+            y, x = (int(v) for v in a.position.split(","))  # not exactly two integers: ValueError
+        except ValueError:
             raise ConfigError(f"--position must be Y,X, got {a.position!r}") from None
+        position = (y, x)
     entry = MODELS.get(a.model)
     labels = entry.classes if (entry and a.classes and entry.classes and count == len(entry.classes)) else None
     with output(a, "maximize") as out:

@@ -6,6 +6,7 @@ import sys
 
 from ..jobs.privacy import parse_defences, run_leakage
 from ..models import load_model as load_named
+from ..parsing import parse_list
 from .common import add_model_args, add_workers, command, finish, load_model, output, positive
 
 
@@ -36,7 +37,7 @@ def _leakage_options(p):
          "--out leakage", _leakage_options)
 def cmd_leakage(a):
     defences = parse_defences(a.defence)
-    layers = [v.strip() for v in a.layers.split(",") if v.strip()]
+    layers = parse_list(a.layers, "--layers")
     info = load_model(a)
     # the judge with its own weights and normalisation (zoo name or model file), not --weights
     judge = load_named(a.judge) if a.judge else None

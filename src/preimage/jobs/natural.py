@@ -13,6 +13,7 @@ import torch
 from ..errors import ConfigError
 from ..images import PHOTOS, encode_png, labels_for, list_images, load_image
 from ..optimize.maximize import Maximization, caricature, check_units, maximize, natural_maxima
+from ..parsing import parse_ints, parse_range
 from ..representations.base import Representation
 
 
@@ -23,25 +24,16 @@ def parse_units(channels: Optional[str] = None, units: Optional[str] = None, cla
     given = [x for x in (channels, units, classes) if x is not None]
     if len(given) != 1:
         raise ConfigError("choose the units with exactly one of --channels A:B, --units 3,17,40, --classes all")
-    try:
-        if channels is not None:
-            a, b = (int(v) for v in channels.split(":"))
-            if not 0 <= a < b:
-                raise ValueError
-            return list(range(a, b))
-        text = units if units is not None else classes
-        assert text is not None
-        if text == "all":
-            if classes is None or count is None:
-                raise ValueError
-            return list(range(count))
-        out = [int(v) for v in text.split(",") if v.strip()]
-        if not out:
-            raise ValueError
-        return out
-    except ValueError:
-        raise ConfigError(f"cannot read the units {given[0]!r}: use --channels A:B (A < B), --units 3,17,40 or "
-                          f"--classes all") from None
+    if channels is not None:
+        return list(range(*parse_range(channels, "--channels")))
+    if units is not None:
+        return parse_ints(units, "--units")
+    assert classes is not None
+    if classes == "all":
+        if count is None:
+            raise ConfigError("--classes all needs the layer's size")
+        return list(range(count))
+    return parse_ints(classes, "--classes")
 
 
 def normalise_images(folder: Optional[str], size: int, limit: int = 2000) -> Tuple[torch.Tensor, str]:

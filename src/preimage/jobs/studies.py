@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
@@ -130,7 +130,7 @@ class Study:
     summary: List[str] = field(default_factory=list)
 
     @property
-    def command(self) -> str:  # type: ignore[override]
+    def command(self) -> str:
         return self.name
 
     @property
@@ -181,13 +181,14 @@ def perturb_study(rep: Representation, inv: Inverter, data: str, n: int = 100, d
             for j in range(min(len(idx), show - len(rows))):
                 rows.append([x[j]] + [decoded[m][j] for m in MODES])
     cols = ["original", "decoded", "binarised code", f"{int(100 * drop)}% dropped", "mean code", "previous image's code"]
-    record = {"representation": rep.name, "inverter": inv.path, "data": data, "n": len(items), "size": inv.image_size,
-              "drop": drop, "seed": seed, "binarise": "active units -> mean active value, others -> mean inactive value",
-              "modes": {m: {"image_error_mean": float(errs[m].mean()),
-                            "image_error_std": float(errs[m].std()) if len(items) > 1 else 0.0,
-                            "code_change_mean": float(change[m].mean()),
-                            "image_error": [round(float(v), 5) for v in errs[m]]} for m in MODES},
-              "files": list(items.names)}
+    record: Dict[str, Any] = {
+        "representation": rep.name, "inverter": inv.path, "data": data, "n": len(items), "size": inv.image_size,
+        "drop": drop, "seed": seed, "binarise": "active units -> mean active value, others -> mean inactive value",
+        "modes": {m: {"image_error_mean": float(errs[m].mean()),
+                      "image_error_std": float(errs[m].std()) if len(items) > 1 else 0.0,
+                      "code_change_mean": float(change[m].mean()),
+                      "image_error": [round(float(v), 5) for v in errs[m]]} for m in MODES},
+        "files": list(items.names)}
     lines = [f"{'code':<12} {'image_error':>11} {'code change':>11}"]
     lines += [f"{m:<12} {record['modes'][m]['image_error_mean']:>11.4f} {record['modes'][m]['code_change_mean']:>11.4f}"
               for m in MODES]

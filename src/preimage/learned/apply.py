@@ -16,11 +16,12 @@ from ..errors import ConfigError
 from ..optimize import invert
 from ..optimize.inversion import InversionResult, _check_images
 from ..optimize.objectives import Selection
+from ..representations.base import Representation
 from .data import in_batches
 from .inverter import Inverter, find_bundled, load_inverter
 
 
-def resolve_inverter(rep, inverter=None, size: Optional[int] = None) -> Inverter:
+def resolve_inverter(rep: Representation, inverter=None, size: Optional[int] = None) -> Inverter:
     """An :class:`Inverter` from an object, a file path, or (None / ``"bundled"``) the bundled one for ``rep``."""
     if isinstance(inverter, Inverter):
         inverter.check(rep, size)
@@ -31,8 +32,8 @@ def resolve_inverter(rep, inverter=None, size: Optional[int] = None) -> Inverter
 
 
 @torch.no_grad()
-def decode(rep, inverter: Inverter, images: Optional[torch.Tensor] = None, target: Optional[torch.Tensor] = None,
-           batch: int = 256) -> InversionResult:
+def decode(rep: Representation, inverter: Inverter, images: Optional[torch.Tensor] = None,
+           target: Optional[torch.Tensor] = None, batch: int = 256) -> InversionResult:
     """Decode the codes of ``images`` (or the codes ``target``) in one pass of the inverter."""
     originals = None
     dev = inverter.decoder.in_scale.device
@@ -57,7 +58,7 @@ def decode(rep, inverter: Inverter, images: Optional[torch.Tensor] = None, targe
         objective=f"decoder({inverter.name})", selection=Selection(None, None), originals=originals)
 
 
-def hybrid(rep, inverter: Inverter, images: torch.Tensor, preset="hybrid", iters: Optional[int] = None,
+def hybrid(rep: Representation, inverter: Inverter, images: torch.Tensor, preset="hybrid", iters: Optional[int] = None,
            samples: int = 1, seed: int = 0, show: Optional[bool] = None, **kw) -> InversionResult:
     """Optimisation started from the inverter's reconstruction (the combination Dosovitskiy & Brox
     propose as future work): the decoder supplies a natural-looking start, the optimiser then

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..representations.base import Representation
 
 
 def _act():
@@ -106,6 +107,6 @@ class Decoder(nn.Module):
         return torch.sigmoid(x)
 
 
-def build_decoder(rep, image_size: int, **kw) -> Decoder:
+def build_decoder(rep: Representation, image_size: int, **kw) -> Decoder:
     """A decoder for ``rep`` at ``image_size``, from the representation's output shape."""
     return Decoder(rep.output_shape(image_size), image_size, **kw)

@@ -85,7 +85,7 @@ def file_spec(meta: Dict[str, str]) -> Dict:
     return _legacy_spec(meta.get("representation", ""))
 
 
-def fingerprint(rep) -> str:
+def fingerprint(rep: Representation) -> str:
     """A digest of a CNN representation's weights ('' for a hand-crafted one): a decoder trained
     on one set of weights is wrong for another."""
     import hashlib
@@ -124,7 +124,7 @@ class Inverter:
     def feature_shape(self):
         return self.decoder.feature_shape
 
-    def check(self, rep, size: Optional[int] = None) -> None:
+    def check(self, rep: Representation, size: Optional[int] = None) -> None:
         """Raise :class:`WeightsError` unless this inverter decodes ``rep`` at ``size``."""
         where = self.path or "this inverter"
         want = rep.spec()
@@ -156,14 +156,14 @@ class Inverter:
         return self
 
 
-def save_inverter(decoder: Decoder, rep, path: str | Path, training: Optional[Dict] = None) -> Path:
+def save_inverter(decoder: Decoder, rep: Representation, path: str | Path, training: Optional[Dict] = None) -> Path:
     """Write ``decoder`` for ``rep`` atomically as an inverter file."""
     meta = {"format": FORMAT, "representation": describe(rep.spec()), "spec": identity(rep), "name": rep.name,
             "fingerprint": fingerprint(rep), "config": json.dumps(decoder.config()), "training": json.dumps(training or {})}
     return save_safetensors(decoder.state_dict(), path, meta)
 
 
-def load_inverter(path: str | Path, rep=None, size: Optional[int] = None, device=None) -> Inverter:
+def load_inverter(path: str | Path, rep: Optional[Representation] = None, size: Optional[int] = None, device=None) -> Inverter:
     """Load an inverter file; with ``rep``, check that it decodes that representation."""
     p = Path(path)
     if not p.is_file():
@@ -214,7 +214,7 @@ def bundled_inverters() -> Dict[str, Path]:
     return {p.stem: p for p in sorted(BUNDLED_DIR.glob("*.safetensors"))}
 
 
-def find_bundled(rep, size: Optional[int] = None) -> Inverter:
+def find_bundled(rep: Representation, size: Optional[int] = None) -> Inverter:
     """The bundled inverter for ``rep`` (at ``size``), or a :class:`WeightsError` listing what ships."""
     found, want = [], rep.spec()
     for p in bundled_inverters().values():

@@ -14,17 +14,17 @@ end every rank's parameter checksum is gathered and compared; the summary record
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import torch
 
-from .. import _io, metrics, progress
+from .. import _io, metrics
 from ..data import centre_crops, crop_batches, split_items
 from ..errors import ConfigError
-from ..trainkit import Checkpoint, Throughput, check_finite, distributed, finish_distributed, gather, lr_schedule, param_checksum
+from ..representations import build, parse_handcrafted
+from ..representations.base import Representation
+from ..trainkit import Checkpoint, Trainer, gather, lr_schedule
 from .data import in_batches
 from .decoder import Decoder, build_decoder
 from .inverter import identity, save_inverter
@@ -39,7 +39,6 @@ def lr_at(step: int, total: int, peak: float, warm_frac: float = 0.05, floor: fl
 def comparator_from_spec(spec: str, weight: float, size: int):
     """The frozen comparator of a feature-matching loss: ``MODEL:LAYER`` (``refnet:conv3``) or a
     differentiable descriptor (``hog``)."""
-    from ..representations import build, parse_handcrafted
 
     if parse_handcrafted(spec) is not None:
         comparator = build(spec, size=size)
@@ -68,7 +67,7 @@ def validate(decoder: Decoder, feats: torch.Tensor, images: torch.Tensor, batch:
             "mse": float((rec - images).pow(2).mean())}
 
 
-def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: int = 64, lr: float = 1e-3,
+def train_inverter(rep: Representation, data: str, out: str, size: int, steps: int, batch_size: int = 64, lr: float = 1e-3,
                    seed: int = 0, resume: bool = False, val: Optional[str] = None, val_n: int = 256,
                    val_every: Optional[int] = None, ckpt_every: Optional[int] = None, width: int = 64,
                    fc_width: int = 512, min_width: int = 16, comparator=None, comparator_weight: float = 0.0, zoom: float = 1.25,
@@ -86,24 +85,19 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
         raise ConfigError(f"steps, batch size and size must be >= 1 and lr > 0 (got {steps}, {batch_size}, {size}, {lr})")
     if comparator_weight > 0 and comparator is None:
         raise ConfigError("a comparator weight needs a comparator representation")
-    began = time.perf_counter()
-    rank, world, created = distributed()
-    if batch_size % world:
-        raise ConfigError(f"batch size {batch_size} does not split over {world} processes")
-    local_batch = batch_size // world
-    lead = rank == 0
-    say = log if lead else (lambda m: None)
-    show = show if lead else False
+    run = Trainer(log, show, workers)
+    if batch_size % run.world:
+        raise ConfigError(f"batch size {batch_size} does not split over {run.world} processes")
+    local_batch = batch_size // run.world
     out_p = Path(out)
-    ckpt_p = out_p.with_name(out_p.name + ".ckpt")
     rep = rep.eval()
     for p in rep.parameters():
         p.requires_grad_(False)
     torch.manual_seed(seed)
 
-    train_items, val_items = split_items(data, val, val_n, rank, world)
+    train_items, val_items = split_items(data, val, val_n, run.rank, run.world)
     if not len(train_items):
-        raise ConfigError(f"{data}: no training images for rank {rank} of {world}")
+        raise ConfigError(f"{data}: no training images for rank {run.rank} of {run.world}")
     val_x = centre_crops(val_items, size, 1.0, workers)
     with torch.no_grad():
         val_f = in_batches(rep, val_x)
@@ -115,37 +109,13 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
               "lr": lr, "seed": seed, "decoder": decoder.config(), "zoom": zoom,
               "comparator": getattr(comparator, "name", None), "comparator_weight": comparator_weight}
     opt = torch.optim.Adam(decoder.parameters(), lr=lr, betas=(0.9, 0.999))
-    start, history, elapsed = 0, [], 0.0
-    ckpt = Checkpoint(ckpt_p, config)
-    if resume:
-        ck = ckpt.load()
-        decoder.load_state_dict(ck["decoder"])
-        opt.load_state_dict(ck["optimizer"])
-        start, history, elapsed = int(ck["step"]), json.loads(ck["history"]), float(ck["elapsed"])
-        say(f"resumed from {ckpt_p} at step {start}")
-
-    model: torch.nn.Module = decoder
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(decoder)
-    val_every = val_every or max(1, steps // 10)
-    ckpt_every = ckpt_every or max(1, steps // 10)
-    decoder.train()
-    bar = progress.bar(total=steps - start, desc=f"training inverter for {rep.name}", show=show, unit="step")
     run_loss, run_n = 0.0, 0
-    rate = Throughput(workers)
     skipped: List[str] = []
-    first_step: Optional[float] = None
-    t0 = time.time()
-    end = min(steps, stop_at) if stop_at else steps
-    batches = crop_batches(train_items, size, local_batch, seed, rank, start, end, workers, zoom, skip_bad)
-    for step, (x, bad, decode_s) in zip(range(start, end), batches):
-        rate.loaded(len(x), decode_s)
-        skipped += bad
-        step_lr = lr_at(step, steps, lr)
-        for g in opt.param_groups:
-            g["lr"] = step_lr
+
+    def step(model: torch.nn.Module, batch) -> torch.Tensor:
+        nonlocal run_loss, run_n
+        x, bad, _ = batch
+        skipped.extend(bad)
         with torch.no_grad():
             f = rep(x)
         y = model(f)
@@ -154,56 +124,49 @@ def train_inverter(rep, data: str, out: str, size: int, steps: int, batch_size: 
             with torch.no_grad():
                 c0 = comparator(x)
             loss = loss + comparator_weight * ((comparator(y) - c0).pow(2).sum() / c0.pow(2).sum().clamp_min(1e-12))
-        check_finite(loss.detach(), step, step_lr)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
         run_loss += float(loss.detach())
         run_n += 1
-        if first_step is None:
-            first_step = time.perf_counter() - began
-        bar.update(1)
-        bar.set_postfix(loss=f"{run_loss / run_n:.4f}", **rate.postfix())
-        last = step + 1 == steps
-        pause = step + 1 == end and not last
-        if (step + 1) % val_every == 0 or last:
-            check_finite(loss.detach(), step, step_lr, decoder)
-            v = validate(decoder, val_f, val_x)
-            rec = {"step": step + 1, "train_loss": run_loss / run_n, "val_image_error": v["image_error"],
-                   "val_mse": v["mse"], "seconds": elapsed + time.time() - t0}
-            history.append(rec)
-            run_loss, run_n = 0.0, 0
-            say(f"step {step + 1}/{steps}: train loss {rec['train_loss']:.5f}  "
-                f"validation image_error {v['image_error']:.4f}  mse {v['mse']:.5f}")
-        if lead and ((step + 1) % ckpt_every == 0 or last or pause):
-            check_finite(loss.detach(), step, step_lr, decoder)
-            ckpt.save({"decoder": decoder.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
-                       "history": json.dumps(history), "elapsed": elapsed + time.time() - t0})
-        rate.stepped(len(x))
-    batches.close()  # ends the decoding processes
-    bar.close()
-    elapsed += time.time() - t0
-    if skipped:
-        say(f"skipped {len(skipped)} unreadable image draw(s) (first: {skipped[0]})")
+        return loss
 
-    checksums = gather(param_checksum(decoder), world)
-    shards = gather(list(train_items.shards), world)
+    def evaluate(done: int) -> Dict:
+        nonlocal run_loss, run_n
+        v = validate(decoder, val_f, val_x)
+        rec = {"step": done, "train_loss": run_loss / run_n, "val_image_error": v["image_error"],
+               "val_mse": v["mse"], "seconds": run.seconds()}
+        run_loss, run_n = 0.0, 0
+        run.say(f"step {done}/{steps}: train loss {rec['train_loss']:.5f}  "
+                f"validation image_error {v['image_error']:.4f}  mse {v['mse']:.5f}")
+        return rec
+
+    end = min(steps, stop_at) if stop_at else steps
+    run.fit(decoder, opt, step,
+            lambda first, stop: crop_batches(train_items, size, local_batch, seed, run.rank, first, stop, workers, zoom, skip_bad),
+            lambda s: lr_at(s, steps, lr), steps, Checkpoint(out_p.with_name(out_p.name + ".ckpt"), config),
+            name="decoder", resume=resume, end=end, checkpoint_every=ckpt_every or max(1, steps // 10),
+            evaluate=evaluate, evaluate_every=val_every or max(1, steps // 10),
+            postfix=lambda: {"loss": f"{run_loss / run_n:.4f}"}, desc=f"training inverter for {rep.name}")
+    if skipped:
+        run.say(f"skipped {len(skipped)} unreadable image draw(s) (first: {skipped[0]})")
+
+    checksums = run.checksums(decoder)
+    shards = gather(list(train_items.shards), run.world)
+    history = run.history
     summary = {"representation": rep.name, "identity": identity(rep), "data": str(data), "val": str(val) if val else None,
                "stopped_at": end if end < steps else None,
                "train_images": len(train_items), "val_images": len(val_x), "workers": workers,
-               "skipped_images": skipped, "throughput": rate.summary(), "first_step_seconds": first_step,
+               "skipped_images": skipped, "throughput": run.rate.summary(), "first_step_seconds": run.first_step,
                "rank_shards": shards if train_items.sharded else None, "size": size, "steps": steps,
-               "batch_size": batch_size, "lr": lr, "seed": seed, "world_size": world,
+               "batch_size": batch_size, "lr": lr, "seed": seed, "world_size": run.world,
                "rank_checksums": checksums, "ranks_in_sync": len(set(checksums)) == 1,
-               "train_seconds": elapsed, "val_image_error": history[-1]["val_image_error"] if history else None,
+               "train_seconds": run.elapsed, "val_image_error": history[-1]["val_image_error"] if history else None,
                "history": history, "decoder": decoder.config(), "command": command,
                "comparator": config["comparator"], "comparator_weight": comparator_weight}
-    if lead and end == steps:
+    if run.lead and end == steps:
         small = {k: summary[k] for k in ("data", "val", "train_images", "val_images", "steps", "batch_size", "lr",
                                          "seed", "world_size", "train_seconds", "val_image_error", "command")}
         save_inverter(decoder.eval(), rep, out_p, small)
         _io.write_json(out_p.with_name(out_p.name + ".json"), summary)
-    finish_distributed(world, created)
+    run.finish()
     if not summary["ranks_in_sync"]:
         raise ConfigError(f"distributed ranks fell out of sync: parameter checksums {checksums}")
     return summary

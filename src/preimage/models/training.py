@@ -12,7 +12,7 @@ with gradients averaged (DistributedDataParallel, gloo); rank 0 writes.
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -20,20 +20,12 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
-from .. import _io, progress
-from ..data import Items, _iterate, _loader, batch_generator, class_indices, list_items
+from .. import _io
+from ..data import Items, Stream, _iterate, _loader, batch_generator, class_indices, list_items
 from ..errors import ConfigError, ImageError
-from ..trainkit import (
-    Checkpoint,
-    Throughput,
-    check_finite,
-    distributed,
-    finish_distributed,
-    gather,
-    lr_schedule,
-    param_checksum,
-    save_safetensors,
-)
+from ..keys import keyed
+from ..trainkit import Checkpoint, Trainer, gather, lr_schedule, save_safetensors
+from .classifier import Classifier
 from .loading import ModelInfo
 
 
@@ -80,7 +72,7 @@ class EpochBatches(torch.utils.data.Dataset):
 
     def perm(self, epoch: int) -> torch.Tensor:
         if self._perm[0] != epoch:
-            gen = torch.Generator().manual_seed((self.seed * 1_000_003 + self.rank * 7919 + 104_729 * (epoch + 1)) % 2 ** 63)
+            gen = keyed(self.seed, "epoch", self.rank, epoch)
             self._perm = (epoch, torch.randperm(len(self.items), generator=gen))
         return self._perm[1]
 
@@ -116,31 +108,25 @@ def train_classifier(info: ModelInfo, data: str, out: str, epochs: int = 16, bat
     ``keep_checkpoint``. A folder smaller than a batch trains in one batch of what there is.
     Returns a summary dict (also written as ``out + '.json'``).
     """
-    import math
-
     if epochs < 1 or batch_size < 1 or not (math.isfinite(lr) and lr > 0):
         raise ConfigError(f"epochs and batch size must be >= 1 and lr a positive number (got {epochs}, {batch_size}, {lr})")
-    began = time.perf_counter()
-    rank, world, created = distributed()
-    lead = rank == 0
-    say = log if lead else (lambda m: None)
-    show = show if lead else False
+    run = Trainer(log, show, workers)
     out_p = Path(out)
     torch.manual_seed(seed)
     model = info.module
-    items = list_items(data, rank, world)
-    classes = _classes(items, info, data, world)
+    items = list_items(data, run.rank, run.world)
+    classes = _classes(items, info, data, run.world)
     labels = class_indices(items, classes)
     assert labels is not None
     size = info.input_size
-    local = batch_size // world if batch_size >= world else 1
+    local = batch_size // run.world if batch_size >= run.world else 1
     if len(items) < local:
-        say(f"{data} holds {len(items)} images per process, fewer than a batch of {local}: training on batches of {len(items)}")
+        run.say(f"{data} holds {len(items)} images per process, fewer than a batch of {local}: training on batches of {len(items)}")
         local = len(items)
-    batch_size = local * world
+    batch_size = local * run.world
     ckpt = Checkpoint(out_p.with_name(out_p.name + ".ckpt"),
                       {"arch": info.name, "data": str(data), "epochs": epochs, "batch_size": batch_size, "lr": lr,
-                       "weight_decay": weight_decay, "label_smoothing": label_smoothing, "seed": seed, "world": world})
+                       "weight_decay": weight_decay, "label_smoothing": label_smoothing, "seed": seed, "world": run.world})
     norm = _normaliser(info, "cpu")
     model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     decay: list = []
@@ -150,84 +136,57 @@ def train_classifier(info: ModelInfo, data: str, out: str, epochs: int = 16, bat
     opt = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay},
                            {"params": no_decay, "weight_decay": 0.0}], lr=lr, momentum=0.9, nesterov=True)
     steps_per_epoch = max(1, len(items) // local)
-    if world > 1:  # every rank takes the same number of steps
-        steps_per_epoch = min(gather(steps_per_epoch, world))
+    if run.world > 1:  # every rank takes the same number of steps
+        steps_per_epoch = min(gather(steps_per_epoch, run.world))
     total = steps_per_epoch * epochs
-    start_epoch, history, elapsed = 0, [], 0.0
-    if resume:
-        ck = ckpt.load()
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        torch.set_rng_state(ck["torch_rng"])
-        start_epoch, history, elapsed = int(ck["epoch"]), json.loads(ck["history"]), float(ck["elapsed"])
-        say(f"resumed from {ckpt.path} at epoch {start_epoch}")
-    net: torch.nn.Module = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
+    dataset = EpochBatches(items, labels, size, local, steps_per_epoch, seed, run.rank)
+    tot_loss, tot_correct, seen = 0.0, 0, 0
 
-        net = DistributedDataParallel(model)
-    dataset = EpochBatches(items, labels, size, local, steps_per_epoch, seed, rank)
-    rate = Throughput(workers)
-    first_step: Optional[float] = None
-    for epoch in range(start_epoch, epochs):
-        t0 = time.time()
-        net.train()
+    def step(net: torch.nn.Module, batch) -> torch.Tensor:
+        nonlocal tot_loss, tot_correct, seen
+        xb, yb, _ = batch
+        logits = net(norm(xb).contiguous(memory_format=torch.channels_last))
+        loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
+        tot_loss += float(loss.detach()) * len(yb)
+        tot_correct += int((logits.argmax(1) == yb).sum())
+        seen += len(yb)
+        return loss
+
+    def evaluate(done: int) -> Dict:
+        nonlocal tot_loss, tot_correct, seen
+        rec = {"epoch": done // steps_per_epoch, "loss": tot_loss / seen, "train_acc": tot_correct / seen, "seconds": run.lap()}
         tot_loss, tot_correct, seen = 0.0, 0, 0
-        bar = progress.bar(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", show=show, unit="batch")
-        first = epoch * steps_per_epoch
-        loader = _loader(dataset, workers, batch_size=None, sampler=range(first, first + steps_per_epoch))
-        batches = _iterate(loader)
-        for step, (xb, yb, decode_s) in zip(range(first, first + steps_per_epoch), batches):
-            rate.loaded(len(xb), decode_s)
-            step_lr = lr_at(step, total, lr)
-            for g in opt.param_groups:
-                g["lr"] = step_lr
-            xb = norm(xb).contiguous(memory_format=torch.channels_last)
-            logits = net(xb)
-            loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
-            check_finite(loss.detach(), step, step_lr)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            tot_loss += float(loss.detach()) * len(yb)
-            tot_correct += int((logits.argmax(1) == yb).sum())
-            seen += len(yb)
-            rate.stepped(len(yb))
-            if first_step is None:
-                first_step = time.perf_counter() - began
-            bar.update(1)
-            bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{tot_correct / seen:.3f}", **rate.postfix())
-        batches.close()
-        bar.close()
-        dt = time.time() - t0
-        elapsed += dt
-        rec = {"epoch": epoch + 1, "loss": tot_loss / seen, "train_acc": tot_correct / seen, "seconds": dt}
-        history.append(rec)
-        check_finite(loss.detach(), step, step_lr, model)
-        if lead:
-            ckpt.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-                       "epoch": epoch + 1, "history": json.dumps(history), "elapsed": elapsed})
-        say(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.4f}  train acc {rec['train_acc']:.4f}  {dt:.0f}s")
+        return rec
+
+    def epoch_end(epoch: int) -> None:
+        rec = run.history[-1]
+        run.say(f"epoch {epoch}/{epochs}: loss {rec['loss']:.4f}  train acc {rec['train_acc']:.4f}  {rec['seconds']:.0f}s")
+
+    run.fit(model, opt, step,
+            lambda first, stop: _iterate(_loader(dataset, workers, batch_size=None, sampler=range(first, stop))),
+            lambda s: lr_at(s, total, lr), total, ckpt, resume=resume, epoch_steps=steps_per_epoch, evaluate=evaluate,
+            epoch_end=epoch_end, keep_rng=True,
+            postfix=lambda: {"loss": f"{tot_loss / seen:.3f}", "acc": f"{tot_correct / seen:.3f}"})
     model.eval()
     model = model.to(memory_format=torch.contiguous_format)
-    checksums = gather(param_checksum(model), world)
+    checksums = run.checksums(model)
     summary: Dict = {"arch": info.name, "data": str(data), "epochs": epochs, "batch_size": batch_size, "lr": lr,
                      "weight_decay": weight_decay, "label_smoothing": label_smoothing, "seed": seed,
-                     "train_images": len(items), "world_size": world, "workers": workers,
+                     "train_images": len(items), "world_size": run.world, "workers": workers,
                      "rank_checksums": checksums, "ranks_in_sync": len(set(checksums)) == 1,
-                     "first_step_seconds": first_step, "throughput": rate.summary(),
-                     "train_seconds": elapsed, "history": history, "weights": str(out_p)}
-    if lead:
+                     "first_step_seconds": run.first_step, "throughput": run.rate.summary(),
+                     "train_seconds": run.elapsed, "history": run.history, "weights": str(out_p)}
+    if run.lead:
         save_safetensors(model.state_dict(), out_p, {"arch": info.name, "classes": ",".join(classes),
                                                      "mean": ",".join(map(str, info.mean)),
                                                      "std": ",".join(map(str, info.std))})
         if val is not None:
-            summary["val"] = evaluate_classifier(info, val, show=show, workers=workers)
+            summary["val"] = evaluate_classifier(info, val, show=run.show, workers=workers)
             log(f"validation accuracy on {val}: {summary['val']['accuracy']:.4f}")
         _io.write_json(out_p.with_name(out_p.name + ".json"), summary)
         if not keep_checkpoint:
             ckpt.remove()
-    finish_distributed(world, created)
+    run.finish()
     return summary
 
 
@@ -236,9 +195,6 @@ def evaluate_classifier(info: ModelInfo, data: str, batch_size: int = 500, show:
                         workers: int = 0) -> Dict:
     """Accuracy, per-class accuracy and confusion matrix (rows: true class, columns: predicted),
     streamed over a folder root/<class>/<image> or tar shards."""
-    from ..attacks import Classifier
-    from ..data import Stream
-
     model = Classifier.from_info(info).eval()
     items = list_items(data)
     classes = sorted({v for v in items.labels() if v is not None})

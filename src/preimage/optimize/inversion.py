@@ -10,6 +10,7 @@ import torch
 from .. import metrics
 from ..errors import ConfigError, ImageError
 from ..keys import content_key, keyed
+from ..representations.base import Representation
 from .loop import StopRule, rescale_stages
 from .objectives import Selection
 from .optimizers import as_optimizer
@@ -68,7 +69,7 @@ def _check_images(images: torch.Tensor) -> torch.Tensor:
     return images
 
 
-def invert(rep, images: Optional[torch.Tensor] = None, target: Optional[torch.Tensor] = None,
+def invert(rep: Representation, images: Optional[torch.Tensor] = None, target: Optional[torch.Tensor] = None,
            preset: str | Preset = "default", iters: Optional[int] = None, samples: int = 1,
            window: Optional[int] = None, channels: Optional[Tuple[int, int]] = None,
            size: Optional[Tuple[int, int]] = None, seed: int = 0, init: Optional[torch.Tensor] = None,

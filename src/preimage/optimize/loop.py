@@ -12,6 +12,7 @@ import torch
 from .. import progress
 from ..backward.relu import relu_rule
 from ..errors import ConfigError, DivergedError
+from ..representations.base import Representation
 from ..trainkit import lr_schedule
 from .objectives import Context, Objective
 from .optimizers import Optimizer, as_optimizer
@@ -103,7 +104,7 @@ class OptimResult:
 
 
 def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stages: Sequence[Stage],
-             rep=None, transforms: Optional[Sequence[Transform]] = None, stop: Optional[StopRule] = None,
+             rep: Optional[Representation] = None, transforms: Optional[Sequence[Transform]] = None, stop: Optional[StopRule] = None,
              reset_on_lr_change: bool = True, callback: Optional[Callable[[int, torch.Tensor], None]] = None,
              show: Optional[bool] = None, jitter: Optional[Transform] = None,
              relu: Optional[Tuple[str, float]] = None) -> OptimResult:
@@ -114,18 +115,18 @@ def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stag
     objective reads comes from one forward pass), take the gradient of their sum with respect to
     the parameter only (model weights get no gradient), step, project. ``optimizer``: one of ours
     or any ``torch.optim`` class. ``jitter``: a single transform (the older spelling of ``transforms``).
-    ``relu``: ``(rule, slope)`` - every ReLU of the network computes this backward rule while the
+    ``relu``: ``(rule, slope)`` - every ReLU of ``rep``'s network computes this backward rule while the
     loop runs (:func:`preimage.backward.relu_rule`; the codes themselves do not change).
     """
     import contextlib
 
 
-    with relu_rule(*relu) if relu is not None else contextlib.nullcontext():
+    with relu_rule(*relu, model=rep.network if rep is not None else None) if relu is not None else contextlib.nullcontext():
         return _optimize(param, objective, optimizer, stages, rep, transforms, stop, reset_on_lr_change,
                          callback, show, jitter)
 
 
-def _optimize(param, objective, optimizer, stages, rep, transforms, stop, reset_on_lr_change, callback, show,
+def _optimize(param, objective, optimizer, stages, rep: Optional[Representation], transforms, stop, reset_on_lr_change, callback, show,
               jitter) -> OptimResult:
 
     chain = as_list(transforms) + as_list(jitter)

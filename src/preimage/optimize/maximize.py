@@ -21,6 +21,7 @@ import torch
 
 from ..errors import ConfigError
 from ..keys import keyed
+from ..representations.base import Representation
 from .loop import StopRule, rescale_stages
 from .objectives import Context, Objective, Selection
 from .presets import Preset, get_preset
@@ -61,7 +62,7 @@ def unit_ranks(f: torch.Tensor, units: torch.Tensor, mode: str = "centre",
 
 
 @torch.no_grad()
-def natural_maxima(rep, images: torch.Tensor, mode: str = "centre", batch: int = 64) -> torch.Tensor:
+def natural_maxima(rep: Representation, images: torch.Tensor, mode: str = "centre", batch: int = 64) -> torch.Tensor:
     """Per channel (or vector element), the largest activation over ``images``: over every position
     of the map for a channel at a position (a natural image may show the feature anywhere), of the
     spatial mean for ``mean``. (C,)"""
@@ -139,11 +140,11 @@ class Maximization:
     history: torch.Tensor = field(default_factory=lambda: torch.empty(0))
 
 
-def _code_shape(rep, size: Tuple[int, int]) -> Tuple[int, ...]:
+def _code_shape(rep: Representation, size: Tuple[int, int]) -> Tuple[int, ...]:
     return tuple(rep.output_shape(size))
 
 
-def check_units(rep, units: Sequence[int], size: Tuple[int, int]) -> Tuple[int, ...]:
+def check_units(rep: Representation, units: Sequence[int], size: Tuple[int, int]) -> Tuple[int, ...]:
     """The code's shape at ``size`` (one forward pass); a :class:`ConfigError` naming any unit out of
     range."""
     shape = _code_shape(rep, size)
@@ -157,7 +158,7 @@ def check_units(rep, units: Sequence[int], size: Tuple[int, int]) -> Tuple[int, 
     return shape
 
 
-def maximize(rep, units: Sequence[int], mode: str = "centre", position: Optional[Tuple[int, int]] = None,
+def maximize(rep: Representation, units: Sequence[int], mode: str = "centre", position: Optional[Tuple[int, int]] = None,
              samples: int = 1, preset: Union[str, Preset] = "default", iters: Optional[int] = None, seed: int = 0,
              normalisers: Optional[torch.Tensor] = None, size: Optional[int] = None,
              show: Optional[bool] = None, contrast: Optional[float] = None) -> Maximization:
@@ -217,7 +218,7 @@ class CaricatureResult:
     seconds: float
 
 
-def caricature(rep, images: torch.Tensor, preset: Union[str, Preset] = "default", iters: Optional[int] = None,
+def caricature(rep: Representation, images: torch.Tensor, preset: Union[str, Preset] = "default", iters: Optional[int] = None,
                seed: int = 0, show: Optional[bool] = None) -> CaricatureResult:
     """Exaggerate what ``rep`` sees in ``images``: start at each photo and maximise its caricature
     objective under the preset's priors; the image stays in the preset's box (or ball)."""

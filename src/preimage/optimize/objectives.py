@@ -17,6 +17,8 @@ from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence
 import torch
 
 from ..errors import ConfigError
+from ..parsing import parse_range
+from ..representations.base import Representation
 from . import priors
 
 
@@ -33,8 +35,8 @@ class Context:
             read by scheduled terms (:meth:`Objective.annealed`).
     """
 
-    def __init__(self, image: torch.Tensor, pixels: torch.Tensor, rep=None, layers: Iterable[Optional[str]] = (),
-                 progress: float = 1.0):
+    def __init__(self, image: torch.Tensor, pixels: torch.Tensor, rep: Optional[Representation] = None,
+                 layers: Iterable[Optional[str]] = (), progress: float = 1.0):
         self.image = image
         self.pixels = pixels
         self.rep = rep
@@ -45,6 +47,7 @@ class Context:
     def features(self, layer: Optional[str] = None) -> torch.Tensor:
         """The code at ``layer`` (default: the representation's own) for the current image."""
         if layer not in self._cache:
+            assert self.rep is not None, "this objective reads features: its context needs a representation"
             wanted = self.layers | {layer}
             if wanted == {None}:
                 # the optimiser's own images need no input validation on every step
@@ -199,13 +202,8 @@ class Selection:
 
 
 def parse_channels(text: Optional[str]) -> Optional[Tuple[int, int]]:
-    if text is None:
-        return None
-    try:
-        a, b = text.split(":")
-        return int(a), int(b)
-    except ValueError:
-        raise ConfigError(f"--channels must look like A:B (e.g. 0:48), got {text!r}") from None
+    """``--channels A:B`` (the layer's size is checked where the code is known), or None."""
+    return None if text is None else parse_range(text, "--channels")
 
 
 # ---------------------------------------------------------------- feature objectives

@@ -57,7 +57,8 @@ class Adam(Optimizer):
         self.reset()
 
     def reset(self):
-        self.m = self.v = None
+        self.m: Optional[torch.Tensor] = None
+        self.v: Optional[torch.Tensor] = None
         self.t = 0
 
     @torch.no_grad()
@@ -75,6 +76,7 @@ class Adam(Optimizer):
                 return
             except (RuntimeError, TypeError):
                 self._fused = None
+        assert self.v is not None  # set with self.m above
         self.m.lerp_(g, 1 - b1)
         self.v.mul_(b2).addcmul_(g, g, value=1 - b2)
         denom = self.v.sqrt().div_((1 - b2 ** self.t) ** 0.5).add_(self.eps)
@@ -135,6 +137,7 @@ class MomentumAdaGrad(Optimizer):
     def step(self, u, g):
         if self.G is None:
             self.G, self.m = torch.zeros_like(u), torch.zeros_like(u)
+        assert self.m is not None  # set with self.G above; reset() keeps it set
         self.G.mul_(self.rho).addcmul_(g, g)
         denom = self.G.sqrt().add_(1.0 / self.lr)
         self.m.mul_(self.momentum).addcdiv_(g, denom, value=-1.0)

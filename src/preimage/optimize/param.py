@@ -26,7 +26,7 @@ class PixelParam(nn.Module):
 
     offset: torch.Tensor
 
-    def __init__(self, u: torch.Tensor, scale: float = 1.0, offset: float | Sequence[float] = 0.0,
+    def __init__(self, u: torch.Tensor, scale: float = 1.0, offset: float | Sequence[float] | torch.Tensor = 0.0,
                  constraint=None):
         super().__init__()
         self.u = nn.Parameter(u.detach().clone(memory_format=torch.contiguous_format))

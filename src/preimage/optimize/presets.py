@@ -26,7 +26,7 @@ import torch
 
 from ..errors import ConfigError
 from ..representations.base import Representation
-from .loop import OptimResult, Stage, optimize
+from .loop import OptimResult, Stage, StopRule, optimize
 from .objectives import AlphaNorm, FeatureMatch, Objective, Selection, TotalVariation
 from .optimizers import Adam, MomentumAdaGrad, MomentumSGD, Optimizer, PyramidAdam
 from .param import PixelParam
@@ -58,7 +58,7 @@ class Setup:
     def transforms(self) -> List:
         return [self.jitter, *self.extra_transforms]
 
-    def run(self, rep, stages: Sequence[Stage], stop) -> OptimResult:
+    def run(self, rep: Representation, stages: Sequence[Stage], stop: Optional[StopRule]) -> OptimResult:
         """:func:`~preimage.optimize.loop.optimize` with everything this setup holds (``stages``: its
         own, or rescaled to another length)."""
         return optimize(self.param, self.objective, self.optimizer, stages, rep=rep, transforms=self.transforms,
@@ -89,7 +89,7 @@ class Preset:
     name = "preset"
     about = ""
 
-    def setup(self, rep, target: torch.Tensor, selection: Selection, size: Tuple[int, int],
+    def setup(self, rep: Representation, target: torch.Tensor, selection: Selection, size: Tuple[int, int],
               generator: torch.Generator, init: Optional[torch.Tensor] = None,
               data_term: Optional[Objective] = None, keys: Optional[Sequence[torch.Generator]] = None) -> Setup:
         """``target``: (N, ...) codes; ``size``: output (H, W); ``init``: optional (N, 3, H, W) start image.
@@ -126,7 +126,9 @@ class MV2015(Preset):
     name = "mv2015"
     about = "CVPR 2015: sigma-scaled feature loss, alpha=6 and TV^2 priors, momentum SGD, 400 iterations, no jitter"
 
-    def setup(self, rep, target, selection, size, generator, init=None, data_term=None, keys=None):
+    def setup(self, rep: Representation, target: torch.Tensor, selection: Selection, size: Tuple[int, int],
+              generator: torch.Generator, init: Optional[torch.Tensor] = None,
+              data_term: Optional[Objective] = None, keys: Optional[Sequence[torch.Generator]] = None) -> Setup:
         if data_term is not None:
             raise ConfigError("mv2015 is the CVPR-2015 inversion preset; activation maximisation and caricatures "
                               "use mv2016 or default")
@@ -156,7 +158,9 @@ class MV2016(Preset):
     def __init__(self, C: Optional[float] = None):
         self.C = C
 
-    def setup(self, rep, target, selection, size, generator, init=None, data_term=None, keys=None):
+    def setup(self, rep: Representation, target: torch.Tensor, selection: Selection, size: Tuple[int, int],
+              generator: torch.Generator, init: Optional[torch.Tensor] = None,
+              data_term: Optional[Objective] = None, keys: Optional[Sequence[torch.Generator]] = None) -> Setup:
         dev = target.device
         hinted = rep.hints().mv2016_C
         C = float(self.C if self.C is not None else (1.0 if hinted is None else hinted))
@@ -240,14 +244,15 @@ class Default(Preset):
         self.lr, self.iters, self.jitter_frac, self.tv, self.noise = lr, iters, jitter_frac, tv, noise
         self.recipe = recipe
 
-    def inverting(self, rep, data_term=None) -> bool:
+    def inverting(self, rep: Representation, data_term: Optional[Objective] = None) -> bool:
         """Whether a run uses the inversion rule: matching a code (no ``data_term``) of a
         representation that does not ask for the classic recipe, unless this preset does."""
         return (self.recipe == "auto" and data_term is None
                 and getattr(rep.hints(), "default_recipe", None) != "classic")
 
     @staticmethod
-    def _per_code(explicit, hint: str, vector: float, bands: Dict[float, float], rep, target) -> float:
+    def _per_code(explicit: Optional[float], hint: str, vector: float, bands: Dict[float, float], rep: Representation,
+                  target: torch.Tensor) -> float:
         """``explicit`` if set, else the representation's own ``hint`` attribute, else by kind of code:
         ``vector`` for vector codes, ``bands[CVPR-2015 band]`` for spatial ones."""
         if explicit is not None:
@@ -257,20 +262,22 @@ class Default(Preset):
             return float(hinted)
         return vector if target.dim() == 2 else bands[mv2015_lambda_tv(rep)]
 
-    def tv_weight(self, rep, target: torch.Tensor) -> float:
+    def tv_weight(self, rep: Representation, target: torch.Tensor) -> float:
         return self._per_code(self.tv, "default_tv", self.VECTOR_TV, self.TV, rep, target)
 
-    def learning_rate(self, rep, target: torch.Tensor) -> float:
+    def learning_rate(self, rep: Representation, target: torch.Tensor) -> float:
         return self._per_code(self.lr, "default_lr", self.VECTOR_LR, self.LR, rep, target)
 
-    def jitter_share(self, rep, target: torch.Tensor, data_term=None) -> float:
+    def jitter_share(self, rep: Representation, target: torch.Tensor, data_term: Optional[Objective] = None) -> float:
         if self.inverting(rep, data_term):
             return self._per_code(self.jitter_frac, "default_jitter_frac", self.INVERT_JITTER,
                                   dict.fromkeys(self.TV, self.INVERT_JITTER), rep, target)
         return self._per_code(self.jitter_frac, "default_jitter_frac", self.VECTOR_JITTER,
                               dict.fromkeys(self.TV, self.JITTER), rep, target)
 
-    def setup(self, rep, target, selection, size, generator, init=None, data_term=None, keys=None):
+    def setup(self, rep: Representation, target: torch.Tensor, selection: Selection, size: Tuple[int, int],
+              generator: torch.Generator, init: Optional[torch.Tensor] = None,
+              data_term: Optional[Objective] = None, keys: Optional[Sequence[torch.Generator]] = None) -> Setup:
         dev = target.device
         inverting = self.inverting(rep, data_term)
         frac = self.jitter_share(rep, target, data_term)

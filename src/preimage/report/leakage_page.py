@@ -3,7 +3,7 @@ Every sentence is made from the measured record."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from . import plot
 from .html import esc, figure, page, table
@@ -165,7 +165,8 @@ def tradeoff_plot(r: Dict) -> bytes:
     kinds = sorted({d["defence"] for k in layers for d in r["layers"][k]["defences"]})
     chance = r["chance"]["reid_top1"]
     low = chance / 2  # a rate below half of chance is drawn there
-    panels, star = {}, {}
+    panels: Dict[str, Dict[str, List[Tuple[float, float]]]] = {}
+    star: Dict[str, Tuple[float, float]] = {}
     for layer in layers:
         lay = r["layers"][layer]
         panels[layer] = {}

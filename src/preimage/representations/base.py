@@ -100,6 +100,12 @@ class Representation(nn.Module):
         return None
 
     @property
+    def network(self) -> Optional[nn.Module]:
+        """The network whose forward pass computes the code (a CNN's model), to which backward rules
+        are scoped; ``None`` for a representation that is not one network's pass."""
+        return None
+
+    @property
     def device(self) -> torch.device:
         """Where the representation computes: its first parameter's or buffer's device."""
 

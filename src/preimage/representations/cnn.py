@@ -150,6 +150,10 @@ class CNNLayer(Representation):
         return self._stride
 
     @property
+    def network(self) -> nn.Module:
+        return self.model
+
+    @property
     def relative_depth(self) -> float:
         """Position of the layer among the modules that run, in (0, 1]."""
         if getattr(self, "_total_depth", None) is None:

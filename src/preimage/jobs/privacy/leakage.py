@@ -29,7 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -167,7 +167,7 @@ class Leakage:
         return self.record
 
     def example_columns(self) -> List[str]:
-        first = next(iter(self.record["layers"].values()), {"defences": []})
+        first: Dict[str, Any] = next(iter(self.record["layers"].values()), {"defences": []})
         return ["private image", "decoded"] + [f"decoded, {d['label']}" for d in first["defences"]]
 
     def files(self) -> Dict[str, bytes]:

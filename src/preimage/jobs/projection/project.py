@@ -62,7 +62,7 @@ def project(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
         sources = list(inputs)
         x = torch.stack([load_image(s, rep.input_size) for s in sources])
     x = x.to(rep.device)
-    n_ch = rep.output_shape(tuple(x.shape[-2:]))[0]
+    n_ch = rep.output_shape((x.shape[-2], x.shape[-1]))[0]
     if channel is not None and not 0 <= channel < n_ch:
         raise ConfigError(f"--channel {channel} is out of range: {rep.name} has {n_ch} channels (0 to {n_ch - 1})")
     if top is not None and not 1 <= top <= n_ch:

@@ -12,7 +12,7 @@ import torch
 
 from ...backward.project import project_one
 from ...backward.relu import relu_rule
-from ...data import Stream
+from ...data import ImageStream
 from ...hooks import capture, eval_mode
 from ...models.loading import ModelInfo
 from ...representations.base import Representation
@@ -24,7 +24,7 @@ def receptive_field(rep: Representation, size: int, probes: int = 3) -> int:
     the unit's gradient with every ReLU passing gradient (leak 1) on a few random images."""
     x = torch.rand(probes, 3, size, size, generator=torch.Generator().manual_seed(0)).to(rep.device)
     x.requires_grad_(True)
-    with relu_rule("leaky", 1.0):
+    with relu_rule("leaky", 1.0, model=rep.network):
         f = rep.features(x)
         if f.dim() == 2:
             return size
@@ -103,7 +103,7 @@ class TopActivations:
 
 
 @torch.no_grad()
-def stream_top(info: ModelInfo, rep: CNNLayer, stream: Stream, channels: Sequence[int], k: int,
+def stream_top(info: ModelInfo, rep: CNNLayer, stream: ImageStream, channels: Sequence[int], k: int,
                extra_layers: Sequence[str] = ()) -> Dict[str, TopK]:
     """One pass over ``stream``: per-channel top-k for ``rep``'s layer (and ``extra_layers`` of the
     same network, all in the same forward pass)."""
@@ -124,7 +124,8 @@ def stream_top(info: ModelInfo, rep: CNNLayer, stream: Stream, channels: Sequenc
     return tops
 
 
-def top_activations(info: ModelInfo, rep: CNNLayer, stream: Stream, channels: Sequence[int], k: int = 9, model: str = "") -> TopActivations:
+def top_activations(info: ModelInfo, rep: CNNLayer, stream: ImageStream, channels: Sequence[int], k: int = 9,
+                    model: str = "") -> TopActivations:
     """The ``k`` strongest dataset patches of each channel and their DeconvNet projections."""
     top = stream_top(info, rep, stream, channels, k)[rep.layer]
     size = stream.size
