@@ -1,4 +1,4 @@
-"""Feature-space studies with a trained inverter (Dosovitskiy & Brox, section 5 of REFERENCE.md).
+"""Feature-space studies with a trained inverter (Dosovitskiy & Brox, CVPR 2016, section 5).
 
 * :func:`binarise`: keep only which units are active. Each code's active units (> 0) are set to the
   mean of its active values and the others to the mean of its inactive values (0 for a code taken

@@ -1,5 +1,5 @@
 """Up-convolutional decoders that map a representation's output back to an image
-(Dosovitskiy & Brox, CVPR 2016; REFERENCE.md section 5).
+(Dosovitskiy & Brox, CVPR 2016).
 
 Built from the feature shape alone:
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -104,9 +105,10 @@ class OptimResult:
 
 
 def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stages: Sequence[Stage],
-             rep: Optional[Representation] = None, transforms: Optional[Sequence[Transform]] = None, stop: Optional[StopRule] = None,
+             rep: Optional[Representation] = None, transforms: Optional[Sequence[Transform]] = None,
+             stop: Optional[StopRule] = None,
              reset_on_lr_change: bool = True, callback: Optional[Callable[[int, torch.Tensor], None]] = None,
-             show: Optional[bool] = None, jitter: Optional[Transform] = None,
+             show: Optional[bool] = None,
              relu: Optional[Tuple[str, float]] = None) -> OptimResult:
     """Minimise ``objective`` over ``param``; every image of the batch independently.
 
@@ -114,22 +116,18 @@ def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stag
     their deterministic versions otherwise), evaluate the per-image energies (every layer the
     objective reads comes from one forward pass), take the gradient of their sum with respect to
     the parameter only (model weights get no gradient), step, project. ``optimizer``: one of ours
-    or any ``torch.optim`` class. ``jitter``: a single transform (the older spelling of ``transforms``).
+    or any ``torch.optim`` class.
     ``relu``: ``(rule, slope)`` - every ReLU of ``rep``'s network computes this backward rule while the
     loop runs (:func:`preimage.backward.relu_rule`; the codes themselves do not change).
     """
-    import contextlib
-
-
     with relu_rule(*relu, model=rep.network if rep is not None else None) if relu is not None else contextlib.nullcontext():
         return _optimize(param, objective, optimizer, stages, rep, transforms, stop, reset_on_lr_change,
-                         callback, show, jitter)
+                         callback, show)
 
 
-def _optimize(param, objective, optimizer, stages, rep: Optional[Representation], transforms, stop, reset_on_lr_change, callback, show,
-              jitter) -> OptimResult:
-
-    chain = as_list(transforms) + as_list(jitter)
+def _optimize(param, objective, optimizer, stages, rep: Optional[Representation], transforms, stop, reset_on_lr_change,
+              callback, show) -> OptimResult:
+    chain = as_list(transforms)
     pad = total_pad(chain)
     optimizer = as_optimizer(optimizer, stages[0].lr if stages else 1e-3)
     layers = objective.layers

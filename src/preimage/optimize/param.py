@@ -43,10 +43,6 @@ class PixelParam(nn.Module):
             return self.u
         return self.offset + self.u / self.scale
 
-    def to_units(self, image: torch.Tensor) -> torch.Tensor:
-        """Map a [0, 1] image to parameter units."""
-        return (image - self.offset) * self.scale
-
     @torch.no_grad()
     def project(self) -> None:
         c = self.constraint

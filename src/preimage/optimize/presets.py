@@ -1,17 +1,17 @@
 """Presets: complete recipes (parameterisation, energy, optimiser, schedule, jitter).
 
-* ``mv2015`` - Mahendran & Vedaldi, CVPR 2015 (REFERENCE.md section 1).
-* ``mv2016`` - Mahendran & Vedaldi, IJCV 2016 (REFERENCE.md section 2).
+* ``mv2015`` - Mahendran & Vedaldi, CVPR 2015 (the paper's settings).
+* ``mv2016`` - Mahendran & Vedaldi, IJCV 2016 (the paper's settings).
 * ``default`` - this project's setting, chosen by measurement (BENCHMARKS.md): Adam on [0, 1]
   pixels with the box constraint, a TV prior growing with depth, a cosine-decayed learning rate;
   inverting a network's code, a softened ReLU backward, a coarse-amplified gradient and an
-  annealed TV weight (the rule of issue 11). It reaches a lower feature error than both paper
-  presets at every refnet layer in fewer iterations.
+  annealed TV weight (BENCHMARKS.md, "The default preset on three networks"). It reaches a lower
+  feature error than both paper presets at every refnet layer in fewer iterations.
 * ``classic`` - ``default`` without the inversion rule (plain Adam, constant TV, jitter).
 
 The paper presets work in the papers' pixel units: ``u = 255 * (image - mean colour)`` (0-255
 pixels with the mean subtracted; our models carry a mean colour, not a mean image). Every constant
-below is the paper's; the energy is evaluated on ``u`` exactly as written in REFERENCE.md, and the
+below is the paper's; the energy is evaluated on ``u`` exactly as the papers write it, and the
 image handed to the representation is ``mean + u / 255`` in [0, 1] units, which the representation
 normalises for its model.
 """
@@ -194,8 +194,8 @@ class Default(Preset):
     for the first band, 0.15 for the deeper spatial bands, 0.02 for vector codes (chosen on 16
     development images with refnet, ``benchmarks/bench_default_tuning.py``).
 
-    Inverting a network's code adds the optimiser rule of issue 11 (chosen on refnet and
-    cifar-resnet, then measured on cifar-vgg, which was not used to choose it;
+    Inverting a network's code adds the optimiser rule of BENCHMARKS.md, "The default preset on three
+    networks" (chosen on refnet and cifar-resnet, then measured on cifar-vgg, which was not used to choose it;
     ``benchmarks/bench_deep_stage.py``, BENCHMARKS.md): every ReLU's backward pass is softened
     (``relu_rule("soft", 0.2)``: the temperature is a fifth of the ReLU input's own RMS, so the
     rule reads the network's scale), the gradient's coarse components are amplified
@@ -223,8 +223,8 @@ class Default(Preset):
     #: classic recipe: share of the iterations that are jittered (spatial codes; vector codes: VECTOR_JITTER)
     JITTER = 0.6
     VECTOR_JITTER = 0.0
-    #: inversion recipe (issue 11): ReLU backward rule, pyramid (levels, weight per level), Adam's
-    #: beta2, TV weight at the first and last iteration as multiples of ``w``, jittered share
+    #: inversion recipe (BENCHMARKS.md, "The default preset on three networks"): ReLU backward rule,
+    #: pyramid (levels, weight per level), Adam's beta2, TV weight at the first and last iteration as multiples of ``w``, jittered share
     INVERT_RELU = ("soft", 0.2)
     INVERT_PYRAMID = (3, 2.0)
     INVERT_BETA2 = 0.8
@@ -320,7 +320,7 @@ class Hybrid(Default):
 
 class Classic(Default):
     """The default preset's classic recipe for every code: plain Adam, a constant TV weight and, for
-    spatial codes, jitter for the first 60% of the iterations (the default preset before issue 11's
+    spatial codes, jitter for the first 60% of the iterations (the default preset before the inversion rule's
     inversion rule; what maximisation and the descriptors use)."""
 
     name = "classic"

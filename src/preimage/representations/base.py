@@ -142,7 +142,7 @@ class Handcrafted(Representation):
 
     ``default_tv``: the default preset's TV weight (1.0, chosen by measurement on the development
     images, BENCHMARKS.md) and ``default_lr`` its learning rate (0.05); ``mv2016_C = 100`` (IJCV 2016 uses C = 100 for HOG);
-    ``mv2015_lambda_tv = 1`` (REFERENCE.md gives per-layer values only for CNNs; a descriptor with
+    ``mv2015_lambda_tv = 1`` (the papers give per-layer values only for CNNs; a descriptor with
     stride 8 is treated like AlexNet's first band, our choice).
     """
 

@@ -1,4 +1,4 @@
-"""Dense SIFT as a differentiable network (REFERENCE.md section 3).
+"""Dense SIFT as a differentiable network (the authors' construction, Mahendran & Vedaldi, IJCV 2016).
 
 8 orientations with soft (bilinear) assignment, 4x4 spatial bins pooled bilinearly, a Gaussian
 window over the bins (sigma = 1.5 bins), 128 numbers per descriptor, L2-normalised and clamped at

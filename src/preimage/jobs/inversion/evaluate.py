@@ -2,7 +2,7 @@
 
 Grayscale images (luma replicated on three channels), the first N images of a folder in name
 order, resized (shorter side) and centre-cropped to a stated size; every image inverted from its
-own code; errors: the set-normalised ``mv_error`` (REFERENCE.md section 4), ``feature_error`` and
+own code; errors: the set-normalised ``mv_error`` (Mahendran & Vedaldi, CVPR 2015), ``feature_error`` and
 ``image_error`` (against the grayscale original; the reconstruction is reduced to its luma, which
 leaves a luma-based representation's code unchanged).
 """
