@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from preimage.attacks import Classifier, outcome, pgd, quantise
-from preimage.jobs.attacks import labelled_stream, robustness, transfer
+from preimage.attacks import Classifier, outcome, pgd, quantize
+from preimage.jobs.attacks import labeled_stream, robustness, transfer
 from preimage.models import load_model
 
 
@@ -39,10 +39,10 @@ def main():
     out["robustness"] = robustness(infos[0], a.data, eps, a.n, show=False).record
     out["transfer"] = transfer(infos, names, a.data, 8 / 255, a.n, show=False).record
     clf = Classifier.from_info(infos[0])
-    stream, y = labelled_stream(infos[0], a.data, a.n)
+    stream, y = labeled_stream(infos[0], a.data, a.n)
     x = torch.cat([b for _, b in stream])
     adv = torch.cat([pgd(clf, x[i:i + 250], y[i:i + 250], 8 / 255) for i in range(0, len(x), 250)])
-    o, o8 = outcome(clf, x, adv, y), outcome(clf, x, quantise(adv), y)
+    o, o8 = outcome(clf, x, adv, y), outcome(clf, x, quantize(adv), y)
     out["float_vs_8bit"] = {"success_rate": float(o.success.float().mean()), "success_rate_8bit": float(o8.success.float().mean())}
     from preimage.representations import CNNLayer
 

@@ -111,7 +111,7 @@ def main():
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sweep", action="store_true", help="instead: the candidate optimiser rule (pyramid gradient, "
+    ap.add_argument("--sweep", action="store_true", help="instead: the candidate optimizer rule (pyramid gradient, "
                     "beta2 0.8, leak 0.1; the preset's TV and jitter) on every stage of refnet and cifar-resnet "
                     "(never cifar-vgg); writes deep_stage_sweep.{json,txt}")
     ap.add_argument("--missing", action="store_true", help="run only the variants that results/deep_stage.json "

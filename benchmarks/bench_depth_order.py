@@ -3,7 +3,7 @@
 refnet at 32x32 with the default preset (300 iterations): every layer conv1 ... fc8, for each seed
 the mean image_error and feature_error over a set of images; the set is the demo's three
 scikit-image photos and, when the data folder is there, the first N images of imagenet-dev100.
-Beside them, the image error of a flat grey image (what a reconstruction from no information
+Beside them, the image error of a flat gray image (what a reconstruction from no information
 scores). Writes benchmarks/results/depth_order.{json,txt}.
 
     python benchmarks/bench_depth_order.py --seeds 4 --n 16
@@ -21,7 +21,7 @@ from preimage.cli import DEMO_IMAGES
 from preimage.images import list_images, load_image
 from preimage.jobs.inversion.sweep import layer_sweep
 from preimage.models import load_model
-from preimage.report.layers_page import grey_reference
+from preimage.report.layers_page import gray_reference
 
 RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-dev100"
@@ -52,9 +52,9 @@ def main():
         layers = list(runs[0])
         monotonic = [all(run[l1]["image_error"] < run[l2]["image_error"] for l1, l2 in zip(layers, layers[1:]))
                      for run in runs]
-        grey = grey_reference(x)
-        out[name] = {"images": sources, "grey_image_error": grey, "runs": runs, "monotonic": monotonic}
-        lines += [f"### {name} ({len(sources)} images; grey image: image_error {grey:.4f})", "",
+        gray = gray_reference(x)
+        out[name] = {"images": sources, "gray_image_error": gray, "runs": runs, "monotonic": monotonic}
+        lines += [f"### {name} ({len(sources)} images; gray image: image_error {gray:.4f})", "",
                   "| seed | " + " | ".join(layers) + " | grows at every step |",
                   "|---|" + "---|" * (len(layers) + 1)]
         lines += [f"| {s} | " + " | ".join(f"{run[l]['image_error']:.4f}" for l in layers) + f" | {'yes' if m else 'no'} |"

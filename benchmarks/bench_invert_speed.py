@@ -3,9 +3,9 @@
 An AlexNet-shaped network (torchvision layout, random weights) at 224x224. For batch 1 and 8 and
 layers conv3 and fc6 it times:
 
-* bare: x.requires_grad; f = net-up-to-layer(normalise(x)); loss = ||f - f0||^2; grad wrt x; x -= lr*g
+* bare: x.requires_grad; f = net-up-to-layer(normalize(x)); loss = ||f - f0||^2; grad wrt x; x -= lr*g
   (the network called directly, module by module, nothing of preimage involved);
-* invert: the optimisation loop of `preimage.optimize.invert` with the default preset's classic
+* invert: the optimization loop of `preimage.optimize.invert` with the default preset's classic
   recipe (plain Adam, TV, jitter: the same gradient as bare plus the engine), seconds per
   iteration - the engine's overhead, which the floor bounds;
 * rule: the default preset as it inverts a network's code (issue 11's rule: soft ReLU backward,

@@ -1,18 +1,18 @@
-"""Trained inverters against optimisation, on held-back images, and the feature-perturbation study.
+"""Trained inverters against optimization, on held-back images, and the feature-perturbation study.
 
 table: for each bundled inverter, on held-back images (imagenet-dev100 for hog and lbp at 64 px,
 cifar10/test for refnet at 32 px; N images evenly spaced in name order, so every class folder of
 cifar10/test is represented), three methods:
 
-* optimisation: the default preset (300 iterations), batches of 25, from the image's code;
+* optimization: the default preset (300 iterations), batches of 25, from the image's code;
 * learned: one pass of the bundled inverter (the code is computed and decoded in one batch;
   median of 5 timed runs);
 * hybrid: the default preset started from the learned reconstruction.
 
-image_error (``||x - x0|| / ||x0||`` against the colour original), feature_error
+image_error (``||x - x0|| / ||x0||`` against the color original), feature_error
 (``||Phi(x) - Phi0|| / ||Phi0||``) and seconds per image; ``n/a`` where the representation is not
 differentiable (lbp). Hand-crafted descriptors see the luma only; the reconstructions are
-compared with the colour original for every method alike.
+compared with the color original for every method alike.
 
 perturb: the bundled refnet relu6 (fc6 after its ReLU, the code the paper binarised), fc6 (before
 the ReLU) and conv5 inverters on N cifar10/test images: decode the clean, binarised and
@@ -84,13 +84,13 @@ def table(a):
         if rep.differentiable:
             t = time.perf_counter()
             orec = torch.cat([invert(rep, x[i:i + 25], seed=i, show=False).images[:, 0] for i in range(0, len(x), 25)])
-            out.insert(0, _row(rep, "optimisation", x, orec, time.perf_counter() - t))
+            out.insert(0, _row(rep, "optimization", x, orec, time.perf_counter() - t))
             t = time.perf_counter()
             hrec = torch.cat([hybrid(rep, inv, x[i:i + 25], seed=i, show=False).images[:, 0]
                               for i in range(0, len(x), 25)])
             out.append(_row(rep, "hybrid", x, hrec, time.perf_counter() - t))
             fig = [x[:a.show], orec[:a.show], lrec[:a.show], hrec[:a.show]]
-            out[1]["speedup_vs_optimisation"] = out[0]["seconds_per_image"] / out[1]["seconds_per_image"]
+            out[1]["speedup_vs_optimization"] = out[0]["seconds_per_image"] / out[1]["seconds_per_image"]
         for r in out:
             r.update(size=size, data=data)
             rows.append(r)
@@ -101,12 +101,12 @@ def table(a):
     lines = ["| representation | data (n, size) | method | image_error | feature_error | ms / image | learned speed-up |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        sp = f"{r['speedup_vs_optimisation']:.0f}x" if "speedup_vs_optimisation" in r else ""
+        sp = f"{r['speedup_vs_optimization']:.0f}x" if "speedup_vs_optimization" in r else ""
         lines.append(f"| {r['representation']} | {r['data']} ({r['n']}, {r['size']} px) | {r['method']} | "
                      f"{r['image_error']:.4f} | {r['feature_error']:.4f} | {1000 * r['seconds_per_image']:.3f} | {sp} |")
     for rep_name in dict.fromkeys(r["representation"] for r in rows):
         if rep_name == "lbp":
-            lines.append("| lbp | | optimisation, hybrid | n/a (not differentiable) | | | |")
+            lines.append("| lbp | | optimization, hybrid | n/a (not differentiable) | | | |")
     text = "\n".join(lines)
     print(text)
     _io.write_json(RESULTS / "inverters_table.json", {"n": a.n, "rows": rows})
@@ -114,7 +114,7 @@ def table(a):
     for cols, name in ((4, "differentiable"), (2, "lbp")):
         sel = [f for f in figure if f[2] == cols]
         if sel:
-            heads = ["original", "optimisation", "learned", "hybrid"] if cols == 4 else ["original", "learned"]
+            heads = ["original", "optimization", "learned", "hybrid"] if cols == 4 else ["original", "learned"]
             png = grid([f[0] for f in sel], heads, [f[1] for f in sel], min_side=64)
             _io.write_bytes(RESULTS / f"inverters_{name}.png", encode_png(png))
 

@@ -1,5 +1,5 @@
 """The leakage table of issue #15: refnet, private = 1,000 cifar10/test images, public = cifar10/train,
-layers conv2, conv5, fc6, fc7, fc8 (bundled inverters), three defences at several strengths.
+layers conv2, conv5, fc6, fc7, fc8 (bundled inverters), three defenses at several strengths.
 
     python benchmarks/bench_leakage.py --data ../shared/data --threads 1
 
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-DEFENCES = "noise:0.1,0.3,1,3|quantise:4,2,1|topk:0.1,0.01"
+DEFENSES = "noise:0.1,0.3,1,3|quantize:4,2,1|topk:0.1,0.01"
 
 
 def main():
@@ -32,7 +32,7 @@ def main():
     page = res / "leakage"
     cmd = [sys.executable, "-m", "preimage.cli", "--threads", str(a.threads), "leakage", "--model", "refnet",
            "--layers", "conv2,conv5,fc6,fc7,fc8", "--private", f"{a.data}/cifar10/test",
-           "--public", f"{a.data}/cifar10/train", "--n", str(a.n), "--defence", DEFENCES, "--force", "--out", str(page)]
+           "--public", f"{a.data}/cifar10/train", "--n", str(a.n), "--defense", DEFENSES, "--force", "--out", str(page)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     wall = time.perf_counter() - t0

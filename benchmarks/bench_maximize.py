@@ -1,14 +1,14 @@
-"""Activation maximisation and caricatures on refnet (issue 12), default preset against mv2016.
+"""Activation maximization and caricatures on refnet (issue 12), default preset against mv2016.
 
     python benchmarks/bench_maximize.py --judges cifar-resnet,cifar-vgg
 
-* classes: all 10 refnet logits maximised as one batch; refnet's probability of the intended
+* classes: all 10 refnet logits maximized as one batch; refnet's probability of the intended
   class, and how many of the 10 each judge network (which never saw the images) assigns to the
   intended class, with its mean probability for it;
-* conv5: 64 channels at the centre of the map as one batch; normalised activation (over the
+* conv5: 64 channels at the center of the map as one batch; normalized activation (over the
   scikit-image photos) and rank among the 256 channels;
 * caricatures of the three demo photos at conv3, conv5, fc8: the gain and the pixel range;
-* speed: one iteration of maximising 64 channels as a batch against a bare forward + backward of
+* speed: one iteration of maximizing 64 channels as a batch against a bare forward + backward of
   a 64-image batch to conv5, as a ratio measured in the same run (median of several repeats).
 
 Writes benchmarks/results/maximize.{json,txt}. Torch threads: as set by OMP_NUM_THREADS (printed).
@@ -35,7 +35,7 @@ def rep_for(info, layer):
 
 
 def speed(rep, nat, repeats: int, iters: int = 30):
-    """(seconds per maximisation iteration, seconds per bare forward+backward) for 64 units, the two
+    """(seconds per maximization iteration, seconds per bare forward+backward) for 64 units, the two
     measured in alternation so that both see the same machine (medians over ``repeats``)."""
     x = torch.rand(64, 3, 32, 32, requires_grad=True)
     bare, full = [], []
@@ -45,7 +45,7 @@ def speed(rep, nat, repeats: int, iters: int = 30):
             f = rep.features(x)
             torch.autograd.grad(f[:, 0].sum(), x)
         bare.append((time.perf_counter() - t0) / iters)
-        m = maximize(rep, list(range(64)), iters=iters, seed=r, normalisers=nat, show=False)
+        m = maximize(rep, list(range(64)), iters=iters, seed=r, normalizers=nat, show=False)
         full.append(m.seconds / iters)
     return statistics.median(full), statistics.median(bare)
 
@@ -65,7 +65,7 @@ def main():
              + " | seconds |", "|---|---|---|" + "---|" * len(judges) + "---|"]
     fc8 = rep_for(info, "fc8")
     for preset in ("default", "mv2016"):
-        m = maximize(fc8, list(range(10)), preset=preset, seed=0, normalisers=natural_maxima(fc8, nat), show=False)
+        m = maximize(fc8, list(range(10)), preset=preset, seed=0, normalizers=natural_maxima(fc8, nat), show=False)
         imgs = m.images[:, 0]
         with torch.no_grad():
             p = torch.softmax(fc8(imgs), 1).diagonal()
@@ -82,11 +82,11 @@ def main():
                      + f" | {m.seconds:.1f} |")
     conv5 = rep_for(info, "conv5")
     nat5 = natural_maxima(conv5, nat)
-    lines += ["", "| preset | conv5 channels | normalised activation min / median | rank 1 | seconds |", "|---|---|---|---|---|"]
+    lines += ["", "| preset | conv5 channels | normalized activation min / median | rank 1 | seconds |", "|---|---|---|---|---|"]
     for preset in ("default", "mv2016"):
-        m = maximize(conv5, list(range(64)), preset=preset, seed=0, normalisers=nat5, show=False)
-        nv = m.normalised[:, 0]
-        out["conv5"][preset] = {"normalised": [float(v) for v in nv], "rank": [int(v) for v in m.rank[:, 0]],
+        m = maximize(conv5, list(range(64)), preset=preset, seed=0, normalizers=nat5, show=False)
+        nv = m.normalized[:, 0]
+        out["conv5"][preset] = {"normalized": [float(v) for v in nv], "rank": [int(v) for v in m.rank[:, 0]],
                                 "seconds": m.seconds}
         lines.append(f"| {preset} | 64 | {float(nv.min()):.2f} / {float(nv.median()):.2f} | "
                      f"{int((m.rank[:, 0] == 1).sum())}/64 | {m.seconds:.1f} |")

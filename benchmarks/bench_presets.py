@@ -1,6 +1,6 @@
 """Compare the inversion presets (default, mv2015, mv2016) on the development images.
 
-For each layer, inverts the first N images of a folder (resized and centre-cropped to the model's
+For each layer, inverts the first N images of a folder (resized and center-cropped to the model's
 input size) with each preset's own schedule, and records mean feature_error, image_error, PSNR and
 wall time (after a short warm-up run of each preset). Writes benchmarks/results/presets_<model>.json, a markdown table, and a figure
 (benchmarks/results/presets_<model>.png: originals and each preset's reconstructions).

@@ -21,16 +21,16 @@ row (run from the repository root with `../shared/data` beside it), then copied 
 Found automatically by `preimage invert --method learned|hybrid`, `perturb`, `interpolate`,
 `sample` and `preimage.learned.find_bundled(rep)`.
 
-Validation image_error is `||x - x0|| / ||x0||` on centre crops of images held back from training
+Validation image_error is `||x - x0|| / ||x0||` on center crops of images held back from training
 (5% of the training folder, at most 256). For `refnet-conv2`, `-conv5`, `-fc6` and `-fc8` these were
 the last 256 files of `cifar10/train` in name order (all trucks: the hold-out was made evenly
 spaced over the class folders only after they were trained); `refnet-fc7`, `refnet-relu6`, `hog`
 and `lbp` hold back evenly spaced files. The evaluation on `cifar10/test` and `imagenet-dev100`,
-against optimisation, is in BENCHMARKS.md (trained inverters).
+against optimization, is in BENCHMARKS.md (trained inverters).
 
 Loss: mean squared pixel error (the decoder learns the expected pre-image); Adam, batch 64,
 learning rate 1e-3 with a 5% warm-up and a cosine decay; random crops and flips. Hand-crafted
-descriptors see the luma only: the colour in their reconstructions is the decoder's guess.
+descriptors see the luma only: the color in their reconstructions is the decoder's guess.
 Training times are wall time on 2 cores while other work shared the machine (hog's run had it to
 itself); the training curves are in `benchmarks/results/inverters/`.
 

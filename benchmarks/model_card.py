@@ -40,7 +40,7 @@ def main(name: str) -> None:
     classes = list(val["per_class_accuracy"])
     card = f"""# Model card: {name}
 
-**What**: {ABOUT[name]} Input: RGB in [0, 1] normalised by the CIFAR-10 mean {tuple(info.mean)} and std
+**What**: {ABOUT[name]} Input: RGB in [0, 1] normalized by the CIFAR-10 mean {tuple(info.mean)} and std
 {tuple(info.std)}. {params:,} parameters; `{name}.safetensors` is {size / 1e6:.1f} MB (float32).
 
 **Data**: `../shared/data/cifar10/train` (50,000 JPEG images, 10 classes). Augmentation: random crop with

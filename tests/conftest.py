@@ -7,7 +7,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 # One thread: on 2 cores with anything else running, torch's default two threads ran the suite's
-# optimisation tests 5-10x slower (BENCHMARKS.md, "Threads"); results do not depend on it.
+# optimization tests 5-10x slower (BENCHMARKS.md, "Threads"); results do not depend on it.
 torch.set_num_threads(1)
 
 from tiny_models import tiny  # noqa: E402

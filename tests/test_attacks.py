@@ -1,4 +1,4 @@
-"""FGSM and PGD on [0, 1] images with the model's normalisation inside."""
+"""FGSM and PGD on [0, 1] images with the model's normalization inside."""
 
 import json
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from preimage.attacks import Classifier, fgsm, outcome, parse_eps, pgd, quantise
+from preimage.attacks import Classifier, fgsm, outcome, parse_eps, pgd, quantize
 from preimage.cli import main
 from preimage.errors import ConfigError
 from preimage.models import load_model
@@ -37,14 +37,14 @@ def test_pgd_stays_in_the_ball_and_the_box_and_fools(refnet, photos32, norm):
     assert torch.equal(pgd(refnet, x, y, eps, steps=10, norm=norm, seed=1), adv)   # same seed, same examples
 
 
-def test_targeted_pgd_reaches_the_target_and_quantisation_is_reported(refnet, photos32):
+def test_targeted_pgd_reaches_the_target_and_quantization_is_reported(refnet, photos32):
     x = photos32
     y = refnet(x).argmax(1)
     t = torch.full_like(y, 3)
     adv = pgd(refnet, x, t, 8 / 255, steps=20, targeted=True)
     o = outcome(refnet, x, adv, y, t)
     assert bool(o.success.all()) and (o.adv_label == 3).all()
-    assert torch.equal(quantise(quantise(adv)), quantise(adv)) and float((quantise(adv) - adv).abs().max()) <= 0.5 / 255 + 1e-7
+    assert torch.equal(quantize(quantize(adv)), quantize(adv)) and float((quantize(adv) - adv).abs().max()) <= 0.5 / 255 + 1e-7
 
 
 def test_eps_parsing():

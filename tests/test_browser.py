@@ -71,6 +71,6 @@ def test_leakage_page_in_a_browser(tmp_path):
     b = _browser()
     priv = _private(tmp_path)
     assert main(["leakage", "--model", "refnet", "--layers", "conv2,conv5,fc8", "--private", str(priv),
-                 "--defence", "noise:0.3,1|quantise:2|topk:0.1", "--quiet", "--out", str(tmp_path / "leak")]) == 0
+                 "--defense", "noise:0.3,1|quantize:2|topk:0.1", "--quiet", "--out", str(tmp_path / "leak")]) == 0
     findings = check_page(tmp_path / "leak" / "leakage.html", (1280, 800), browser=b)
     assert problems(findings) == [] and len(findings[800]["images"]) >= 5

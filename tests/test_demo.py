@@ -27,21 +27,21 @@ def test_demo_writes_a_self_contained_report(tmp_path, capsys):
     assert r["learned"] == [] and "Trained inverters" not in page  # no bundled inverter fits TinyNet
 
 
-def test_demo_on_refnet_shows_the_bundled_inverters_beside_optimisation(tmp_path, capsys):
+def test_demo_on_refnet_shows_the_bundled_inverters_beside_optimization(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--images", "sample:coffee", "--layers", "conv5,fc6", "--iters", "5",
                  "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
     r = json.loads((out / "results.json").read_text())
-    # the swept layers beside optimisation, then every other bundled inverter of refnet alone
+    # the swept layers beside optimization, then every other bundled inverter of refnet alone
     assert [l["layer"] for l in r["learned"]] == ["conv5", "fc6", "conv2", "relu6", "fc7", "fc8"]
-    assert [l["optimisation_image_error"] is None for l in r["learned"]] == [False, False, True, True, True, True]
+    assert [l["optimization_image_error"] is None for l in r["learned"]] == [False, False, True, True, True, True]
     assert r["learned"][0]["inverter"] == "refnet-conv5.safetensors"
     page = (out / "report.html").read_text()
     assert "<h2>Trained inverters</h2>" in page and (out / "learned.png").is_file()
-    # the no-information reference: a flat grey image's error against the photo, by hand
+    # the no-information reference: a flat gray image's error against the photo, by hand
     x = load_image("sample:coffee", 32)
-    grey = float(((x - 0.5).pow(2).sum() / x.pow(2).sum()).sqrt())
-    assert abs(r["grey_image_error"] - grey) < 1e-5
-    # after 5 iterations the reconstructions are still about the grey start: the report says from where
-    first = next(l["layer"] for l in r["layers"] if l["image_error_mean"] >= 0.95 * grey)
-    assert f"From {first} on, the reconstructions are no nearer the photos than a flat grey image" in page
+    gray = float(((x - 0.5).pow(2).sum() / x.pow(2).sum()).sqrt())
+    assert abs(r["gray_image_error"] - gray) < 1e-5
+    # after 5 iterations the reconstructions are still about the gray start: the report says from where
+    first = next(l["layer"] for l in r["layers"] if l["image_error_mean"] >= 0.95 * gray)
+    assert f"From {first} on, the reconstructions are no nearer the photos than a flat gray image" in page

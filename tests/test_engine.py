@@ -1,4 +1,4 @@
-"""The engine's composable pieces: objectives bound to layers, transforms as a list, torch.optim optimisers."""
+"""The engine's composable pieces: objectives bound to layers, transforms as a list, torch.optim optimizers."""
 
 import pytest
 import torch
@@ -31,7 +31,7 @@ def test_one_energy_spans_two_layers_with_one_forward_pass(tiny_model):
     assert torch.allclose(e, by_hand, rtol=1e-5)
 
 
-def test_two_layer_energy_is_minimised(tiny_model):
+def test_two_layer_energy_is_minimized(tiny_model):
     rep = _rep(tiny_model)
     x0 = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -49,7 +49,7 @@ def test_layer_objective_on_a_descriptor_is_a_clear_error():
         rep.features_at(torch.rand(1, 3, 32, 32), ["conv2"])
 
 
-def test_any_torch_optim_optimiser_runs_on_the_preset_schedule(tiny_model):
+def test_any_torch_optim_optimizer_runs_on_the_preset_schedule(tiny_model):
     rep = _rep(tiny_model)
     x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     adamw = invert(rep, x, iters=40, seed=0, show=False, optimizer=torch.optim.AdamW)

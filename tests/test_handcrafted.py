@@ -90,7 +90,7 @@ def test_bad_inputs():
             rep(x)
 
 
-def test_lbp_refuses_optimisation_clearly(tmp_path, capsys):
+def test_lbp_refuses_optimization_clearly(tmp_path, capsys):
     with pytest.raises(NotDifferentiableError, match="not differentiable"):
         invert(LBP(), torch.rand(1, 3, 32, 32))
     code = main(["invert", "sample:coffee", "--model", "lbp", "--out", str(tmp_path / "o")])

@@ -11,7 +11,7 @@ def test_samples_load_as_float_rgb():
     x = load_image("sample:astronaut")
     assert x.dtype == torch.float32 and x.shape == (3, 512, 512)
     assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
-    assert load_image("sample:camera").shape[0] == 3  # greyscale sample becomes RGB
+    assert load_image("sample:camera").shape[0] == 3  # grayscale sample becomes RGB
 
 
 def test_unknown_sample_names_the_valid_ones():

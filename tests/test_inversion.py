@@ -61,19 +61,19 @@ def test_batched_inversion_equals_one_at_a_time(tiny_model, photos32):
     assert torch.allclose(first.images[0], both.images[0], atol=1e-5)
 
 
-def test_window_matches_only_the_centre(tiny_model, photos32):
+def test_window_matches_only_the_center(tiny_model, photos32):
     rep = CNNLayer(tiny_model, "conv2", input_size=32)  # 16x16 map
     with torch.no_grad():
         target = rep(photos32[:1])
     altered = target.clone()
-    altered[..., :4, :] += 5.0  # change only the border rows, outside the centred 4x4 window
+    altered[..., :4, :] += 5.0  # change only the border rows, outside the centered 4x4 window
     a = invert(rep, target=target, size=(32, 32), window=4, iters=25, seed=1)
     b = invert(rep, target=altered, size=(32, 32), window=4, iters=25, seed=1)
     assert torch.equal(a.images, b.images)  # what lies outside the window has no effect
     full = invert(rep, target=altered, size=(32, 32), iters=25, seed=1)
     assert not torch.equal(a.images, full.images)
     # the reconstruction is constrained mostly in the window's receptive field: pixels far from
-    # the centre change less than those in it
+    # the center change less than those in it
     res = invert(rep, photos32[:1], window=4, iters=150, seed=0)
     img = res.images[0, 0]
     err = (img - photos32[0]).abs().mean(0)
@@ -115,7 +115,7 @@ def test_an_images_result_does_not_depend_on_its_batch(photos32):
     second = invert(rep, torch.stack([a, c]).double(), iters=15, seed=0, show=False)
     for other in (first.images[0], second.images[1]):
         assert torch.equal(alone.images[0], other)
-    # in float32 batched convolutions round differently in the last bits, and Adam's normalised
+    # in float32 batched convolutions round differently in the last bits, and Adam's normalized
     # steps carry that into the pixels (7e-4 at most after 15 iterations with plain Adam, 0.027 with
     # the inversion rule's fast-forgetting one, measured); the match itself is the same
     rep = build("refnet", "conv3", pretrained=False, seed=0)
@@ -125,11 +125,11 @@ def test_an_images_result_does_not_depend_on_its_batch(photos32):
     assert abs(float(alone.feature_error[0, 0]) - float(second.feature_error[1, 0])) < 2e-3
 
 
-def test_luma_representations_are_reconstructed_and_shown_in_grey():
+def test_luma_representations_are_reconstructed_and_shown_in_gray():
     from preimage.jobs.inversion import reconstruct
     from preimage.representations import build
 
     r = reconstruct(build("hog", size=32), ["sample:coffee"], iters=5, show=False)
     img, orig = r.result.images[0, 0], r.result.originals[0]
-    assert torch.equal(img[0], img[1]) and torch.equal(img[1], img[2])      # grey, as the code sees it
+    assert torch.equal(img[0], img[1]) and torch.equal(img[1], img[2])      # gray, as the code sees it
     assert torch.equal(orig[0], orig[2])                                      # the original as hog sees it

@@ -68,7 +68,7 @@ def test_a_few_steps_lower_the_pixel_loss():
 
 
 def _smooth_images(folder: Path, n: int = 24, side: int = 40, seed: int = 0) -> Path:
-    """Low-frequency colour images (random 5x5 fields upsampled): learnable in a few steps."""
+    """Low-frequency color images (random 5x5 fields upsampled): learnable in a few steps."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     for i in range(n):
@@ -313,7 +313,7 @@ def test_bundled_conv2_inverter_reconstructs_the_sample_photos_closely(photos32)
 
 
 @pytest.mark.skipif(not (DATA / "cifar10" / "test").is_dir(), reason="needs ../shared/data/cifar10/test")
-def test_bundled_fc6_inverter_beats_the_mean_colour_on_held_back_cifar_images():
+def test_bundled_fc6_inverter_beats_the_mean_color_on_held_back_cifar_images():
     from preimage.images import list_images, load_image
     from preimage.learned.data import evenly_spaced
 
@@ -321,7 +321,7 @@ def test_bundled_fc6_inverter_beats_the_mean_colour_on_held_back_cifar_images():
     x = torch.stack([load_image(f, 32) for f in files])
     rep = build("refnet", "fc6", size=32)
     err = decode(rep, find_bundled(rep), x).image_metrics()["image_error"].mean()
-    flat = x.mean((2, 3), keepdim=True).expand_as(x)  # each image's own mean colour: knows more than fc6 is given
+    flat = x.mean((2, 3), keepdim=True).expand_as(x)  # each image's own mean color: knows more than fc6 is given
     from preimage.metrics import image_error
     assert float(err) < float(image_error(flat, x).mean())
 

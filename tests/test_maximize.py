@@ -1,4 +1,4 @@
-"""Activation maximisation and caricatures (IJCV 2016) on the inversion engine."""
+"""Activation maximization and caricatures (IJCV 2016) on the inversion engine."""
 
 import json
 
@@ -35,20 +35,20 @@ def test_unit_values_ranks_and_gradients_on_known_weights():
     conv, fc = CNNLayer(net, "conv1", input_size=4), CNNLayer(net, "fc", input_size=4)
     x = torch.zeros(2, 3, 4, 4, requires_grad=True)
     with torch.no_grad():
-        x[:, 0, 2, 2] = 0.5  # the centre pixel (4 // 2 = 2) of the red channel
+        x[:, 0, 2, 2] = 0.5  # the center pixel (4 // 2 = 2) of the red channel
         x[:, 0, 0, 0] = 1.0
     units = torch.tensor([1, 3])
     f = conv(x)
-    assert unit_values(f, units, "centre").tolist() == [1.0, 2.0]             # (c + 1) * 0.5
+    assert unit_values(f, units, "center").tolist() == [1.0, 2.0]             # (c + 1) * 0.5
     assert torch.allclose(unit_values(f, units, "mean"), torch.tensor([2 * 1.5, 4 * 1.5]) / 16)
-    assert unit_ranks(f, units, "centre").tolist() == [3, 1]
-    obj = UnitActivation(units, "centre", scale=torch.tensor([2.0, 4.0]))
+    assert unit_ranks(f, units, "center").tolist() == [3, 1]
+    obj = UnitActivation(units, "center", scale=torch.tensor([2.0, 4.0]))
     e = obj(Context(x, x, conv, obj.layers))
     assert e.tolist() == [-0.5, -0.5]
     (g,) = torch.autograd.grad(e.sum(), x)
     assert g[0, 0, 2, 2] == -1.0 and g[1, 0, 2, 2] == -1.0 and float(g.abs().sum()) == 2.0   # d/dx of -(c+1)x/s
     v = fc(x)
-    assert unit_values(v, torch.tensor([2, 0]), "centre").tolist() == pytest.approx([4 * 1.5 / 16, 1.5 / 16])
+    assert unit_values(v, torch.tensor([2, 0]), "center").tolist() == pytest.approx([4 * 1.5 / 16, 1.5 / 16])
 
 
 def test_natural_maxima_take_the_largest_over_images_and_positions():
@@ -57,11 +57,11 @@ def test_natural_maxima_take_the_largest_over_images_and_positions():
     imgs = torch.zeros(3, 3, 4, 4)
     imgs[1, 0, 3, 0] = 0.25
     imgs[2, 0, 1, 1] = 0.75
-    assert natural_maxima(rep, imgs, "centre").tolist() == [0.75, 1.5, 2.25, 3.0]
+    assert natural_maxima(rep, imgs, "center").tolist() == [0.75, 1.5, 2.25, 3.0]
     assert natural_maxima(rep, imgs, "mean", batch=2).tolist() == pytest.approx([0.75 / 16 * k for k in (1, 2, 3, 4)])
 
 
-def test_caricature_objective_is_the_normalised_positive_code():
+def test_caricature_objective_is_the_normalized_positive_code():
     net = Known()
     rep = CNNLayer(net, "fc", input_size=4)
     x0 = torch.rand(1, 3, 4, 4)
@@ -79,11 +79,11 @@ def test_a_units_image_does_not_depend_on_the_batch(tiny_model):
     assert abs(float(alone.activation[0, 0]) - float(batch.activation[1, 0])) < 1e-3 * abs(float(alone.activation[0, 0]))
 
 
-def test_maximisation_raises_the_unit_and_caricature_gains(tiny_model, photos32):
+def test_maximization_raises_the_unit_and_caricature_gains(tiny_model, photos32):
     rep = CNNLayer(tiny_model, "conv3", input_size=32, aliases=tiny_model.preimage_aliases)
     nat = natural_maxima(rep, photos32)
-    m = maximize(rep, [0, 7], samples=2, iters=60, seed=0, normalisers=nat, show=False)
-    assert m.images.shape == (2, 2, 3, 32, 32) and (m.rank == 1).all() and (m.normalised > 1).all()
+    m = maximize(rep, [0, 7], samples=2, iters=60, seed=0, normalizers=nat, show=False)
+    assert m.images.shape == (2, 2, 3, 32, 32) and (m.rank == 1).all() and (m.normalized > 1).all()
     c = caricature(rep, photos32[:2], iters=40, show=False)
     assert (c.gain > 1).all() and float(c.images.min()) >= 0 and float(c.images.max()) <= 1
 
@@ -98,7 +98,7 @@ def test_unit_out_of_range(tiny_model):
     (["--layer", "fc8", "--classes", "10"], "out of range"),
     (["--layer", "conv5", "--channels", "250:300"], "out of range"),
     (["--layer", "conv5", "--units", "3", "--classes", "all"], "exactly one"),
-    (["--layer", "conv5", "--units", "3", "--normalise-on", "EMPTY"], "no images"),
+    (["--layer", "conv5", "--units", "3", "--normalize-on", "EMPTY"], "no images"),
     (["--layer", "conv5", "--units", "3", "--position", "9,9"], "outside"),
 ])
 def test_maximize_cli_bad_input(tmp_path, capsys, args, needle):
@@ -117,7 +117,7 @@ def test_maximize_and_caricature_commands_write_their_files(tmp_path, capsys):
     r = json.loads((out / "results.json").read_text())
     assert set(r) >= {"model", "layer", "preset", "iters", "seconds", "units"} and len(r["units"]) == 4
     for u in r["units"]:
-        assert set(u) >= {"unit", "sample", "output", "activation", "normalised_activation", "rank"}
+        assert set(u) >= {"unit", "sample", "output", "activation", "normalized_activation", "rank"}
         assert (out / u["output"]).is_file()
     assert (out / "grid.png").is_file()
     out = tmp_path / "c"
@@ -131,7 +131,7 @@ def test_the_default_contrast_term_is_the_margin_of_the_strongest_competitor():
     net = Known()
     conv = CNNLayer(net, "conv1", input_size=4)
     x = torch.zeros(1, 3, 4, 4)
-    x[:, 0, 2, 2] = 0.5                                    # channel c is (c + 1) * 0.5 at the centre
+    x[:, 0, 2, 2] = 0.5                                    # channel c is (c + 1) * 0.5 at the center
     for unit, expected in ((1, -1.0 + 0.5 * 1.0), (3, -2.0)):   # unit 1 trails channel 3 by 1; unit 3 leads
-        obj = UnitActivation(torch.tensor([unit]), "centre", contrast=0.5)
+        obj = UnitActivation(torch.tensor([unit]), "center", contrast=0.5)
         assert obj(Context(x, x, conv, obj.layers)).item() == pytest.approx(expected)

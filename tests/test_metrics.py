@@ -14,7 +14,7 @@ def test_feature_and_image_error_by_hand():
     assert metrics.feature_error(b, b).item() == 0.0
 
 
-def test_mv_error_normalises_by_the_set():
+def test_mv_error_normalizes_by_the_set():
     phi0 = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
     phi = phi0 + torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
     # pairwise squared distances: 4, 4, 8 -> mean over ordered pairs j != k = 16/3

@@ -1,4 +1,4 @@
-"""Model files (.toml): a network with its weights and normalisation, wherever --model is accepted."""
+"""Model files (.toml): a network with its weights and normalization, wherever --model is accepted."""
 
 import json
 from pathlib import Path

@@ -98,7 +98,7 @@ def _tiny_rep():
 
 def _energy_of(setup, rep, u):
     setup.param.u.data.copy_(u)
-    img = setup.jitter.centre(setup.param.image())
+    img = setup.jitter.center(setup.param.image())
     return setup.objective(Context(img, setup.param.u, rep))
 
 
@@ -109,7 +109,7 @@ def test_mv2015_energy_is_exactly_its_definition():
     setup = get_preset("mv2015").setup(rep, phi0, Selection(), (6, 6), torch.Generator().manual_seed(1))
     u = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(2)) * 40
     e = _energy_of(setup, rep, u)
-    # by hand, in 0-255 units minus the mean colour
+    # by hand, in 0-255 units minus the mean color
     mean = torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1)
     x = mean + u / 255
     sigma = 27098.1 * math.sqrt(3 * 6 * 6 / (3 * 227 * 227))
@@ -182,7 +182,7 @@ def test_jitter_amount_and_crops():
 
 def test_default_preset_settings_by_kind_of_code():
     """Spatial codes: TV weight and rate by CVPR band; inverting them, the issue-11 rule without
-    jitter; maximising (or the classic recipe), 60% of the iterations jittered with T from the
+    jitter; maximizing (or the classic recipe), 60% of the iterations jittered with T from the
     stride; vector codes: TV 1, rate 0.02 and no jitter (no padded border either)."""
     from preimage.optimize.presets import Default
     from preimage.representations.base import Hints, Representation
@@ -211,7 +211,7 @@ def test_default_preset_settings_by_kind_of_code():
     assert s.relu == ("soft", 0.2) and isinstance(s.optimizer, PyramidAdam) and s.optimizer.betas == (0.9, 0.8)
     tv = [t for t in s.objective.terms() if isinstance(t, Annealed)]
     assert len(tv) == 1 and (tv[0].weight(0.0), tv[0].weight(1.0)) == pytest.approx((4.0, 0.1))
-    # activation maximisation (a data term) and the classic recipe: plain Adam, jitter, constant TV
+    # activation maximization (a data term) and the classic recipe: plain Adam, jitter, constant TV
     for s in (p.setup(conv5, spatial, Selection(), (16, 16), gen, data_term=FeatureMatch(spatial) * -1.0),
               Default(recipe="classic").setup(conv5, spatial, Selection(), (16, 16), gen)):
         assert [(st.iters, st.jitter) for st in s.stages] == [(180, True), (120, False)]
@@ -275,7 +275,7 @@ def test_pyramid_adam_amplifies_coarse_gradients_only():
         a.step(u1, g)
         b.step(u2, g)
     assert torch.allclose(u1, u2)
-    # a constant gradient is all coarse: amplified 1 + 2 + 4 + 8 = 15 times before Adam normalises it,
+    # a constant gradient is all coarse: amplified 1 + 2 + 4 + 8 = 15 times before Adam normalizes it,
     # so the first step is the same; a zero-mean checkerboard has no coarse part: unchanged
     checker = (torch.arange(16)[:, None] + torch.arange(16)[None]).remainder(2).float().mul(2).sub(1) * 1e-3
     checker = checker.expand_as(g).contiguous()
@@ -295,7 +295,7 @@ def test_pyramid_adam_amplifies_coarse_gradients_only():
 
 
 def test_momentum_reset_on_lr_change():
-    # Minimise 0.5*u^2 with momentum SGD; resetting momentum changes the trajectory.
+    # Minimize 0.5*u^2 with momentum SGD; resetting momentum changes the trajectory.
     def run(reset):
         p = PixelParam(torch.ones(1, 3, 2, 2))
         obj = Objective(lambda c: 0.5 * c.pixels.pow(2).flatten(1).sum(1), "q")
@@ -375,7 +375,7 @@ def test_adam_matches_torch():
 
 def test_adam_reads_permuted_gradients_and_images_correctly():
     """The fused kernel walks memory in order: a gradient or start image with permuted strides (a
-    colour-space prior, a channels-last start) must give the same steps as a contiguous one."""
+    color-space prior, a channels-last start) must give the same steps as a contiguous one."""
     from preimage.optimize import Adam
     from preimage.optimize.param import PixelParam
 

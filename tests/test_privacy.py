@@ -1,4 +1,4 @@
-"""Privacy leakage: re-identification's references, defences, the rest of the network on a replaced
+"""Privacy leakage: re-identification's references, defenses, the rest of the network on a replaced
 code, and the leakage command end to end (bundled and freshly trained inverters, bad input)."""
 
 import json
@@ -10,7 +10,7 @@ import torch
 from preimage.cli import main
 from preimage.errors import ConfigError
 from preimage.hooks import replace_output
-from preimage.jobs.privacy import Defence, parse_defences, reidentify, similarity
+from preimage.jobs.privacy import Defense, parse_defenses, reidentify, similarity
 
 
 def _images(n, size=16, seed=0):
@@ -38,8 +38,8 @@ def test_reidentification_of_noise_is_at_chance():
 
 def test_a_flat_guess_scores_exactly_chance_and_scale_does_not_matter():
     x = _images(20)
-    grey = torch.full_like(x, 0.5)
-    r = reidentify(grey, x)
+    gray = torch.full_like(x, 0.5)
+    r = reidentify(gray, x)
     assert r["top1"] == pytest.approx(1 / 20) and r["top5"] == pytest.approx(5 / 20)
     # correlation ignores brightness and contrast: a dimmed, offset copy is still found
     assert reidentify(0.3 * x + 0.2, x)["top1"] == 1.0
@@ -47,41 +47,41 @@ def test_a_flat_guess_scores_exactly_chance_and_scale_does_not_matter():
     assert s.shape == (3, 20) and torch.allclose(s[torch.arange(3), torch.arange(3)], torch.ones(3, dtype=s.dtype))
 
 
-def test_defences_at_zero_strength_change_nothing():
+def test_defenses_at_zero_strength_change_nothing():
     f = torch.randn(6, 8, 4, 4).relu()
     idx = torch.arange(6)
-    assert torch.equal(Defence("noise", 0.0)(f, idx), f)
-    assert torch.equal(Defence("topk", 1.0)(f, idx), f)
-    assert torch.allclose(Defence("quantise", 24)(f, idx), f, atol=1e-5 * float(f.max()))
+    assert torch.equal(Defense("noise", 0.0)(f, idx), f)
+    assert torch.equal(Defense("topk", 1.0)(f, idx), f)
+    assert torch.allclose(Defense("quantize", 24)(f, idx), f, atol=1e-5 * float(f.max()))
 
 
-def test_defences_do_what_they_say():
+def test_defenses_do_what_they_say():
     f = torch.randn(6, 200)
     idx = torch.arange(6)
-    noisy = Defence("noise", 0.5)(f, idx)
+    noisy = Defense("noise", 0.5)(f, idx)
     rel = ((noisy - f).norm(dim=1) / f.norm(dim=1))
     assert torch.allclose(rel, torch.full((6,), 0.5), atol=0.08)
     # each image's noise is its own: the same image alone, or second in another batch, gets the same
-    assert torch.equal(Defence("noise", 0.5)(f[3:4], idx[3:4]), noisy[3:4])
-    assert torch.equal(Defence("noise", 0.5)(f[[5, 3]], idx[[5, 3]])[1], noisy[3])
-    assert not torch.equal(Defence("noise", 0.5)(f, idx, seed=1), noisy)
-    q = Defence("quantise", 2)(f, idx)
+    assert torch.equal(Defense("noise", 0.5)(f[3:4], idx[3:4]), noisy[3:4])
+    assert torch.equal(Defense("noise", 0.5)(f[[5, 3]], idx[[5, 3]])[1], noisy[3])
+    assert not torch.equal(Defense("noise", 0.5)(f, idx, seed=1), noisy)
+    q = Defense("quantize", 2)(f, idx)
     assert all(len(torch.unique(row)) <= 4 for row in q)
-    t = Defence("topk", 0.1)(f, idx)
+    t = Defense("topk", 0.1)(f, idx)
     assert torch.all((t != 0).sum(1) == 20)
     kept = t != 0
     assert torch.all(f.abs()[kept].view(6, 20).min(1).values >= f.abs().masked_fill(kept, 0).max(1).values)
 
 
-def test_parse_defences():
-    d = parse_defences("noise:0.1,0.3|quantise:8,4|topk:0.5")
-    assert [(x.kind, x.strength) for x in d] == [("noise", 0.1), ("noise", 0.3), ("quantise", 8), ("quantise", 4),
+def test_parse_defenses():
+    d = parse_defenses("noise:0.1,0.3|quantize:8,4|topk:0.5")
+    assert [(x.kind, x.strength) for x in d] == [("noise", 0.1), ("noise", 0.3), ("quantize", 8), ("quantize", 4),
                                                  ("topk", 0.5)]
-    assert parse_defences("") == []
-    for bad in ("blur:2", "noise", "noise:-1", "noise:nan", "quantise:2.5", "quantise:0", "topk:0", "topk:1.5",
+    assert parse_defenses("") == []
+    for bad in ("blur:2", "noise", "noise:-1", "noise:nan", "quantize:2.5", "quantize:0", "topk:0", "topk:1.5",
                 "noise:a"):
         with pytest.raises(ConfigError):
-            parse_defences(bad)
+            parse_defenses(bad)
 
 
 def test_the_rest_of_the_network_runs_on_the_replaced_code():
@@ -119,7 +119,7 @@ def test_leakage_command_end_to_end(tmp_path):
     priv = _private(tmp_path)
     out = tmp_path / "leak"
     assert main(["leakage", "--model", "refnet", "--layers", "conv2,fc8", "--private", str(priv),
-                 "--defence", "noise:0,0.5|topk:0.1", "--quiet", "--out", str(out)]) == 0
+                 "--defense", "noise:0,0.5|topk:0.1", "--quiet", "--out", str(out)]) == 0
     r = json.loads((out / "leakage.json").read_text())
     assert r["model"] == "refnet" and r["n"] == 6 and r["judge"] == "cifar-resnet"
     assert r["chance"]["reid_top1"] == pytest.approx(1 / 6)
@@ -129,13 +129,13 @@ def test_leakage_command_end_to_end(tmp_path):
         for k in ("image_error", "psnr", "ssim", "reid_top1", "reid_top5", "attribute_accuracy", "utility"):
             assert isinstance(lay[k], float)
         assert lay["inverter"]["source"] == "bundled"
-        zero = lay["defences"][0]
-        assert (zero["defence"], zero["strength"]) == ("noise", 0.0)
+        zero = lay["defenses"][0]
+        assert (zero["defense"], zero["strength"]) == ("noise", 0.0)
         assert all(zero[k] == lay[k] for k in ("image_error", "ssim", "reid_top1", "attribute_accuracy", "utility"))
         # ||noise|| / ||code|| of d Gaussian numbers at 0.5 x the code's RMS: 0.5 on average, with a standard
         # deviation of about 0.5 / sqrt(2 d) per image (mean of 6 images: / sqrt(6)); four of them either side
         tol = 4 * 0.5 / (2 * lay["code_size"] * 6) ** 0.5
-        assert zero["code_change"] == 0.0 and lay["defences"][1]["code_change"] == pytest.approx(0.5, abs=max(tol, 0.01))
+        assert zero["code_change"] == 0.0 and lay["defenses"][1]["code_change"] == pytest.approx(0.5, abs=max(tol, 0.01))
         assert lay["utility"] == r["utility_clean"]  # the clean code through the hook: the network as it is
     assert r["layers"]["conv2"]["reid_top1"] == 1.0  # conv2 keeps the picture
     assert r["layers"]["conv2"]["ssim"] > r["layers"]["fc8"]["ssim"]
@@ -159,7 +159,7 @@ def test_leakage_trains_an_inverter_where_none_is_bundled(tmp_path):
 @pytest.mark.parametrize("args,msg", [
     (["--layers", "conv3"], "no bundled inverter for refnet/conv3"),
     (["--layers", "conv2", "--n", "1"], "at least 2 private images"),
-    (["--layers", "conv2", "--defence", "blur:3"], "unknown defence 'blur'"),
+    (["--layers", "conv2", "--defense", "blur:3"], "unknown defense 'blur'"),
     (["--layers", "conv2", "--judge", "refnet"], "another network than the one attacked"),
     (["--layers", "conv9"], "conv9"),
 ])

@@ -5,7 +5,7 @@ from preimage.errors import ImageError, LayerError
 from preimage.representations import CNNLayer, probe_layers
 
 
-def test_output_matches_the_module_and_normalisation_is_applied(tiny_model):
+def test_output_matches_the_module_and_normalization_is_applied(tiny_model):
     mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
     rep = CNNLayer(tiny_model, "conv2", mean, std, tiny_model.preimage_aliases, input_size=32)
     x = torch.rand(2, 3, 32, 32)

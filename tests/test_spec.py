@@ -48,7 +48,7 @@ def test_cli_refuses_learned_method_for_another_option(name, option, tmp_path, c
     assert not (tmp_path / "o").exists()
 
 
-def test_cnn_spec_carries_normalisation_and_saved_file_checks_it(tmp_path, tiny_model):
+def test_cnn_spec_carries_normalization_and_saved_file_checks_it(tmp_path, tiny_model):
     from preimage.representations import CNNLayer
 
     a = CNNLayer(tiny_model, "conv2", input_size=16)

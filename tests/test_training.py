@@ -69,7 +69,7 @@ def test_training_learns_the_class_cue(tmp_path):
                          batch_size=20, lr=0.05, log=lambda m: None, show=False)
     losses = [h["loss"] for h in s["history"]]
     assert losses[-1] < 0.85 * losses[0]
-    # ten classes: chance is 0.1; the colour cue is learnable (0.41 measured with seed 0)
+    # ten classes: chance is 0.1; the color cue is learnable (0.41 measured with seed 0)
     assert evaluate_classifier(info, str(data), show=False)["accuracy"] >= 0.3
     assert not (tmp_path / "w.safetensors.ckpt").exists()  # removed after success
 

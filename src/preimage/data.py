@@ -7,7 +7,7 @@ decoded in ``torch.utils.data`` worker processes, handed out in batches, nothing
   :func:`list_items` gives each rank its own shards (``shards[rank::world]``; a folder: every
   ``world``-th file), so no rank reads another's data.
 * :class:`Stream` yields ``(indices, images)`` batches in order (float (B, 3, S, S) in [0, 1],
-  shorter side resized and centre-cropped); the batches do not depend on ``workers``.
+  shorter side resized and center-cropped); the batches do not depend on ``workers``.
 * :func:`crop_batches` yields a trainer's batches: the random crops of step ``s`` on rank ``r``
   are drawn from a generator seeded by ``(seed, rank, s)`` and decoded when asked for, so the first
   step comes after decoding one batch whatever the folder's size, and resume and ``torchrun`` stay
@@ -485,7 +485,7 @@ def crop_batches(items: Items, size: int, n: int, seed: int, rank: int, start: i
         yield batch.float().div_(255.0), skipped, seconds
 
 
-class _Centre(torch.utils.data.Dataset):
+class _Center(torch.utils.data.Dataset):
     def __init__(self, items: Items, size: int, zoom: float):
         self.items, self.size, self.zoom = items, size, zoom
 
@@ -499,9 +499,9 @@ class _Centre(torch.utils.data.Dataset):
         return img[:, y0:y0 + self.size, x0:x0 + self.size]
 
 
-def centre_crops(items: Items, size: int, zoom: float = 1.0, workers: int = 0) -> torch.Tensor:
-    """Float centre crops (N, 3, S, S) of every item (validation images, input statistics)."""
-    loader = _loader(_Centre(items, size, zoom), workers, batch_size=64, collate_fn=torch.stack)
+def center_crops(items: Items, size: int, zoom: float = 1.0, workers: int = 0) -> torch.Tensor:
+    """Float center crops (N, 3, S, S) of every item (validation images, input statistics)."""
+    loader = _loader(_Center(items, size, zoom), workers, batch_size=64, collate_fn=torch.stack)
     return torch.cat(list(_iterate(loader))).float().div_(255.0)
 
 

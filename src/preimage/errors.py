@@ -36,7 +36,7 @@ class NotDifferentiableError(PreimageError):
 
 
 class DivergedError(PreimageError):
-    """The optimisation's energy became non-finite (the step size is too large for this problem)."""
+    """The optimization's energy became non-finite (the step size is too large for this problem)."""
 
 
 class OutputError(PreimageError):

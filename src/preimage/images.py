@@ -1,7 +1,7 @@
 """Images in and out.
 
 Public images are float32 tensors in [0, 1], shape (N, 3, H, W) (or (3, H, W) for one image).
-Anything Pillow reads loads as RGB: grey, RGBA (composited on white), palette, 16-bit and
+Anything Pillow reads loads as RGB: gray, RGBA (composited on white), palette, 16-bit and
 float TIFFs are all converted. ``sample:NAME`` names a photo that scikit-image ships.
 """
 
@@ -27,7 +27,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 SAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "cat", "immunohistochemistry",
            "motorcycle_left", "motorcycle_right", "hubble_deep_field", "retina", "camera", "moon", "page",
            "text", "horse", "coins", "clock")
-#: the colour photographs among them (the default set for normalising unit activations)
+#: the color photographs among them (the default set for normalizing unit activations)
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "motorcycle_right", "immunohistochemistry",
           "hubble_deep_field", "retina")
 
@@ -92,7 +92,7 @@ def load_image(source: str | os.PathLike, size: Optional[int] = None) -> torch.T
     """Load one image as a float32 (3, H, W) tensor in [0, 1].
 
     ``source`` is a file path or ``sample:NAME``. With ``size``, the image is resized so its
-    shorter side is ``size`` and centre-cropped to ``size`` x ``size``.
+    shorter side is ``size`` and center-cropped to ``size`` x ``size``.
     """
     s = str(source)
     if s.startswith("sample:"):
@@ -146,7 +146,7 @@ def resize(img: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
 
 
 def center_crop(img: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
-    """Centre crop of (..., H, W) to ``size`` (int: square)."""
+    """Center crop of (..., H, W) to ``size`` (int: square)."""
     th, tw = (size, size) if isinstance(size, int) else size
     h, w = img.shape[-2:]
     if th > h or tw > w:
@@ -156,7 +156,7 @@ def center_crop(img: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
 
 
 def resize_crop(img: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize the shorter side to ``size`` then centre-crop to a square."""
+    """Resize the shorter side to ``size`` then center-crop to a square."""
     return center_crop(resize(img, size), size)
 
 
@@ -223,6 +223,6 @@ def labels_for(sources: Sequence[str]) -> List[str]:
 
 
 def amplified_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``b - a`` as a picture: grey is no change, scaled so the largest change reaches black or white."""
+    """``b - a`` as a picture: gray is no change, scaled so the largest change reaches black or white."""
     diff = b - a
     return (0.5 + diff / (2 * diff.abs().max().clamp_min(1e-12))).clamp(0, 1)

@@ -30,7 +30,7 @@ def keyed(seed: int, *parts: Part) -> torch.Generator:
 
 
 def content_key(t: torch.Tensor) -> bytes:
-    """What identifies one image (or code) regardless of its batch: its values (images quantised
+    """What identifies one image (or code) regardless of its batch: its values (images quantized
     to 8 bits, so a reloaded PNG has the same key)."""
     t = t.detach().float().cpu()
     if t.dim() == 3 and t.shape[0] == 3 and float(t.min()) >= 0 and float(t.max()) <= 1:

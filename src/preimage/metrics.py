@@ -1,7 +1,7 @@
 """Errors in feature space and image space.
 
 All functions take batches and return one value per image (a tensor of shape (N,)), except
-:func:`mv_error`, which normalises by a whole set.
+:func:`mv_error`, which normalizes by a whole set.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ def feature_error(phi: torch.Tensor, phi0: torch.Tensor) -> torch.Tensor:
 
 
 def mv_error(phi: torch.Tensor, phi0: torch.Tensor) -> torch.Tensor:
-    """The CVPR-2015 set-normalised error, per image:
+    """The CVPR-2015 set-normalized error, per image:
     ``||Phi(x_i) - Phi0_i||^2 / mean_{j != k} ||Phi0_j - Phi0_k||^2``
-    (normalised by the mean squared distance between the targets of the set; needs N >= 2).
+    (normalized by the mean squared distance between the targets of the set; needs N >= 2).
     """
     if phi0.shape[0] < 2:
         raise ValueError("mv_error needs a set of at least two targets")
@@ -45,7 +45,7 @@ def psnr(x: torch.Tensor, x0: torch.Tensor, data_range: float = 1.0) -> torch.Te
 
 
 def ssim(x: torch.Tensor, x0: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Structural similarity per image (scikit-image's implementation, over colour channels).
+    """Structural similarity per image (scikit-image's implementation, over color channels).
 
     Images smaller than 7 pixels use the largest odd window that fits.
     """

@@ -68,7 +68,7 @@ class Checkpoint:
 
     def __init__(self, path: str | Path, settings: Mapping[str, Any]):
         self.path = Path(path)
-        self.settings = json.loads(json.dumps(dict(settings)))  # normalised as it will be read back
+        self.settings = json.loads(json.dumps(dict(settings)))  # normalized as it will be read back
 
     def exists(self) -> bool:
         return self.path.is_file()

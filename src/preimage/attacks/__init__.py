@@ -1,5 +1,5 @@
 """Adversarial examples on any classifier the package loads: FGSM and PGD (L-infinity and L2
-budgets, random start, targeted or not), on [0, 1] images, the model's normalisation inside.
+budgets, random start, targeted or not), on [0, 1] images, the model's normalization inside.
 
     from preimage.attacks import Classifier, pgd
     clf = Classifier.from_info(load_model("refnet"))
@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..keys import keyed
 from ..models.classifier import Classifier
 
-__all__ = ["NORMS", "AttackOutcome", "Classifier", "check_norm", "fgsm", "outcome", "parse_eps", "pgd", "quantise"]
+__all__ = ["NORMS", "AttackOutcome", "Classifier", "check_norm", "fgsm", "outcome", "parse_eps", "pgd", "quantize"]
 
 NORMS = ("inf", "2")
 
@@ -123,6 +123,6 @@ def outcome(clf: Classifier, x: torch.Tensor, adv: torch.Tensor, y: torch.Tensor
     return AttackOutcome(lc, pc.amax(1), la, pa.amax(1), success, d.abs().amax(1), d.norm(dim=1))
 
 
-def quantise(x: torch.Tensor) -> torch.Tensor:
+def quantize(x: torch.Tensor) -> torch.Tensor:
     """What an 8-bit PNG keeps of an image."""
     return (x * 255).round() / 255

@@ -43,7 +43,7 @@ def project_one(rep: Representation, x: torch.Tensor, channel: int, rule: str = 
 
 
 def to_picture(p: torch.Tensor) -> torch.Tensor:
-    """A signed projection as an image: grey is zero, brighter/darker the sign, scaled by its
-    largest magnitude (a projection that is all zeros stays flat grey: a blank, dead filter)."""
+    """A signed projection as an image: gray is zero, brighter/darker the sign, scaled by its
+    largest magnitude (a projection that is all zeros stays flat gray: a blank, dead filter)."""
     m = p.abs().max()
     return (0.5 + 0.5 * p / m).clamp(0, 1) if float(m) > 0 else torch.full_like(p, 0.5)

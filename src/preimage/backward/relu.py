@@ -17,7 +17,7 @@ Rules (``grad``: the gradient arriving from above, ``x``: the ReLU's input):
 
 * ``gradient``: ``1[x > 0] * grad`` (plain backprop);
 * ``leaky``: ``(1[x > 0] + slope * 1[x <= 0]) * grad`` - a surrogate gradient through inactive
-  units, so an optimiser can switch on a unit the target code has on (``slope`` is read at every
+  units, so an optimizer can switch on a unit the target code has on (``slope`` is read at every
   backward pass: a schedule may change it);
 * ``soft``: ``sigmoid(x / (slope * rms(x))) * grad`` - the gradient of a softened ReLU whose
   temperature is ``slope`` times the root mean square of the ReLU's input for that image at that
@@ -41,7 +41,7 @@ from torch import nn
 from ..errors import ConfigError
 
 RULES = ("gradient", "leaky", "deconvnet", "guided")
-#: rules for optimising an image (not for visualising a backward pass)
+#: rules for optimizing an image (not for visualizing a backward pass)
 SURROGATES = ("leaky", "soft")
 
 

@@ -24,11 +24,11 @@ def _attack_options(p):
     p.add_argument("--step-size", help="PGD step (default 2.5 eps / steps)")
     p.add_argument("--target", type=int, help="targeted attack towards this class")
     p.add_argument("--invert-layers", help="layers (conv3,fc6) whose code change is measured and whose clean and "
-                   "adversarial codes are decoded side by side (a bundled inverter where one fits, else optimisation)")
+                   "adversarial codes are decoded side by side (a bundled inverter where one fits, else optimization)")
     p.add_argument("--out", default="preimage-attack", help="output folder (default preimage-attack)")
 
 
-@command("attack", "adversarial examples (FGSM, PGD) with their success, also after 8-bit quantisation",
+@command("attack", "adversarial examples (FGSM, PGD) with their success, also after 8-bit quantization",
          "preimage attack --model refnet --data ../shared/data/cifar10/test --n 100 --eps 8/255 --out adv",
          _attack_options)
 def cmd_attack(a):
@@ -74,7 +74,7 @@ def cmd_robustness(a):
 
 def _transfer_options(p):
     p.add_argument("--models", required=True, help="comma-separated models (zoo names or .toml model files, each "
-                   "with its own normalisation), e.g. refnet,cifar-resnet,cifar-vgg")
+                   "with its own normalization), e.g. refnet,cifar-resnet,cifar-vgg")
     p.add_argument("--data", required=True, help="image folder root/<class>/<image> or tar shards")
     add_workers(p)
     p.add_argument("--n", type=positive("--n"), default=1000)

@@ -105,7 +105,7 @@ def add_workers(p: argparse.ArgumentParser) -> None:
 
 
 def add_run_args(p: argparse.ArgumentParser, out: str, iters_help: str = "iterations (default: the preset's)") -> None:
-    """Options every optimisation command shares: --preset, --iters, --out."""
+    """Options every optimization command shares: --preset, --iters, --out."""
     p.add_argument("--preset", help="default, classic (default without the inversion rule), mv2015, mv2016 or hybrid "
                    "(default: 'default')")
     p.add_argument("--iters", type=positive("--iters"), help=iters_help)

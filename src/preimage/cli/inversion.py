@@ -1,4 +1,4 @@
-"""Verbs of optimisation inversion: ``layers``, ``invert``, ``evaluate``."""
+"""Verbs of optimization inversion: ``layers``, ``invert``, ``evaluate``."""
 
 from __future__ import annotations
 
@@ -27,19 +27,19 @@ def _invert_options(p):
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or sample:NAME (astronaut, coffee, chelsea, ...)")
     add_model_args(p)
     p.add_argument("--samples", type=positive("--samples"), default=1, help="reconstructions per image from different random starts")
-    p.add_argument("--window", type=positive("--window"), help="match only a centred KxK window of the feature map")
+    p.add_argument("--window", type=positive("--window"), help="match only a centered KxK window of the feature map")
     p.add_argument("--channels", help="match only channels A:B")
     p.add_argument("--size", type=positive("--size"), help="image size in pixels (default: the model's input size)")
     add_device(p)
-    p.add_argument("--method", choices=("optimisation", "learned", "hybrid"), default="optimisation",
-                   help="optimisation (default); learned: one pass of a trained inverter; hybrid: optimisation "
+    p.add_argument("--method", choices=("optimization", "learned", "hybrid"), default="optimization",
+                   help="optimization (default); learned: one pass of a trained inverter; hybrid: optimization "
                         "started from the inverter's reconstruction")
     p.add_argument("--inverter", help="inverter file for --method learned/hybrid (default: the bundled one for "
                    "this model and layer; 'preimage train-inverter' makes others)")
     add_run_args(p, "preimage-out")
 
 
-@command("invert", "reconstruct images from the code of a layer (optimisation, a trained inverter, or both)",
+@command("invert", "reconstruct images from the code of a layer (optimization, a trained inverter, or both)",
          "preimage invert sample:astronaut sample:coffee --model refnet --layer conv3 --samples 3 --out out/",
          _invert_options)
 def cmd_invert(a):

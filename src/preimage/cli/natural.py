@@ -15,17 +15,17 @@ def _maximize_options(p):
     p.add_argument("--channels", help="channels (or vector elements) A:B")
     p.add_argument("--units", help="units 3,17,40")
     p.add_argument("--classes", help="class logits: all or 3,5 (the last layer)")
-    p.add_argument("--mode", choices=("centre", "mean"), default="centre",
-                   help="a channel at the centre of the map (default) or its spatial mean")
-    p.add_argument("--position", help="Y,X of the map instead of the centre")
+    p.add_argument("--mode", choices=("center", "mean"), default="center",
+                   help="a channel at the center of the map (default) or its spatial mean")
+    p.add_argument("--position", help="Y,X of the map instead of the center")
     p.add_argument("--samples", type=positive("--samples"), default=1, help="different starts per unit")
-    p.add_argument("--normalise-on", help="folder of natural images whose maximum activation normalises each unit "
-                   "(default: the colour photos scikit-image ships)")
+    p.add_argument("--normalize-on", help="folder of natural images whose maximum activation normalizes each unit "
+                   "(default: the color photos scikit-image ships)")
     add_device(p)
     add_run_args(p, "preimage-maximize")
 
 
-@command("maximize", "synthesise images that maximise units of a layer (all units as one batch)",
+@command("maximize", "synthesise images that maximize units of a layer (all units as one batch)",
          "preimage maximize --model refnet --layer fc8 --classes all --out classes", _maximize_options)
 def cmd_maximize(a):
     rep = build_rep(a).to(device(a))
@@ -43,7 +43,7 @@ def cmd_maximize(a):
     labels = entry.classes if (entry and a.classes and entry.classes and count == len(entry.classes)) else None
     with output(a, "maximize") as out:
         r = maximize_units(rep, units, mode="position" if position else a.mode, position=position, samples=a.samples,
-                           preset=a.preset, iters=a.iters, seed=a.seed, normalise_on=a.normalise_on, model=a.model,
+                           preset=a.preset, iters=a.iters, seed=a.seed, normalize_on=a.normalize_on, model=a.model,
                            layer=a.layer, labels=labels)
         finish(out, r, f"wrote {len(units) * a.samples} images, grid.png and results.json to {a.out} "
                        f"({r.result.seconds:.1f}s)")
@@ -56,7 +56,7 @@ def _caricature_options(p):
     add_run_args(p, "preimage-caricature")
 
 
-@command("caricature", "exaggerate what a layer sees in photos (start at the photo, maximise its own code)",
+@command("caricature", "exaggerate what a layer sees in photos (start at the photo, maximize its own code)",
          "preimage caricature sample:chelsea --model refnet --layer conv5 --out caricature", _caricature_options)
 def cmd_caricature(a):
     rep = build_rep(a).to(device(a))

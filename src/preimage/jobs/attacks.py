@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..attacks import Classifier, fgsm, outcome, pgd, quantise
+from ..attacks import Classifier, fgsm, outcome, pgd, quantize
 from ..data import Stream, class_indices, list_items
 from ..errors import ConfigError, WeightsError
 from ..images import encode_png, labels_for, load_image
@@ -85,7 +85,7 @@ def run_attack(info: ModelInfo, sources: Optional[Sequence[str]] = None, data: O
         adv = fgsm(clf, x, goal, eps, targeted=tgt is not None)
     else:
         adv = pgd(clf, x, goal, eps, steps, step_size, norm, targeted=tgt is not None, seed=seed)
-    o, o8 = outcome(clf, x, adv, y, tgt), outcome(clf, x, quantise(adv), y, tgt)
+    o, o8 = outcome(clf, x, adv, y, tgt), outcome(clf, x, quantize(adv), y, tgt)
     labels = labels_for(files)
     recs = [{"input": f, "output": f"{i:03d}_{labels[i].replace('/', '_')}_adv.png", "label": int(y[i]),
              "label_source": "folder" if truth is not None else "clean prediction",
@@ -106,7 +106,7 @@ def run_attack(info: ModelInfo, sources: Optional[Sequence[str]] = None, data: O
     return Attack(files, labels, x, adv, record, info.classes, decoded)
 
 
-def labelled_stream(info: ModelInfo, data: str, n: int, batch: int = 250, workers: int = 0, show: Optional[bool] = None,
+def labeled_stream(info: ModelInfo, data: str, n: int, batch: int = 250, workers: int = 0, show: Optional[bool] = None,
                     desc: str = "reading images"):
     """(stream of ``n`` images evenly spaced over a folder or shards, their true labels), refused
     before any image is decoded unless every image's class is one of the model's."""
@@ -170,7 +170,7 @@ def robustness(info: ModelInfo, data: str, eps_list: Sequence[float], n: int = 1
                seed: int = 0, show: Optional[bool] = None, workers: int = 0) -> Robustness:
     """Accuracy under PGD at each budget (eps 0: clean accuracy), streamed in batches of 250."""
     clf = Classifier.from_info(info)
-    stream, y = labelled_stream(info, data, n, workers=workers, show=show, desc="robustness")
+    stream, y = labeled_stream(info, data, n, workers=workers, show=show, desc="robustness")
     correct = torch.zeros(len(eps_list))
     for idx, x in stream:
         yb = y[idx]
@@ -193,7 +193,7 @@ def transfer(infos: Sequence[ModelInfo], names: Sequence[str], data: str, eps: f
         raise ConfigError("the models take inputs of different sizes ("
                           + ", ".join(f"{nm}: {i.input_size}" for nm, i in zip(names, infos)) + "); transfer needs one size")
     clfs = [Classifier.from_info(i) for i in infos]
-    stream, y = labelled_stream(infos[0], data, n, workers=workers, show=show, desc="transfer")
+    stream, y = labeled_stream(infos[0], data, n, workers=workers, show=show, desc="transfer")
     fooled = torch.zeros(len(clfs), len(clfs))
     for idx, x in stream:
         yb = y[idx]
@@ -210,7 +210,7 @@ def layers_see(info: ModelInfo, x: torch.Tensor, adv: torch.Tensor, layers: Sequ
                iters: int = 100, seed: int = 0) -> Dict:
     """What the layers see in adversarial images: per layer, the relative change of the code
     ``||Phi(x_adv) - Phi(x)|| / ||Phi(x)||`` (per image and mean), and the clean and adversarial codes
-    decoded - by the bundled trained inverter where one fits, else by optimisation (default preset,
+    decoded - by the bundled trained inverter where one fits, else by optimization (default preset,
     ``iters`` iterations). Returns ``{"layers": [...], "decoded": {layer: (clean images, adversarial
     images)}}``."""
     out: Dict = {"layers": [], "decoded": {}}
@@ -227,7 +227,7 @@ def layers_see(info: ModelInfo, x: torch.Tensor, adv: torch.Tensor, layers: Sequ
             hw = (int(x.shape[-2]), int(x.shape[-1]))
             clean = invert(rep, target=f0, size=hw, iters=iters, seed=seed, show=False).images[:, 0]
             dirty = invert(rep, target=f1, size=hw, iters=iters, seed=seed, show=False).images[:, 0]
-            how = f"optimisation, default preset, {iters} iterations"
+            how = f"optimization, default preset, {iters} iterations"
         out["decoded"][layer] = (clean, dirty)
         out["layers"].append({"layer": layer, "decoded_by": how, "code_change": [float(v) for v in change],
                               "code_change_mean": float(change.mean())})

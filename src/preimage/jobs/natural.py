@@ -1,6 +1,6 @@
 """Natural pre-images as jobs with saved results: ``maximize`` (units of a layer, batched) and
 ``caricature`` (photos exaggerated by what a layer sees). The computation lives in
-:mod:`preimage.optimize.maximize`; this module chooses units, normalises, and writes files.
+:mod:`preimage.optimize.maximize`; this module chooses units, normalizes, and writes files.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ def parse_units(channels: Optional[str] = None, units: Optional[str] = None, cla
     return parse_ints(classes, "--classes")
 
 
-def normalise_images(folder: Optional[str], size: int, limit: int = 2000) -> Tuple[torch.Tensor, str]:
-    """The natural images units are normalised on: a folder (its first ``limit`` images in name
-    order) or, by default, the colour photos that scikit-image ships. (images, description)"""
+def normalize_images(folder: Optional[str], size: int, limit: int = 2000) -> Tuple[torch.Tensor, str]:
+    """The natural images units are normalized on: a folder (its first ``limit`` images in name
+    order) or, by default, the color photos that scikit-image ships. (images, description)"""
     if folder is None:
         return torch.stack([load_image(f"sample:{n}", size) for n in PHOTOS]), "scikit-image photos"
     files = list_images(folder, recursive=True)[:limit]
     if not files:
-        raise ConfigError(f"--normalise-on {folder} holds no images")
+        raise ConfigError(f"--normalize-on {folder} holds no images")
     return torch.stack([load_image(f, size) for f in files]), f"{folder} ({len(files)} images)"
 
 
@@ -57,7 +57,7 @@ class UnitImages:
     result: Maximization
     model: str
     layer: str
-    normalised_on: str
+    normalized_on: str
     labels: Optional[Sequence[str]] = None
 
     def name(self, i: int, k: int) -> str:
@@ -66,36 +66,36 @@ class UnitImages:
     def to_json(self) -> Dict:
         m = self.result
         return {"model": self.model, "layer": self.layer, "preset": m.preset, "iters": m.iterations,
-                "seconds": round(m.seconds, 3), "mode": m.mode, "normalised_on": self.normalised_on,
+                "seconds": round(m.seconds, 3), "mode": m.mode, "normalized_on": self.normalized_on,
                 "units": [{"unit": u, "sample": k, "output": self.name(i, k), "activation": float(m.activation[i, k]),
-                           "normalised_activation": float(m.normalised[i, k]), "rank": int(m.rank[i, k]),
+                           "normalized_activation": float(m.normalized[i, k]), "rank": int(m.rank[i, k]),
                            **({"label": self.labels[u]} if self.labels and u < len(self.labels) else {})}
                           for i, u in enumerate(m.units) for k in range(m.images.shape[1])]}
 
     def label(self, i: int, k: int) -> str:
         u = self.result.units[i]
         name = self.labels[u] if self.labels and u < len(self.labels) else f"unit {u}"
-        return f"{name} {float(self.result.normalised[i, k]):.1f}"
+        return f"{name} {float(self.result.normalized[i, k]):.1f}"
 
     def files(self) -> Dict[str, bytes]:
         m = self.result
         return {self.name(i, k): encode_png(m.images[i, k]) for i in range(len(m.units)) for k in range(m.images.shape[1])}
 
     def lines(self) -> List[str]:
-        return [f"unit {r['unit']:>4} sample {r['sample']}  activation {r['activation']:.3f}  normalised "
-                f"{r['normalised_activation']:.2f}  rank {r['rank']}" for r in self.to_json()["units"]]
+        return [f"unit {r['unit']:>4} sample {r['sample']}  activation {r['activation']:.3f}  normalized "
+                f"{r['normalized_activation']:.2f}  rank {r['rank']}" for r in self.to_json()["units"]]
 
 
-def maximize_units(rep: Representation, units: Sequence[int], *, mode: str = "centre", position: Optional[Tuple[int, int]] = None,
+def maximize_units(rep: Representation, units: Sequence[int], *, mode: str = "center", position: Optional[Tuple[int, int]] = None,
                    samples: int = 1, preset=None, iters: Optional[int] = None, seed: int = 0,
-                   normalise_on: Optional[str] = None, model: str = "", layer: str = "",
+                   normalize_on: Optional[str] = None, model: str = "", layer: str = "",
                    labels: Optional[Sequence[str]] = None, show: Optional[bool] = None) -> UnitImages:
-    """Maximise ``units`` of ``rep`` as one batch, normalised on natural images."""
+    """Maximize ``units`` of ``rep`` as one batch, normalized on natural images."""
     size = rep.input_size
     check_units(rep, units, (size, size))
-    nat, where = normalise_images(normalise_on, size)
+    nat, where = normalize_images(normalize_on, size)
     maxima = natural_maxima(rep, nat, mode)
-    m = maximize(rep, units, mode, position, samples, preset or "default", iters, seed, normalisers=maxima, show=show)
+    m = maximize(rep, units, mode, position, samples, preset or "default", iters, seed, normalizers=maxima, show=show)
     return UnitImages(m, model, layer, where, labels)
 
 

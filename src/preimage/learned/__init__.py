@@ -3,7 +3,7 @@
 * :mod:`.decoder`: the up-convolutional decoder, built from the code's shape;
 * :mod:`.training`: ``train_inverter`` (random crops, checkpoints, resume, torchrun/DDP);
 * :mod:`.inverter`: inverter files (safetensors + metadata), loading with checks, bundled inverters;
-* :mod:`.apply`: ``decode`` (one pass) and ``hybrid`` (optimisation started from the decoder);
+* :mod:`.apply`: ``decode`` (one pass) and ``hybrid`` (optimization started from the decoder);
 * :mod:`.studies`: binarised / dropped-out codes, interpolation, sampling from the marginals.
 """
 

@@ -1,4 +1,4 @@
-"""Reconstruct with a trained inverter (one pass), or start optimisation from it (hybrid).
+"""Reconstruct with a trained inverter (one pass), or start optimization from it (hybrid).
 
 Both return an :class:`~preimage.optimize.InversionResult`, so that everything downstream (metrics,
 figures, the CLI's output) treats the three methods alike.
@@ -60,8 +60,8 @@ def decode(rep: Representation, inverter: Inverter, images: Optional[torch.Tenso
 
 def hybrid(rep: Representation, inverter: Inverter, images: torch.Tensor, preset="hybrid", iters: Optional[int] = None,
            samples: int = 1, seed: int = 0, show: Optional[bool] = None, **kw) -> InversionResult:
-    """Optimisation started from the inverter's reconstruction (the combination Dosovitskiy & Brox
-    propose as future work): the decoder supplies a natural-looking start, the optimiser then
+    """Optimization started from the inverter's reconstruction (the combination Dosovitskiy & Brox
+    propose as future work): the decoder supplies a natural-looking start, the optimizer then
     matches the code. The ``hybrid`` preset is the default one at a gentler learning rate.
     ``seconds`` includes the decoding."""
     t0 = time.perf_counter()

@@ -11,7 +11,7 @@ Leaky ReLU (0.2) throughout; the output is bounded to [0, 1] by a sigmoid. When 
 is not the feature size times a power of two, the last map is resized to it (bilinear).
 
 Codes differ in scale by orders of magnitude (HOG cells ~0.1, CNN logits ~10), so the decoder
-first standardises its input with statistics of the training codes kept as buffers
+first standardizes its input with statistics of the training codes kept as buffers
 (``in_mean`` per channel, ``in_scale`` one number), set once by :meth:`Decoder.fit_input`.
 """
 
@@ -83,20 +83,20 @@ class Decoder(nn.Module):
 
     @torch.no_grad()
     def fit_input(self, f: torch.Tensor) -> None:
-        """Set the input standardisation from a batch of codes ``f`` (N, *feature_shape)."""
+        """Set the input standardization from a batch of codes ``f`` (N, *feature_shape)."""
         dims = [0] + list(range(2, f.dim()))
         mean = f.double().mean(dims)
-        centred = f.double() - mean.view(1, -1, *([1] * (f.dim() - 2)))
+        centered = f.double() - mean.view(1, -1, *([1] * (f.dim() - 2)))
         self.in_mean.copy_(mean.float())
-        self.in_scale.copy_(centred.pow(2).mean().sqrt().clamp_min(1e-8).float())
+        self.in_scale.copy_(centered.pow(2).mean().sqrt().clamp_min(1e-8).float())
 
-    def _standardise(self, f: torch.Tensor) -> torch.Tensor:
+    def _standardize(self, f: torch.Tensor) -> torch.Tensor:
         return (f - self.in_mean.view(1, -1, *([1] * (f.dim() - 2)))) / self.in_scale
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         if tuple(f.shape[1:]) != self.feature_shape:
             raise ConfigError(f"decoder expects features of shape {self.feature_shape}, got {tuple(f.shape[1:])}")
-        f = self._standardise(f)
+        f = self._standardize(f)
         if self.fc is not None:
             x = self.fc(f).view(f.shape[0], self.width, 4, 4)
         else:

@@ -36,7 +36,7 @@ BUNDLED_DIR = Path(__file__).with_name("weights")
 
 
 def describe(spec: Dict) -> str:
-    """A spec in words: ``RefNet/features.4`` (+ normalisation), ``lbp(P=8,R=1.0,cell=8)``."""
+    """A spec in words: ``RefNet/features.4`` (+ normalization), ``lbp(P=8,R=1.0,cell=8)``."""
     if spec.get("kind") == "cnn":
         text = f"{spec.get('model')}/{spec.get('layer')}"
         if "mean" in spec:
@@ -72,7 +72,7 @@ def _legacy_spec(text: str) -> Dict:
 
 
 def _matches(file_spec: Dict, rep_spec: Dict) -> bool:
-    """Equal specs; a legacy CNN spec (no normalisation recorded) compares model and layer only."""
+    """Equal specs; a legacy CNN spec (no normalization recorded) compares model and layer only."""
     if file_spec.get("kind") == "cnn" and "mean" not in file_spec:
         return all(rep_spec.get(k) == file_spec.get(k) for k in ("kind", "model", "layer"))
     return spec_key(file_spec) == spec_key(rep_spec)

@@ -1,4 +1,4 @@
-"""A classifier that takes [0, 1] images, its normalisation inside."""
+"""A classifier that takes [0, 1] images, its normalization inside."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .info import ModelInfo
 
 
 class Classifier(nn.Module):
-    """A model that takes [0, 1] images: it owns the normalisation (foolbox's bounds idea), so
+    """A model that takes [0, 1] images: it owns the normalization (foolbox's bounds idea), so
     attacks never see the model's own units."""
 
     mean: torch.Tensor

@@ -1,4 +1,4 @@
-"""Resolve a model name to an ``nn.Module`` with its input normalisation, and load weights safely.
+"""Resolve a model name to an ``nn.Module`` with its input normalization, and load weights safely.
 
 A model is named by
 
@@ -46,7 +46,7 @@ def parse_floats(text: str | Sequence[float] | None, what: str, n: int = 3) -> O
     else:
         vals = tuple(float(v) for v in text)
     if len(vals) != n:
-        raise ModelError(f"{what} must have {n} values (one per colour channel), got {len(vals)}: {text!r}")
+        raise ModelError(f"{what} must have {n} values (one per color channel), got {len(vals)}: {text!r}")
     if not all(math.isfinite(v) for v in vals):
         raise ModelError(f"{what} values must be finite numbers, got {text!r}")
     if what.endswith("std") and any(v <= 0 for v in vals):
@@ -100,7 +100,7 @@ MODEL_FILE_KEYS = {"model": str, "weights": str, "mean": list, "std": list, "siz
 
 
 def read_model_file(path: str | os.PathLike) -> Dict:
-    """A model file (TOML) carrying a network with its weights and normalisation::
+    """A model file (TOML) carrying a network with its weights and normalization::
 
         model = "nets.py:resnet_factory"     # or a zoo name, or package.module:factory
         weights = "weights.safetensors"      # optional; relative to this file
@@ -143,7 +143,7 @@ def load_model(spec: str, weights: Optional[str] = None, mean=None, std=None,
     """Resolve ``spec`` (zoo name, model file ``.toml``, ``pkg.mod:factory`` or ``file.py:factory``)
     to a :class:`ModelInfo`.
 
-    ``mean``/``std`` (three numbers or a comma-separated string) describe the normalisation the
+    ``mean``/``std`` (three numbers or a comma-separated string) describe the normalization the
     model expects of a [0, 1] image; with ``weights`` and ``input_size`` they override a model
     file's. ``pretrained=False`` skips the zoo's default weights. ``seed``: the random state the
     network is built under (its initial weights, where no weights are loaded); the caller's own

@@ -1,6 +1,6 @@
 """refnet: an AlexNet-shaped classifier for 32x32 images, trained here on CIFAR-10.
 
-Five convolutions (conv1 ... conv5) with batch normalisation, max pooling after conv1, conv2 and
+Five convolutions (conv1 ... conv5) with batch normalization, max pooling after conv1, conv2 and
 conv5, then three fully connected layers (fc6, fc7, fc8), laid out like torchvision's AlexNet
 (``features`` / ``classifier``) so that the same aliases address the same kind of layer.
 """

@@ -29,7 +29,7 @@ from .classifier import Classifier
 from .loading import ModelInfo
 
 
-def _normaliser(info: ModelInfo, device):
+def _normalizer(info: ModelInfo, device):
     mean = torch.tensor(info.mean, device=device).view(1, 3, 1, 1) * 255.0
     std = torch.tensor(info.std, device=device).view(1, 3, 1, 1) * 255.0
     return lambda xb: (xb.float() - mean) / std
@@ -54,7 +54,7 @@ def lr_at(step: int, total: int, peak: float, warm_frac: float = 0.15) -> float:
 
 
 def _uint8(items: Items, i: int, size: int) -> torch.Tensor:
-    """Image ``i`` as uint8 (3, size, size): shorter side resized to ``size``, centre-cropped."""
+    """Image ``i`` as uint8 (3, size, size): shorter side resized to ``size``, center-cropped."""
     return items.load(i, size).mul(255).round().to(torch.uint8)
 
 
@@ -127,7 +127,7 @@ def train_classifier(info: ModelInfo, data: str, out: str, epochs: int = 16, bat
     ckpt = Checkpoint(out_p.with_name(out_p.name + ".ckpt"),
                       {"arch": info.name, "data": str(data), "epochs": epochs, "batch_size": batch_size, "lr": lr,
                        "weight_decay": weight_decay, "label_smoothing": label_smoothing, "seed": seed, "world": run.world})
-    norm = _normaliser(info, "cpu")
+    norm = _normalizer(info, "cpu")
     model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     decay: list = []
     no_decay: list = []

@@ -1,4 +1,4 @@
-"""Named models: short names users can type, with normalisation, input size and layer aliases."""
+"""Named models: short names users can type, with normalization, input size and layer aliases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The energy minimiser: objectives, priors, parameterisations, jitter, optimisers, the loop, presets."""
+"""The energy minimizer: objectives, priors, parameterizations, jitter, optimizers, the loop, presets."""
 
 from .inversion import InversionResult, invert
 from .loop import OptimResult, Plateau, Stage, StopRule, optimize, rescale_stages

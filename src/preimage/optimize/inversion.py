@@ -83,14 +83,14 @@ def invert(rep: Representation, images: Optional[torch.Tensor] = None, target: O
         preset: ``default``, ``mv2015``, ``mv2016`` or a :class:`Preset`.
         iters: total iterations (the preset's schedule is stretched to fit); default the preset's.
         samples: K reconstructions per code from different random starts.
-        window / channels: match only a centred window x window of the feature map / channels A:B.
+        window / channels: match only a centered window x window of the feature map / channels A:B.
         seed: same seed, same device -> same result.
         init: optional (N, 3, H, W) start images (one sample per code).
         optimizer: replaces the preset's: any ``torch.optim`` class (or factory), on the preset's
             learning-rate schedule.
         transforms: more transforms after the preset's jitter (e.g. ``[RandomFlip()]``).
     """
-    rep.require_differentiable("optimisation inversion")
+    rep.require_differentiable("optimization inversion")
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
     originals = None

@@ -1,4 +1,4 @@
-"""The energy minimiser: stages of (iterations, learning rate, jitter), a stop rule, a history."""
+"""The energy minimizer: stages of (iterations, learning rate, jitter), a stop rule, a history."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ..trainkit import lr_schedule
 from .objectives import Context, Objective
 from .optimizers import Optimizer, as_optimizer
 from .param import PixelParam
-from .transforms import Transform, apply, as_list, centre, total_pad
+from .transforms import Transform, apply, as_list, center, total_pad
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def rescale_stages(stages: Sequence[Stage], total: int) -> List[Stage]:
 class StopRule:
     """Decides when to stop and drives the progress bar. ``__call__(step, losses) -> bool``."""
 
-    def __init__(self, total: int, desc: str = "optimising", show: Optional[bool] = None):
+    def __init__(self, total: int, desc: str = "optimizing", show: Optional[bool] = None):
         self.total = total
         self.desc = desc
         self.show = show
@@ -97,7 +97,7 @@ class Plateau(StopRule):
 
 @dataclass
 class OptimResult:
-    image: torch.Tensor                 # (N, 3, H, W) in [0, 1], centre crop, clamped
+    image: torch.Tensor                 # (N, 3, H, W) in [0, 1], center crop, clamped
     history: torch.Tensor               # (iterations, N) energy per image
     iterations: int
     seconds: float
@@ -110,7 +110,7 @@ def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stag
              reset_on_lr_change: bool = True, callback: Optional[Callable[[int, torch.Tensor], None]] = None,
              show: Optional[bool] = None,
              relu: Optional[Tuple[str, float]] = None) -> OptimResult:
-    """Minimise ``objective`` over ``param``; every image of the batch independently.
+    """Minimize ``objective`` over ``param``; every image of the batch independently.
 
     Each iteration: pass the image through the ``transforms`` (random in stages marked ``jitter``,
     their deterministic versions otherwise), evaluate the per-image energies (every layer the
@@ -152,7 +152,7 @@ def _optimize(param, objective, optimizer, stages, rep: Optional[Representation]
                               progress=step / max(total - 1, 1))
                 e = objective(ctx)
                 if not math.isfinite(float(e.detach().sum())):  # NaN or inf anywhere
-                    raise DivergedError(f"the optimisation diverged at iteration {step + 1} (energy {float(e.detach().max()):g}); "
+                    raise DivergedError(f"the optimization diverged at iteration {step + 1} (energy {float(e.detach().max()):g}); "
                                         f"the learning rate is too large for this layer: use fewer iterations of "
                                         f"this preset or another preset (--preset default)")
                 (g,) = torch.autograd.grad(e.sum(), param.u)
@@ -175,6 +175,6 @@ def _optimize(param, objective, optimizer, stages, rep: Optional[Representation]
         full = param.image()
         ctx = Context(apply(chain, full, random=False), param.u, rep, layers)
         terms = {t.name: t(ctx).detach() for t in objective.terms()}
-        image = centre(full, pad).clamp(0, 1)
+        image = center(full, pad).clamp(0, 1)
     return OptimResult(image=image.detach(), history=torch.stack(history) if history else torch.empty(0),
                        iterations=len(history), seconds=seconds, terms=terms)

@@ -1,14 +1,14 @@
-"""Natural pre-images beyond inversion (Mahendran & Vedaldi, IJCV 2016): activation maximisation
+"""Natural pre-images beyond inversion (Mahendran & Vedaldi, IJCV 2016): activation maximization
 and caricatures - the inversion energy with another data term, on the same presets, priors,
-parameterisation and loop.
+parameterization and loop.
 
-* A *unit* is a channel at a position (default the centre of the map), a channel's spatial mean,
+* A *unit* is a channel at a position (default the center of the map), a channel's spatial mean,
   or one element of a vector code (an fc unit, a class logit). :class:`UnitActivation` is the
-  objective (minus the unit's activation, divided by its normaliser), batched: image ``i`` of the
-  batch maximises unit ``units[i]``, so many units run in one forward and backward pass.
-* The IJCV normalisation: a unit's activation is divided by its largest value over a set of
+  objective (minus the unit's activation, divided by its normalizer), batched: image ``i`` of the
+  batch maximizes unit ``units[i]``, so many units run in one forward and backward pass.
+* The IJCV normalization: a unit's activation is divided by its largest value over a set of
   natural images (:func:`natural_maxima`), so 1 means "as strong as the strongest natural image".
-* :class:`Caricature`: maximise ``<max(Phi(x0), 0) / ||Phi(x0)||^2, Phi(x)>`` starting at ``x0``.
+* :class:`Caricature`: maximize ``<max(Phi(x0), 0) / ||Phi(x0)||^2, Phi(x)>`` starting at ``x0``.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from .loop import StopRule, rescale_stages
 from .objectives import Context, Objective, Selection
 from .presets import Preset, get_preset
 
-MODES = ("centre", "mean", "position")
+MODES = ("center", "mean", "position")
 
 
-def unit_values(f: torch.Tensor, units: torch.Tensor, mode: str = "centre",
+def unit_values(f: torch.Tensor, units: torch.Tensor, mode: str = "center",
                 position: Optional[Tuple[int, int]] = None) -> torch.Tensor:
     """(B,) activations of unit ``units[b]`` in code ``f[b]``: a vector element, or a channel at the
-    centre / at ``position`` / averaged over the map."""
+    center / at ``position`` / averaged over the map."""
     b = torch.arange(f.shape[0], device=f.device)
     if f.dim() == 2:
         return f[b, units]
@@ -53,7 +53,7 @@ def _at_place(f: torch.Tensor, mode: str, position: Optional[Tuple[int, int]]) -
     return f[:, :, y, x]
 
 
-def unit_ranks(f: torch.Tensor, units: torch.Tensor, mode: str = "centre",
+def unit_ranks(f: torch.Tensor, units: torch.Tensor, mode: str = "center",
                position: Optional[Tuple[int, int]] = None) -> torch.Tensor:
     """(B,) rank of ``units[b]`` among all channels (or vector elements) at the same place: 1 = strongest."""
     allv = _at_place(f, mode, position)
@@ -62,7 +62,7 @@ def unit_ranks(f: torch.Tensor, units: torch.Tensor, mode: str = "centre",
 
 
 @torch.no_grad()
-def natural_maxima(rep: Representation, images: torch.Tensor, mode: str = "centre", batch: int = 64) -> torch.Tensor:
+def natural_maxima(rep: Representation, images: torch.Tensor, mode: str = "center", batch: int = 64) -> torch.Tensor:
     """Per channel (or vector element), the largest activation over ``images``: over every position
     of the map for a channel at a position (a natural image may show the feature anywhere), of the
     spatial mean for ``mean``. (C,)"""
@@ -76,15 +76,15 @@ def natural_maxima(rep: Representation, images: torch.Tensor, mode: str = "centr
         m = v.amax(0)
         best = m if best is None else torch.maximum(best, m)
     if best is None:
-        raise ConfigError("no natural images to normalise on")
+        raise ConfigError("no natural images to normalize on")
     return best
 
 
 class UnitActivation(Objective):
     """``-a_b / s_b``: minus the activation of unit ``units[b]`` for image ``b``, divided by its
-    normaliser ``scale[b]`` (1 when not normalised)."""
+    normalizer ``scale[b]`` (1 when not normalized)."""
 
-    def __init__(self, units: torch.Tensor, mode: str = "centre", position: Optional[Tuple[int, int]] = None,
+    def __init__(self, units: torch.Tensor, mode: str = "center", position: Optional[Tuple[int, int]] = None,
                  scale: Optional[torch.Tensor] = None, layer: Optional[str] = None, contrast: float = 0.0):
         if mode not in MODES:
             raise ConfigError(f"unknown unit mode {mode!r}; valid: {', '.join(MODES)}")
@@ -125,14 +125,14 @@ class Caricature(Objective):
 
 @dataclass
 class Maximization:
-    """Images that maximise units: ``images`` (U, S, 3, H, W) for U units and S starts."""
+    """Images that maximize units: ``images`` (U, S, 3, H, W) for U units and S starts."""
 
     units: List[int]
     images: torch.Tensor
     activation: torch.Tensor              # (U, S) raw activation in the final image
-    normalised: torch.Tensor              # (U, S) activation / normaliser
+    normalized: torch.Tensor              # (U, S) activation / normalizer
     rank: torch.Tensor                    # (U, S) 1 = strongest of its layer at that place
-    normaliser: torch.Tensor              # (U,)
+    normalizer: torch.Tensor              # (U,)
     mode: str
     preset: str
     iterations: int
@@ -158,18 +158,18 @@ def check_units(rep: Representation, units: Sequence[int], size: Tuple[int, int]
     return shape
 
 
-def maximize(rep: Representation, units: Sequence[int], mode: str = "centre", position: Optional[Tuple[int, int]] = None,
+def maximize(rep: Representation, units: Sequence[int], mode: str = "center", position: Optional[Tuple[int, int]] = None,
              samples: int = 1, preset: Union[str, Preset] = "default", iters: Optional[int] = None, seed: int = 0,
-             normalisers: Optional[torch.Tensor] = None, size: Optional[int] = None,
+             normalizers: Optional[torch.Tensor] = None, size: Optional[int] = None,
              show: Optional[bool] = None, contrast: Optional[float] = None) -> Maximization:
-    """Synthesise, for every unit and each of ``samples`` starts, an image that maximises it.
+    """Synthesise, for every unit and each of ``samples`` starts, an image that maximizes it.
 
     All units and starts are one batch: one forward and backward pass per iteration. Each start is
     drawn from ``(seed, unit, sample)`` alone, so a unit's image does not depend on the others in
-    the batch. ``normalisers``: (C,) per-unit maxima over natural images (see
-    :func:`natural_maxima`); without them activations are not normalised.
+    the batch. ``normalizers``: (C,) per-unit maxima over natural images (see
+    :func:`natural_maxima`); without them activations are not normalized.
     """
-    rep.require_differentiable("activation maximisation")
+    rep.require_differentiable("activation maximization")
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
     s = int(size or rep.input_size)
@@ -178,11 +178,11 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "centre", po
     if len(shape) == 3 and position is not None:
         if not (0 <= position[0] < shape[1] and 0 <= position[1] < shape[2]):
             raise ConfigError(f"--position {position[0]},{position[1]} is outside the {shape[1]}x{shape[2]} map")
-    if len(shape) != 3 and (mode != "centre" or position is not None):
+    if len(shape) != 3 and (mode != "center" or position is not None):
         raise ConfigError(f"{rep.name} is a vector code: units are its elements, no position or spatial mean")
     preset_obj = get_preset(preset)
     u = torch.tensor([int(v) for v in units for _ in range(samples)])
-    norm = normalisers.detach().cpu()[u] if normalisers is not None else torch.ones(len(u))
+    norm = normalizers.detach().cpu()[u] if normalizers is not None else torch.ones(len(u))
     scale = torch.where(norm > 0, norm, torch.ones_like(norm))
     if contrast is None:
         contrast = float(getattr(preset_obj, "contrast", 0.0))  # the papers' presets: pure activation
@@ -193,7 +193,7 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "centre", po
                              data_term=objective, keys=keys)
     stages = rescale_stages(setup.stages, iters) if iters is not None else setup.stages
     total = sum(st.iters for st in stages)
-    stop = StopRule(total, desc=f"maximising {len(units)} unit(s) of {rep.name} ({preset_obj.name})", show=show)
+    stop = StopRule(total, desc=f"maximizing {len(units)} unit(s) of {rep.name} ({preset_obj.name})", show=show)
     t0 = time.perf_counter()
     res = setup.run(rep, stages, stop)
     seconds = time.perf_counter() - t0
@@ -220,7 +220,7 @@ class CaricatureResult:
 
 def caricature(rep: Representation, images: torch.Tensor, preset: Union[str, Preset] = "default", iters: Optional[int] = None,
                seed: int = 0, show: Optional[bool] = None) -> CaricatureResult:
-    """Exaggerate what ``rep`` sees in ``images``: start at each photo and maximise its caricature
+    """Exaggerate what ``rep`` sees in ``images``: start at each photo and maximize its caricature
     objective under the preset's priors; the image stays in the preset's box (or ball)."""
     rep.require_differentiable("caricaturisation")
     x0 = images.to(rep.device)
@@ -242,5 +242,5 @@ def caricature(rep: Representation, images: torch.Tensor, preset: Union[str, Pre
 
 
 def summary(m: Maximization) -> Dict:
-    return {"units": len(m.units), "normalised_min": float(m.normalised.min()),
+    return {"units": len(m.units), "normalized_min": float(m.normalized.min()),
             "rank1": int((m.rank == 1).sum()), "of": int(m.rank.numel())}

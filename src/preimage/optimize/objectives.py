@@ -1,12 +1,12 @@
 """Objectives: per-image energies that compose like numbers and name themselves.
 
-An objective maps a :class:`Context` (the current image, its parameterisation and lazily computed
+An objective maps a :class:`Context` (the current image, its parameterization and lazily computed
 features) to a tensor of shape (N,), one energy per image. Objectives form an algebra::
 
     energy = FeatureMatch(target) * 20 + 0.1 * TotalVariation(beta=2)
     energy.name   # '20*feature_match + 0.1*tv2'
 
-Minimising the sum over the batch minimises every image's energy independently.
+Minimizing the sum over the batch minimizes every image's energy independently.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class Context:
 
     Attributes:
         image: (N, 3, H, W) the image fed to the representation, in [0, 1] units (after the transforms).
-        pixels: (N, 3, H', W') the full optimised variable in the parameterisation's units.
+        pixels: (N, 3, H', W') the full optimized variable in the parameterization's units.
         rep: the representation; its model runs at most once per context, for every layer the
             objective needs (``layers``: ``None`` is the representation's own output, other names
             are layers of the same network).
@@ -50,7 +50,7 @@ class Context:
             assert self.rep is not None, "this objective reads features: its context needs a representation"
             wanted = self.layers | {layer}
             if wanted == {None}:
-                # the optimiser's own images need no input validation on every step
+                # the optimizer's own images need no input validation on every step
                 self._cache[None] = self.rep.features(self.image)
             else:
                 self._cache.update(self.rep.features_at(self.image, sorted(wanted, key=str)))
@@ -160,7 +160,7 @@ def _paren(o: Objective) -> str:
 # ---------------------------------------------------------------- feature selection (locality)
 @dataclass(frozen=True)
 class Selection:
-    """Which part of the code is matched: a centred ``window`` x ``window`` of the feature map and/or
+    """Which part of the code is matched: a centered ``window`` x ``window`` of the feature map and/or
     channels ``channels[0]:channels[1]``. ``None`` keeps everything."""
 
     window: Optional[int] = None
@@ -230,7 +230,7 @@ class FeatureMatch(Objective):
 
 
 class Prior(Objective):
-    """A natural-image prior evaluated on the optimised variable ``ctx.pixels``."""
+    """A natural-image prior evaluated on the optimized variable ``ctx.pixels``."""
 
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], name: str):
         super().__init__(lambda c: fn(c.pixels), name)

@@ -1,4 +1,4 @@
-"""Small in-place optimisers over one tensor, with an explicit momentum reset.
+"""Small in-place optimizers over one tensor, with an explicit momentum reset.
 
 Each has ``lr`` (settable), ``step(u, g)`` (update ``u`` in place from gradient ``g``) and
 ``reset()`` (forget momentum; called by the loop when the learning rate changes, as in the
@@ -46,7 +46,7 @@ class Adam(Optimizer):
     """Adam; ``reset()`` forgets both moments.
 
     One pass over the pixels per step with torch's fused Adam kernel (the one behind
-    ``torch.optim.Adam(fused=True)``, called directly: the optimiser wrapper's Python overhead is
+    ``torch.optim.Adam(fused=True)``, called directly: the optimizer wrapper's Python overhead is
     a measurable share of a small inversion's iteration); five in-place kernels where this torch
     build has no fused kernel for the tensor's device or dtype.
     """
@@ -86,7 +86,7 @@ class Adam(Optimizer):
 class PyramidAdam(Adam):
     """Adam on a gradient whose coarse components are amplified: for ``k = 1 .. levels``, the
     gradient average-pooled over ``2^k x 2^k`` blocks, weighted ``weight**k``, is added back at full
-    size (the gradient a Laplacian-pyramid parameterisation of the image would give, to first
+    size (the gradient a Laplacian-pyramid parameterization of the image would give, to first
     order). Coarse structure moves faster than fine detail, which a deep code needs first.
 
     Computed as a cascade - each level pooled from the one below and each coarser sum upsampled by
@@ -148,12 +148,12 @@ class MomentumAdaGrad(Optimizer):
 
 
 class TorchOptimizer(Optimizer):
-    """Any ``torch.optim`` optimiser that steps from ``.grad`` (SGD, Adam, AdamW, RMSprop, ...), on
+    """Any ``torch.optim`` optimizer that steps from ``.grad`` (SGD, Adam, AdamW, RMSprop, ...), on
     the preset's learning-rate schedule::
 
         invert(rep, x, optimizer=torch.optim.AdamW)            # or functools.partial(torch.optim.SGD, momentum=0.9)
 
-    ``reset()`` builds a fresh instance (its state forgotten). Optimisers that need a closure
+    ``reset()`` builds a fresh instance (its state forgotten). Optimizers that need a closure
     (L-BFGS) re-evaluate the energy themselves and do not fit this loop.
     """
 
@@ -161,7 +161,7 @@ class TorchOptimizer(Optimizer):
         cls = getattr(factory, "func", factory)
         if cls is torch.optim.LBFGS:
 
-            raise ConfigError("torch.optim.LBFGS needs a closure that re-evaluates the energy; use an optimiser "
+            raise ConfigError("torch.optim.LBFGS needs a closure that re-evaluates the energy; use an optimizer "
                               "that steps from the gradient (SGD, Adam, AdamW, RMSprop, ...)")
         self.factory, self.kwargs, self.lr = factory, kwargs, float(lr)
         self.opt: Optional[torch.optim.Optimizer] = None
@@ -185,8 +185,8 @@ def as_optimizer(opt, lr: float) -> Optimizer:
         return opt
     if isinstance(opt, torch.optim.Optimizer):
 
-        raise ConfigError("pass the optimiser's class (torch.optim.Adam) or a factory, not an instance bound to other parameters")
+        raise ConfigError("pass the optimizer's class (torch.optim.Adam) or a factory, not an instance bound to other parameters")
     if callable(opt):
         return TorchOptimizer(opt, lr)
 
-    raise ConfigError(f"not an optimiser: {opt!r}")
+    raise ConfigError(f"not an optimizer: {opt!r}")

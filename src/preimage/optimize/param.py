@@ -1,8 +1,8 @@
-"""Image parameterisations: the variable the optimiser changes, and how it maps to a [0, 1] image.
+"""Image parameterizations: the variable the optimizer changes, and how it maps to a [0, 1] image.
 
 :class:`PixelParam` holds ``u`` of shape (N, 3, H + T - 1, W + T - 1) (T - 1 extra pixels for
 jitter) in its own units: ``image = offset + u / scale``. The paper presets use ``scale = 255``
-and ``offset = the model's mean colour`` (0-255 pixels with the mean subtracted); the default
+and ``offset = the model's mean color`` (0-255 pixels with the mean subtracted); the default
 preset works directly in [0, 1] (``scale = 1``, ``offset = 0``).
 """
 
@@ -19,9 +19,9 @@ class PixelParam(nn.Module):
 
     Args:
         u: initial values, (N, 3, H', W'), in parameter units.
-        scale, offset: ``image = offset + u / scale``; ``offset`` is a colour (3 values) or a scalar.
+        scale, offset: ``image = offset + u / scale``; ``offset`` is a color (3 values) or a scalar.
         constraint: ``None``; ``"box"`` (the image stays in [0, 1]); or ``("ball", r)`` (each pixel's
-            colour vector has norm at most ``r``, in parameter units).
+            color vector has norm at most ``r``, in parameter units).
     """
 
     offset: torch.Tensor

@@ -1,4 +1,4 @@
-"""Presets: complete recipes (parameterisation, energy, optimiser, schedule, jitter).
+"""Presets: complete recipes (parameterization, energy, optimizer, schedule, jitter).
 
 * ``mv2015`` - Mahendran & Vedaldi, CVPR 2015 (the paper's settings).
 * ``mv2016`` - Mahendran & Vedaldi, IJCV 2016 (the paper's settings).
@@ -9,11 +9,11 @@
   feature error than both paper presets at every refnet layer in fewer iterations.
 * ``classic`` - ``default`` without the inversion rule (plain Adam, constant TV, jitter).
 
-The paper presets work in the papers' pixel units: ``u = 255 * (image - mean colour)`` (0-255
-pixels with the mean subtracted; our models carry a mean colour, not a mean image). Every constant
+The paper presets work in the papers' pixel units: ``u = 255 * (image - mean color)`` (0-255
+pixels with the mean subtracted; our models carry a mean color, not a mean image). Every constant
 below is the paper's; the energy is evaluated on ``u`` exactly as the papers write it, and the
 image handed to the representation is ``mean + u / 255`` in [0, 1] units, which the representation
-normalises for its model.
+normalizes for its model.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class Setup:
     jitter: Jitter
     reset_on_lr_change: bool = True
     extra_transforms: List = field(default_factory=list)
-    #: ``(rule, slope)``: the ReLU backward rule while optimising (None: plain gradients)
+    #: ``(rule, slope)``: the ReLU backward rule while optimizing (None: plain gradients)
     relu: Optional[Tuple[str, float]] = None
 
     @property
@@ -80,8 +80,8 @@ def mv2015_lambda_tv(rep: Representation) -> float:
     return 100.0 if v is None else float(v)
 
 
-def _mean_colour(rep: Representation, device) -> torch.Tensor:
-    m = rep.mean_colour()
+def _mean_color(rep: Representation, device) -> torch.Tensor:
+    m = rep.mean_color()
     return m.to(device) if m is not None else torch.full((3,), 0.5, device=device)
 
 
@@ -94,8 +94,8 @@ class Preset:
               data_term: Optional[Objective] = None, keys: Optional[Sequence[torch.Generator]] = None) -> Setup:
         """``target``: (N, ...) codes; ``size``: output (H, W); ``init``: optional (N, 3, H, W) start image.
 
-        ``data_term``: another data term in place of matching ``target`` (activation maximisation,
-        caricatures: the same priors, parameterisation and schedule; ``target`` then only gives the
+        ``data_term``: another data term in place of matching ``target`` (activation maximization,
+        caricatures: the same priors, parameterization and schedule; ``target`` then only gives the
         code's shape)."""
         raise NotImplementedError
 
@@ -130,13 +130,13 @@ class MV2015(Preset):
               generator: torch.Generator, init: Optional[torch.Tensor] = None,
               data_term: Optional[Objective] = None, keys: Optional[Sequence[torch.Generator]] = None) -> Setup:
         if data_term is not None:
-            raise ConfigError("mv2015 is the CVPR-2015 inversion preset; activation maximisation and caricatures "
+            raise ConfigError("mv2015 is the CVPR-2015 inversion preset; activation maximization and caricatures "
                               "use mv2016 or default")
         dev = target.device
         jitter = Jitter(1, generator)
         shape = self._init_shape(target, size, jitter)
         sigma = mv2015_sigma(shape[1:])
-        mean = _mean_colour(rep, dev)
+        mean = _mean_color(rep, dev)
         if init is None:
             noise = self._noise(shape, generator, keys, torch.randn).to(dev)
             u = noise / noise.flatten(1).norm(dim=1).view(-1, 1, 1, 1) * sigma
@@ -167,7 +167,7 @@ class MV2016(Preset):
         B, alpha = MV2016_B, MV2016_ALPHA
         jitter = Jitter(jitter_amount(int(rep.stride)), generator)
         shape = self._init_shape(target, size, jitter)
-        mean = _mean_colour(rep, dev)
+        mean = _mean_color(rep, dev)
         if init is None:
             noise = self._noise(shape, generator, keys, torch.rand).to(dev)
             p95 = torch.quantile(noise.abs().flatten(1), 0.95, dim=1).view(-1, 1, 1, 1)
@@ -187,14 +187,14 @@ class MV2016(Preset):
 class Default(Preset):
     """This project's preset (chosen by measurement, see BENCHMARKS.md).
 
-    Adam on [0, 1] pixels kept in the box, starting from grey plus a little noise; energy
+    Adam on [0, 1] pixels kept in the box, starting from gray plus a little noise; energy
     ``||Phi - Phi0||^2 / ||Phi0||^2 + w * TV^2_mean``, the learning rate cosine-decayed to 2% over
     the run. The TV weight ``w`` grows with depth: 0.1 for the CVPR-2015 band conv1 ... relu2, 0.3
     for pool2 ... relu4, 0.4 for conv5 ... pool5, 1 for vector (fc) codes; the learning rate is 0.1
     for the first band, 0.15 for the deeper spatial bands, 0.02 for vector codes (chosen on 16
     development images with refnet, ``benchmarks/bench_default_tuning.py``).
 
-    Inverting a network's code adds the optimiser rule of BENCHMARKS.md, "The default preset on three
+    Inverting a network's code adds the optimizer rule of BENCHMARKS.md, "The default preset on three
     networks" (chosen on refnet and cifar-resnet, then measured on cifar-vgg, which was not used to choose it;
     ``benchmarks/bench_deep_stage.py``, BENCHMARKS.md): every ReLU's backward pass is softened
     (``relu_rule("soft", 0.2)``: the temperature is a fifth of the ReLU input's own RMS, so the
@@ -205,7 +205,7 @@ class Default(Preset):
     image error of every pooled code measured). Deep codes need it: cifar-resnet's last stage went
     from 0.180 to under 0.1 in 300 iterations.
 
-    Activation maximisation and caricatures (a ``data_term``), the ``hybrid`` preset and the
+    Activation maximization and caricatures (a ``data_term``), the ``hybrid`` preset and the
     hand-crafted descriptors (whose hints say ``default_recipe="classic"``) keep the classic
     recipe: plain Adam, a constant TV weight and, for spatial codes, the first 60% of the
     iterations jittered (T from the layer's stride, as IJCV 2016) before an un-jittered finish.
@@ -230,10 +230,10 @@ class Default(Preset):
     INVERT_BETA2 = 0.8
     INVERT_TV = (10.0, 0.25)
     INVERT_JITTER = 0.0
-    #: activation maximisation: weight of the margin by which the strongest other unit at the same
+    #: activation maximization: weight of the margin by which the strongest other unit at the same
     #: place exceeds the target (0 once the target is on top). Without it 5 of 64 refnet conv5
-    #: channels ended second to fourth at their own centre; 0.5 puts all 8 measured units on top at
-    #: undiminished activation (BENCHMARKS.md, "Activation maximisation")
+    #: channels ended second to fourth at their own center; 0.5 puts all 8 measured units on top at
+    #: undiminished activation (BENCHMARKS.md, "Activation maximization")
     contrast = 0.5
 
     def __init__(self, lr: Optional[float] = None, iters: int = 300, jitter_frac: Optional[float] = None,
@@ -306,7 +306,7 @@ class Default(Preset):
 
 
 class Hybrid(Default):
-    """The default preset with a gentler learning rate (0.02), for optimisation that starts from a
+    """The default preset with a gentler learning rate (0.02), for optimization that starts from a
     trained inverter's reconstruction (``--method hybrid``): the start is already close, and a
     large first step would throw it away. Chosen by measurement (BENCHMARKS.md, trained inverters).
     """
@@ -321,7 +321,7 @@ class Hybrid(Default):
 class Classic(Default):
     """The default preset's classic recipe for every code: plain Adam, a constant TV weight and, for
     spatial codes, jitter for the first 60% of the iterations (the default preset before the inversion rule's
-    inversion rule; what maximisation and the descriptors use)."""
+    inversion rule; what maximization and the descriptors use)."""
 
     name = "classic"
     about = "the default preset without the inversion rule: plain Adam, constant TV, jitter then a cosine finish"

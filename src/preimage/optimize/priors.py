@@ -17,7 +17,7 @@ def alpha_norm(u: torch.Tensor, alpha: float = 6.0, form: str = "sum") -> torch.
     """The alpha-norm prior, per image.
 
     ``form="sum"`` (CVPR 2015): ``sum over pixels and channels of |u|^alpha``.
-    ``form="pixel"`` (IJCV 2016): ``(1/HW) sum over pixels of ||u_uv||_2^alpha`` (colour-vector norm).
+    ``form="pixel"`` (IJCV 2016): ``(1/HW) sum over pixels of ||u_uv||_2^alpha`` (color-vector norm).
     """
     if form == "sum":
         return u.abs().pow(alpha).flatten(1).sum(1)

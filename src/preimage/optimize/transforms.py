@@ -28,8 +28,8 @@ def total_pad(transforms: Sequence[Transform]) -> int:
     return sum(int(t.pad) for t in transforms)
 
 
-def centre(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """The centre (H - pad) x (W - pad) crop: the image the transforms' deterministic versions see."""
+def center(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """The center (H - pad) x (W - pad) crop: the image the transforms' deterministic versions see."""
     if pad == 0:
         return x
     o = pad // 2
@@ -65,7 +65,7 @@ class Jitter:
     """Crops an (N, C, H + T - 1, W + T - 1) tensor to (N, C, H, W).
 
     ``__call__(x, random=True)`` takes one random offset in [0, T - 1]^2 for the whole batch (from
-    ``generator``); ``random=False`` takes the centre crop.
+    ``generator``); ``random=False`` takes the center crop.
     """
 
     def __init__(self, t: int, generator: Optional[torch.Generator] = None):
@@ -76,15 +76,15 @@ class Jitter:
     def pad(self) -> int:
         return self.t - 1
 
-    def centre(self, x: torch.Tensor) -> torch.Tensor:
-        return centre(x, self.pad)
+    def center(self, x: torch.Tensor) -> torch.Tensor:
+        return center(x, self.pad)
 
     def __call__(self, x: torch.Tensor, random: bool = True) -> torch.Tensor:
         p = self.pad
         if p == 0:
             return x
         if not random:
-            return self.centre(x)
+            return self.center(x)
         dy, dx = torch.randint(0, p + 1, (2,), generator=self.generator).tolist()
         return crop(x, dy, dx, x.shape[-2] - p, x.shape[-1] - p)
 

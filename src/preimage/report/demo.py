@@ -21,7 +21,7 @@ from ..errors import WeightsError
 from ..images import PHOTOS, amplified_difference, encode_png, labels_for, load_image, to_grayscale
 from ..jobs.attacks import layers_see
 from ..jobs.inversion import default_layers, invert_grayscale, layer_sweep
-from ..jobs.natural import normalise_images
+from ..jobs.natural import normalize_images
 from ..jobs.projection import top_activations
 from ..learned import decode, find_bundled
 from ..models.loading import ModelInfo
@@ -54,7 +54,7 @@ class Demo:
         r = self.record
         out = [f"{'layer':<16} {'feature_error':>13} {'image_error':>11}"]
         out += [f"{x['layer']:<16} {x['feature_error_mean']:>13.4f} {x['image_error_mean']:>11.4f}" for x in r["layers"]]
-        out.append(f"{'(grey image)':<16} {'':>13} {r['grey_image_error']:>11.4f}")
+        out.append(f"{'(gray image)':<16} {'':>13} {r['gray_image_error']:>11.4f}")
         out.append(f"{'hog':<16} {r['hog']['feature_error_mean']:>13.4f} {r['hog']['image_error_mean']:>11.4f}")
         out += [f"{x['layer'] + ' (learned)':<16} {x['feature_error_mean']:>13.4f} {x['image_error_mean']:>11.4f}"
                 for x in r["learned"]]
@@ -103,7 +103,7 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
                           "feature_error_mean": float(r.feature_error.mean()),
                           "image_error_mean": float(r.image_error.mean()), "seconds": round(r.seconds, 2)}
                          for r in results],
-              "grey_image_error": layers_page.grey_reference(images), "hog": hog_rec, "learned": learned_rec,
+              "gray_image_error": layers_page.gray_reference(images), "hog": hog_rec, "learned": learned_rec,
               "natural": natural_rec, "deconvnet": deconv_rec, "adversarial": adv_rec}
     return Demo(pages, record)
 
@@ -172,7 +172,7 @@ def _deconvnet_section(info: ModelInfo, layers: Sequence[str], channels: int = 8
             f"patches (its {t.field}-pixel receptive field) among {len(crops)} crops of the scikit-image photos where "
             "it responds most, and on the right each patch's activation projected back to pixels by the DeconvNet "
             "(unpooling with the recorded switches, rectification, transposed filters: Zeiler &amp; Fergus). "
-            "Grey is zero; the projection shows which edges and colours in the patch the channel answers to.</p>"
+            "Gray is zero; the projection shows which edges and colors in the patch the channel answers to.</p>"
             + html.figure(png, f"Rows: channels of {layer}. Left: top patches; right: their projections."))
     return text, png, {"layer": layer, "crops": len(crops), "receptive_field": t.field,
                        "top_activation": [[float(v) for v in row] for row in t.values]}
@@ -181,14 +181,14 @@ def _deconvnet_section(info: ModelInfo, layers: Sequence[str], channels: int = 8
 def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str], layers: Sequence[str],
                      iters: Optional[int], seed: int, show: Optional[bool] = None, channels: int = 8):
     """Natural pre-images (IJCV 2016): the units of the deepest conv layer and the class logits
-    maximised, and caricatures of the photos at three depths. Layers the network lacks are skipped."""
+    maximized, and caricatures of the photos at three depths. Layers the network lacks are skipped."""
 
     def rep_for(layer):
         return CNNLayer.from_info(info, layer)
 
     convs = [lay for lay in layers if lay.startswith("conv")]
     logits = layers[-1] if layers else None
-    nat, _ = normalise_images(None, info.input_size)
+    nat, _ = normalize_images(None, info.input_size)
     parts: list = []
     pngs: dict = {}
     rec: dict = {}
@@ -199,12 +199,12 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
         rep = rep_for(layer)
         n_out = rep.output_shape(info.input_size)[0]
         units = [u for u in units if u < n_out]
-        m = maximize(rep, units, normalisers=natural_maxima(rep, nat), iters=iters, seed=seed, show=show)
+        m = maximize(rep, units, normalizers=natural_maxima(rep, nat), iters=iters, seed=seed, show=show)
         labels = [f"{info.classes[u]}" if what == "classes" and info.classes else f"ch {u}" for u in units]
-        cells = [f"{lab} {float(v):.1f}" for lab, v in zip(labels, m.normalised[:, 0])]
+        cells = [f"{lab} {float(v):.1f}" for lab, v in zip(labels, m.normalized[:, 0])]
         png = encode_png(grid([list(m.images[:, 0])], None, None, min_side=96, cell_labels=[cells]))
         pngs[f"maximize_{layer}.png"] = png
-        rec[f"maximize_{layer}"] = {"units": units, "normalised_activation": [float(v) for v in m.normalised[:, 0]],
+        rec[f"maximize_{layer}"] = {"units": units, "normalized_activation": [float(v) for v in m.normalized[:, 0]],
                                     "rank": [int(v) for v in m.rank[:, 0]]}
         top = sum(int(r == 1) for r in m.rank[:, 0])
         if what == "classes":
@@ -212,11 +212,11 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
                 p = torch.softmax(rep(m.images[:, 0]), 1).diagonal()
             rec[f"maximize_{layer}"]["probability"] = [float(v) for v in p]
             line = (f"Each image is what {info.name} finds most like one class ({layer}, the class scores), starting "
-                    f"from grey under the default prior; {info.name} gives its own class a probability of "
+                    f"from gray under the default prior; {info.name} gives its own class a probability of "
                     f"{float(p.min()):.3f} or more. The textures and fragments are the evidence the classifier counts, "
                     f"not a picture of an object.")
         else:
-            line = (f"The first {len(units)} channels of {layer}, each maximised at the centre of its map. The numbers "
+            line = (f"The first {len(units)} channels of {layer}, each maximized at the center of its map. The numbers "
                     f"are activations divided by the channel's largest on the scikit-image photos (1 = as strong as the "
                     f"strongest photo); {top} of {len(units)} are the strongest channel at that place in their own image.")
         parts.append(html.figure(png, line))
@@ -235,19 +235,19 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
         rec["caricature_gain"] = gains
         low = min(min(g) for g in gains.values())
         parts.append(html.figure(png, "Caricatures: each photo pushed towards more of what the layer already sees in it "
-                                      "(its own positive code, IJCV 2016). Shallow layers exaggerate edges and colour, "
+                                      "(its own positive code, IJCV 2016). Shallow layers exaggerate edges and color, "
                                       "deep ones paint in the parts and textures they respond to. Every caricature "
                                       f"raises its layer's response to the photo's own pattern by a factor of at least {low:.2f}."))
     if not parts:
         return "", {}, rec
-    return ("<h2>Natural pre-images</h2><p>The same optimiser and prior, with another goal: instead of matching a "
-            "photo's code, make one unit as strong as possible (activation maximisation), or exaggerate what a layer "
+    return ("<h2>Natural pre-images</h2><p>The same optimizer and prior, with another goal: instead of matching a "
+            "photo's code, make one unit as strong as possible (activation maximization), or exaggerate what a layer "
             "already sees in a photo (caricature).</p>" + "".join(parts)), pngs, rec
 
 
 def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str], results):
     """For every swept layer with a bundled inverter, its one-pass reconstruction beside the
-    optimisation's. Empty when no inverter fits."""
+    optimization's. Empty when no inverter fits."""
 
     def decoded(layer):
         """(record, reconstructions) of the bundled inverter for ``layer``, or None if none fits."""
@@ -261,17 +261,17 @@ def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
         fe = [float(v) for v in out.feature_error[:, 0]]
         ie = [float(v) for v in metrics.image_error(rec, images)]
         return {"layer": layer, "inverter": Path(inv.path or "").name, "feature_error": fe, "image_error": ie,
-                "optimisation_image_error": None, "feature_error_mean": sum(fe) / len(names),
+                "optimization_image_error": None, "feature_error_mean": sum(fe) / len(names),
                 "image_error_mean": sum(ie) / len(names)}, rec
 
     used, recs, alone = [], [], []
     for r in results:
         got = decoded(r.layer)
         if got is not None:
-            got[0]["optimisation_image_error"] = [float(v) for v in r.image_error]
+            got[0]["optimization_image_error"] = [float(v) for v in r.image_error]
             recs.append(got[0])
             used.append((r, got[1]))
-    # bundled inverters for layers the sweep did not optimise (refnet's relu6): decoded alone
+    # bundled inverters for layers the sweep did not optimize (refnet's relu6): decoded alone
     swept = {r.layer for r in results}
     for layer in info.aliases:
         got = None if layer in swept else decoded(layer)
@@ -290,21 +290,21 @@ def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
     cols = (["original"] + [f"{r.layer} {m}" for r, _ in used for m in ("optim.", "learned")]
             + [f"{layer} learned" for layer, _ in alone])
     png = encode_png(grid(rows, cols, names, min_side=96))
-    paired = [r for r in recs if r["optimisation_image_error"] is not None]
-    lower = [r["layer"] for r in paired if r["image_error_mean"] < sum(r["optimisation_image_error"]) / len(names)]
+    paired = [r for r in recs if r["optimization_image_error"] is not None]
+    lower = [r["layer"] for r in paired if r["image_error_mean"] < sum(r["optimization_image_error"]) / len(names)]
     higher = [r["layer"] for r in paired if r["layer"] not in lower]
     verdict = ("The decoder's image error is lower " + (f"at {', '.join(lower)}" if lower else "nowhere")
                + (f" and higher at {', '.join(higher)}" if higher else "") + " (table below).")
     section = ("<h2>Trained inverters</h2><p>The same codes decoded in one pass by the bundled up-convolutional "
-               "inverters (Dosovitskiy &amp; Brox), beside the optimisation's reconstructions. A decoder returns the "
-               "average image that would have produced the code (smooth, plausible colours); optimisation returns one "
+               "inverters (Dosovitskiy &amp; Brox), beside the optimization's reconstructions. A decoder returns the "
+               "average image that would have produced the code (smooth, plausible colors); optimization returns one "
                f"image that matches the code closely (sharper, stranger). {verdict}</p>"
-               + html.figure(png, "Rows: images. Column pairs: optimisation, then learned, per layer"
+               + html.figure(png, "Rows: images. Column pairs: optimization, then learned, per layer"
                                   + (f"; then {', '.join(lay for lay, _ in alone)} (a bundled inverter for a layer the "
-                                     "sweep does not optimise), learned only." if alone else "."))
-               + html.table(["layer", "image error: optimisation", "image error: learned", "feature error: learned"],
-                            [[r["layer"], (sum(r["optimisation_image_error"]) / len(names)
-                                           if r["optimisation_image_error"] is not None else "-"),
+                                     "sweep does not optimize), learned only." if alone else "."))
+               + html.table(["layer", "image error: optimization", "image error: learned", "feature error: learned"],
+                            [[r["layer"], (sum(r["optimization_image_error"]) / len(names)
+                                           if r["optimization_image_error"] is not None else "-"),
                               r["image_error_mean"], r["feature_error_mean"]] for r in recs], left=1))
     return section, png, recs
 
@@ -320,7 +320,7 @@ def _hog_section(sources, names, seed, iters, show=None, size=128):
     png = encode_png(grid(rows, ["grayscale", "HOG glyphs", "from HOG"], names, min_side=size))
     section = ("<h2>HOG</h2><p>The same photos in grayscale, inverted from HOG (8-pixel cells, 27 numbers per cell) "
                f"with the default preset at {size}x{size}. HOG keeps the local edge structure and throws away "
-               "absolute brightness and colour; the reconstruction shows both.</p>"
+               "absolute brightness and color; the reconstruction shows both.</p>"
                + html.figure(png, f"Feature error {float(fe.mean()):.3f}, image error {float(ie.mean()):.3f} (means).")
                )
     rec_json = {"size": size, "feature_error": [float(v) for v in fe], "image_error": [float(v) for v in ie],

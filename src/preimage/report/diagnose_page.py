@@ -26,6 +26,6 @@ def render(d: Diagnosis, blank: Dict[str, bytes]) -> str:
     body.append("</div>")
     for k, png in blank.items():
         body.append(f"<h2>Dead channels of {html.esc(k)}</h2>" + html.figure(
-            png, f"{k}: DeconvNet projections of dead channels on the first image (flat grey: nothing comes back)."))
+            png, f"{k}: DeconvNet projections of dead channels on the first image (flat gray: nothing comes back)."))
     return html.page(f"Dead and rare channels of {d.model}", "".join(body),
                      f"{d.images} images; command: preimage diagnose")

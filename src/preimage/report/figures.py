@@ -16,7 +16,7 @@ from ..images import to_uint8
 
 def heatmap(t: torch.Tensor) -> torch.Tensor:
     """(C, H, W) or (H, W) non-negative map -> (3, H, W) in [0, 1], mean over channels, scaled to
-    its maximum, coloured with matplotlib's 'magma'."""
+    its maximum, colored with matplotlib's 'magma'."""
     a = t.detach().float()
     if a.dim() == 3:
         a = a.mean(0)

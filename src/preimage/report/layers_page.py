@@ -12,9 +12,9 @@ from . import html, plot
 from .figures import grid
 
 
-def layer_note(r, prev, grey: float, pixels: int) -> str:
+def layer_note(r, prev, gray: float, pixels: int) -> str:
     """What one column shows, written from that layer's own measurements: the size of its code
-    against the image's, how close its reconstructions come (SSIM, image error against a flat grey
+    against the image's, how close its reconstructions come (SSIM, image error against a flat gray
     image's), and how much was lost since the previous column."""
     shape = tuple(r.shape)
     size = 1
@@ -23,12 +23,12 @@ def layer_note(r, prev, grey: float, pixels: int) -> str:
     dims = "x".join(map(str, shape))
     where = f", stride {r.stride}" if len(shape) == 3 else " (a vector)"
     ie, ss = float(r.image_error.mean()), float(r.ssim.mean())
-    if ie >= 0.95 * grey:
-        how = "its reconstructions are no nearer the photos than flat grey: what it keeps does not show as these pixels"
+    if ie >= 0.95 * gray:
+        how = "its reconstructions are no nearer the photos than flat gray: what it keeps does not show as these pixels"
     elif ss >= 0.9:
         how = f"its reconstructions are nearly the photos (SSIM {ss:.2f})"
     elif ss >= 0.6:
-        how = f"its reconstructions keep the photos' layout and colours, not their fine detail (SSIM {ss:.2f})"
+        how = f"its reconstructions keep the photos' layout and colors, not their fine detail (SSIM {ss:.2f})"
     else:
         how = f"its reconstructions keep a rough layout (SSIM {ss:.2f}), far from the photos"
     step = ""
@@ -39,9 +39,9 @@ def layer_note(r, prev, grey: float, pixels: int) -> str:
             f"values); {how}{step}")
 
 
-def grey_reference(originals: torch.Tensor) -> float:
-    """Mean image error of a flat grey (0.5) image against ``originals``: what a reconstruction from
-    no information at all scores (the default preset starts from grey, and its prior alone keeps it
+def gray_reference(originals: torch.Tensor) -> float:
+    """Mean image error of a flat gray (0.5) image against ``originals``: what a reconstruction from
+    no information at all scores (the default preset starts from gray, and its prior alone keeps it
     there)."""
 
 
@@ -59,16 +59,16 @@ def render(results, originals: torch.Tensor, names: Sequence[str], title: str, m
     grid_png = encode_png(grid(rows, ["original", *layers], names, min_side=96))
     fe = [float(r.feature_error.mean()) for r in results]
     ie = [float(r.image_error.mean()) for r in results]
-    grey = grey_reference(originals)
+    gray = gray_reference(originals)
     plot_png = plot.line_plot(layers, {"feature error": fe, "image error": ie, **(extra_series or {})},
                               "mean error", "Reconstruction error by depth",
-                              references={"image error of a grey image": grey})
-    at_floor = [l for l, e in zip(layers, ie) if e >= 0.95 * grey]
-    floor_note = (f" From {at_floor[0]} on, the reconstructions are no nearer the photos than a flat grey "
-                  f"image is ({grey:.3f}, the dashed line): past that point image error no longer tells how much of "
+                              references={"image error of a gray image": gray})
+    at_floor = [l for l, e in zip(layers, ie) if e >= 0.95 * gray]
+    floor_note = (f" From {at_floor[0]} on, the reconstructions are no nearer the photos than a flat gray "
+                  f"image is ({gray:.3f}, the dashed line): past that point image error no longer tells how much of "
                   "the photo a layer keeps, and the feature error says how closely each code is matched." if at_floor else "")
     body = [
-        "<p>Each column is the image that the default optimisation finds when it is given only the code of that "
+        "<p>Each column is the image that the default optimization finds when it is given only the code of that "
         "layer for the photo on the left, and told to match it under a natural-image prior. What survives in a "
         "column is what the layer keeps; what changes is what it throws away.</p>",
         html.figure(grid_png, "Rows: images. Columns: the original, then reconstructions from each layer."),
@@ -79,7 +79,7 @@ def render(results, originals: torch.Tensor, names: Sequence[str], title: str, m
     ]
     pixels = int(originals[0].numel())
     for k, (r, f, e) in enumerate(zip(results, fe, ie)):
-        note = layer_note(r, results[k - 1] if k else None, grey, pixels)
+        note = layer_note(r, results[k - 1] if k else None, gray, pixels)
         body.append(f"<li><b>{html.esc(r.layer)}</b> ({html.esc(r.path)}): {html.esc(note)}. "
                     f"Feature error {f:.3f}, image error {e:.3f}.</li>")
     body.append("</ul><h2>Numbers</h2>")

@@ -14,18 +14,18 @@ def _pct(v: float) -> str:
 
 
 def severity(d: Dict) -> float:
-    """Orders one kind of defence from weakest to strongest: more noise, fewer bits, fewer units kept."""
-    return d["strength"] if d["defence"] == "noise" else -d["strength"]
+    """Orders one kind of defense from weakest to strongest: more noise, fewer bits, fewer units kept."""
+    return d["strength"] if d["defense"] == "noise" else -d["strength"]
 
 
 def halving(lay: Dict) -> List[Dict]:
-    """Per defence kind, the weakest tested strength that at least halves re-identification top-1, or none."""
+    """Per defense kind, the weakest tested strength that at least halves re-identification top-1, or none."""
     out = []
     base = lay["reid_top1"]
-    for kind in dict.fromkeys(d["defence"] for d in lay["defences"]):
-        tried = sorted((d for d in lay["defences"] if d["defence"] == kind), key=severity)
+    for kind in dict.fromkeys(d["defense"] for d in lay["defenses"]):
+        tried = sorted((d for d in lay["defenses"] if d["defense"] == kind), key=severity)
         hit = next((d for d in tried if d["reid_top1"] <= base / 2), None)
-        out.append({"kind": kind, "defence": hit, "tried": tried})
+        out.append({"kind": kind, "defense": hit, "tried": tried})
     return out
 
 
@@ -63,14 +63,14 @@ def _attr_word(r: Dict) -> str:
     return "class" if r["attribute"].startswith("class") else "predicted class"
 
 
-def defence_sentences(r: Dict, layer: str) -> List[str]:
+def defense_sentences(r: Dict, layer: str) -> List[str]:
     lay = r["layers"][layer]
     out = []
     if lay["reid_top1"] <= 2 * r["chance"]["reid_top1"]:
-        return [f"Without a defence, re-identification from {esc(layer)} is already within twice chance; a defence "
+        return [f"Without a defense, re-identification from {esc(layer)} is already within twice chance; a defense "
                 f"only costs accuracy here."]
     for h in halving(lay):
-        d = h["defence"]
+        d = h["defense"]
         if d is None:
             strongest = h["tried"][-1]
             out.append(f"{esc(h['kind'])}: none of the strengths tried halves re-identification (the strongest, "
@@ -95,50 +95,50 @@ def render(r: Dict, examples: Dict[str, bytes], depth_png: bytes, tradeoff_png: 
              f"<li><b>What is in it?</b> (attribute leakage) {esc(r['judge'])}, a network other than the one "
              f"attacked, labels the picture's {esc(_attr_word(r))}.</li></ul>"
              f"<p>Every number reads against two references: the <i>ceiling</i>, where the attacker is handed the "
-             f"private images themselves, and the <i>floor</i>, a flat grey picture that carries no information.</p>")
+             f"private images themselves, and the <i>floor</i>, a flat gray picture that carries no information.</p>")
     head = ["", "numbers per image", "image error", "PSNR (dB)", "SSIM", "re-id top-1", "re-id top-5",
             "attribute accuracy", f"{r['model']} accuracy"]
     rows = [[k, f"{v['code_size']:,}", v["image_error"], f"{v['psnr']:.2f}", v["ssim"], v["reid_top1"], v["reid_top5"],
              v["attribute_accuracy"], v["utility"]] for k, v in r["layers"].items()]
     rows.append(["private images (ceiling)", "", 0.0, "-", 1.0, c["reid_top1"], c["reid_top5"], c["attribute_accuracy"],
                  r["utility_clean"]])
-    rows.append(["flat grey (floor)", "", g["image_error"], f"{g['psnr']:.2f}", g["ssim"], g["reid_top1"],
+    rows.append(["flat gray (floor)", "", g["image_error"], f"{g['psnr']:.2f}", g["ssim"], g["reid_top1"],
                  g["reid_top5"], g["attribute_accuracy"], ""])
     rows.append(["chance", "", "", "", "", ch["reid_top1"], ch["reid_top5"], ch["attribute_accuracy"], ""])
     body = [intro, "<h2>What each layer gives away</h2>", table(head, rows),
             "<ul>" + "".join(f"<li>{s}</li>" for s in findings(r)) + "</ul>",
             figure(depth_png, "Leakage against depth. Dashed: the judge's accuracy on the private images and by "
                    "guessing the most common class.", width=640),
-            "<h2>What a defence costs</h2>",
-            f"<p>Each defence changes the embedding before it leaves: <b>noise</b> adds Gaussian noise (strength = its "
-            f"size relative to the embedding's own RMS), <b>quantise</b> keeps a few bits per number, <b>topk</b> "
+            "<h2>What a defense costs</h2>",
+            f"<p>Each defense changes the embedding before it leaves: <b>noise</b> adds Gaussian noise (strength = its "
+            f"size relative to the embedding's own RMS), <b>quantize</b> keeps a few bits per number, <b>topk</b> "
             f"keeps only the given fraction of numbers largest in size. The cost is the accuracy of "
             f"{esc(r['model'])} when the rest of it runs on the changed embedding; the attacker keeps its inverter "
-            f"(it does not retrain for the defence, so the leakage is a lower bound).</p>"]
-    if any(v["defences"] for v in r["layers"].values()):
+            f"(it does not retrain for the defense, so the leakage is a lower bound).</p>"]
+    if any(v["defenses"] for v in r["layers"].values()):
         body.append(figure(tradeoff_png, "Utility against leakage, one panel per layer; each line starts from the "
-                           "undefended embedding (star) and strengthens the defence. Re-identification on a log "
+                           "undefended embedding (star) and strengthens the defense. Re-identification on a log "
                            "scale; dotted: chance.", width=900))
     for k, v in r["layers"].items():
         inv = v["inverter"]
         src = "the bundled inverter" if inv["source"] == "bundled" else f"an inverter {esc(inv['source'])}"
         body.append(f"<h2>{esc(k)}</h2><p class=meta>module {esc(v['module'])}; decoded by {src}"
                     + (f" ({inv['steps']} steps on {esc(inv['trained_on'])})" if inv.get("steps") else "") + "</p>")
-        if v["defences"]:
-            body.append(table(["defence", "code change", "SSIM", "re-id top-1", "re-id top-5", "attribute accuracy",
+        if v["defenses"]:
+            body.append(table(["defense", "code change", "SSIM", "re-id top-1", "re-id top-5", "attribute accuracy",
                                f"{r['model']} accuracy"],
                               [["none", 0.0, v["ssim"], v["reid_top1"], v["reid_top5"], v["attribute_accuracy"],
                                 v["utility"]]] +
                               [[d["label"], d["code_change"], d["ssim"], d["reid_top1"], d["reid_top5"],
-                                d["attribute_accuracy"], d["utility"]] for d in v["defences"]]))
-            body.append("<ul>" + "".join(f"<li>{s}</li>" for s in defence_sentences(r, k)) + "</ul>")
+                                d["attribute_accuracy"], d["utility"]] for d in v["defenses"]]))
+            body.append("<ul>" + "".join(f"<li>{s}</li>" for s in defense_sentences(r, k)) + "</ul>")
         if k in examples:
             body.append(figure(examples[k], f"Private images and what the attacker decodes from their {k} embedding."))
     body.append("<h2>How to read the numbers</h2><ul>"
                 "<li><b>image error</b>: distance between decoded and private image relative to the image's size "
                 "(0 = identical).</li><li><b>PSNR</b>: the same in decibels (higher = closer).</li>"
                 "<li><b>SSIM</b>: structural similarity, 1 = identical, near 0 = unrelated.</li>"
-                "<li><b>code change</b>: how far the defence moved the embedding, relative to its size.</li></ul>")
+                "<li><b>code change</b>: how far the defense moved the embedding, relative to its size.</li></ul>")
     meta = (f"{r['n']} private images from {r.get('private')}; model {r['model']}; judge {r['judge']}; "
             f"seed {r['seed']}; measured in {r['seconds']:.0f} s")
     return page(f"What the embeddings of {r['model']} give away", "".join(body), meta)
@@ -160,9 +160,9 @@ def depth_plot(r: Dict) -> bytes:
 
 def tradeoff_plot(r: Dict) -> bytes:
     """Per layer, leakage (re-identification, log scale from half of chance) against utility, one
-    curve per kind of defence from no defence to the strongest."""
+    curve per kind of defense from no defense to the strongest."""
     layers = list(r["layers"])
-    kinds = sorted({d["defence"] for k in layers for d in r["layers"][k]["defences"]})
+    kinds = sorted({d["defense"] for k in layers for d in r["layers"][k]["defenses"]})
     chance = r["chance"]["reid_top1"]
     low = chance / 2  # a rate below half of chance is drawn there
     panels: Dict[str, Dict[str, List[Tuple[float, float]]]] = {}
@@ -172,8 +172,8 @@ def tradeoff_plot(r: Dict) -> bytes:
         panels[layer] = {}
         for kind in kinds:
             pts = [(lay["reid_top1"], lay["utility"])] + sorted(
-                ((d["reid_top1"], d["utility"]) for d in lay["defences"] if d["defence"] == kind), key=lambda p: -p[1])
+                ((d["reid_top1"], d["utility"]) for d in lay["defenses"] if d["defense"] == kind), key=lambda p: -p[1])
             panels[layer][kind] = [(max(p[0], low), p[1]) for p in pts]
         star[layer] = (max(lay["reid_top1"], low), lay["utility"])
     return plot.scatter_panels(panels, star, "re-identification top-1 (leakage)", f"{r['model']} accuracy (utility)",
-                               low, chance, {"noise": "o", "quantise": "s", "topk": "^"}, "no defence")
+                               low, chance, {"noise": "o", "quantize": "s", "topk": "^"}, "no defense")

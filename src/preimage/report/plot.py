@@ -68,7 +68,7 @@ def histogram(values: Sequence[float], bins: Sequence[float], xlabel: str, title
 
 def matrix_plot(m: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequence[str], xlabel: str, ylabel: str,
                 title: str) -> bytes:
-    """A matrix in [0, 1] as a coloured table with its values written in."""
+    """A matrix in [0, 1] as a colored table with its values written in."""
     fig = new_figure(1.6 + 1.3 * len(cols), 1.2 + 1.1 * len(rows))
     ax = fig.subplots()
     im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")

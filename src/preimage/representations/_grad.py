@@ -12,7 +12,7 @@ LUMA = (0.299, 0.587, 0.114)
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) in [0, 1] -> (N, 1, H, W) grey (ITU-R 601 weights)."""
+    """(N, 3, H, W) in [0, 1] -> (N, 1, H, W) gray (ITU-R 601 weights)."""
     w = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x * w).sum(1, keepdim=True)
 
@@ -70,14 +70,14 @@ _POOL_CACHE: dict = {}
 
 
 def pool_matrix(n: int, cell: int, dtype, device) -> torch.Tensor:
-    """(n // cell, n) matrix of triangular weights: row i is the window of cell i (centred on pixel
+    """(n // cell, n) matrix of triangular weights: row i is the window of cell i (centered on pixel
     block i, length 2 * cell, zero outside the image)."""
     key = (n, cell, dtype, str(device))
     m = _POOL_CACHE.get(key)
     if m is None:
-        pos = torch.arange(n, dtype=torch.float64) + 0.5                  # pixel centres
-        centres = (torch.arange(n // cell, dtype=torch.float64) + 0.5) * cell
-        m = (1 - (pos.view(1, -1) - centres.view(-1, 1)).abs() / cell).clamp_min(0)
+        pos = torch.arange(n, dtype=torch.float64) + 0.5                  # pixel centers
+        centers = (torch.arange(n // cell, dtype=torch.float64) + 0.5) * cell
+        m = (1 - (pos.view(1, -1) - centers.view(-1, 1)).abs() / cell).clamp_min(0)
         m = m.to(dtype=dtype, device=device)
         if len(_POOL_CACHE) > 64:
             _POOL_CACHE.clear()
@@ -91,7 +91,7 @@ def cell_pool(h: torch.Tensor, cell: int) -> torch.Tensor:
 
     Bilinear (triangular) spatial pooling of (N, C, H, W) into cells: window 2*cell, stride cell.
 
-    -> (N, C, H // cell, W // cell); cell (i, j) is centred on pixel block (i, j); pixels outside
+    -> (N, C, H // cell, W // cell); cell (i, j) is centered on pixel block (i, j); pixels outside
     the image count as zero. Two small matrix products (separable).
     """
     H, W = h.shape[-2:]
@@ -104,7 +104,7 @@ _AXIS_CACHE: dict = {}
 
 
 def _axis_weights(n: int, cell: int, dtype, device):
-    """For each pixel along an axis: the two nearest cell centres (indices into a grid padded by
+    """For each pixel along an axis: the two nearest cell centers (indices into a grid padded by
     one cell on each side) and their bilinear weights."""
     key = (n, cell, dtype, str(device))
     r = _AXIS_CACHE.get(key)

@@ -1,6 +1,6 @@
 """The representation contract: ``Phi`` maps [0, 1] images (N, 3, H, W) to features.
 
-A representation owns its input normalisation, says whether it is differentiable, what stride its
+A representation owns its input normalization, says whether it is differentiable, what stride its
 output has relative to the input (for jitter), the smallest input it accepts, and its name.
 """
 
@@ -58,8 +58,8 @@ class Representation(nn.Module):
     min_size: int = 1
     #: the input size commands use by default
     input_size: int = 224
-    #: whether the code depends on colour (False: luma only - reconstruct and show grey images)
-    sees_colour: bool = True
+    #: whether the code depends on color (False: luma only - reconstruct and show gray images)
+    sees_color: bool = True
 
     @property
     def stride(self) -> int:
@@ -94,9 +94,9 @@ class Representation(nn.Module):
         """Per-representation settings for the presets (none by default)."""
         return Hints()
 
-    def mean_colour(self) -> Optional[torch.Tensor]:
-        """The (3,) mean colour the representation subtracts from [0, 1] images, if it has one
-        (the papers' presets work in pixels minus this colour)."""
+    def mean_color(self) -> Optional[torch.Tensor]:
+        """The (3,) mean color the representation subtracts from [0, 1] images, if it has one
+        (the papers' presets work in pixels minus this color)."""
         return None
 
     @property
@@ -136,7 +136,7 @@ class Representation(nn.Module):
 
 
 class Handcrafted(Representation):
-    sees_colour = False
+    sees_color = False
 
     """Base of the hand-crafted descriptors: luma-based, with four preset hints.
 

@@ -105,12 +105,12 @@ class CNNLayer(Representation):
     mean: torch.Tensor
     std: torch.Tensor
 
-    """``Phi(x)`` = the output of module ``layer`` of ``model`` for the normalised image ``x``.
+    """``Phi(x)`` = the output of module ``layer`` of ``model`` for the normalized image ``x``.
 
     Args:
         model: any ``nn.Module``; it is put in eval mode and its parameters are never updated.
         layer: module path or alias.
-        mean, std: the normalisation the model expects of [0, 1] RGB images.
+        mean, std: the normalization the model expects of [0, 1] RGB images.
         aliases: alias -> module path (default: the model's ``preimage_aliases`` attribute, if any).
         input_size: the size used to probe output shape and stride.
     """
@@ -140,7 +140,7 @@ class CNNLayer(Representation):
 
     @classmethod
     def from_info(cls, info: ModelInfo, layer: str, input_size: Optional[int] = None) -> "CNNLayer":
-        """Layer ``layer`` of a loaded model, with its normalisation, aliases and input size (or
+        """Layer ``layer`` of a loaded model, with its normalization, aliases and input size (or
         ``input_size``), named ``MODEL/LAYER``."""
         return cls(info.module, layer, info.mean, info.std, info.aliases, input_size or info.input_size,
                    name=f"{info.name}/{layer}")
@@ -167,28 +167,28 @@ class CNNLayer(Representation):
         """Output shape (no batch dimension) at ``input_size``."""
         return self._shape
 
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         with capture(self.model, [self.path]) as cap:
-            return cap(self.normalise(x))[self.path]
+            return cap(self.normalize(x))[self.path]
 
     def features_at(self, x: torch.Tensor, layers: Sequence[Optional[str]]) -> Dict[Optional[str], torch.Tensor]:
         """The outputs of several layers of the same model in one forward pass (``None``: this
         representation's own layer). Objectives bound to other layers read them from here."""
         paths = {k: (self.path if k is None else resolve_layer(self.model, k, self.aliases)) for k in layers}
         with capture(self.model, sorted(set(paths.values()))) as cap:
-            out = cap(self.normalise(x))
+            out = cap(self.normalize(x))
         return {k: out[p] for k, p in paths.items()}
 
     def spec(self) -> Dict:
-        """Model class, module path and input normalisation (the weights are compared by digest)."""
+        """Model class, module path and input normalization (the weights are compared by digest)."""
         return {"kind": "cnn", "model": type(self.model).__name__, "layer": self.path,
                 "mean": [round(float(v), 6) for v in self.mean.view(3)],
                 "std": [round(float(v), 6) for v in self.std.view(3)]}
 
-    def mean_colour(self) -> Optional[torch.Tensor]:
+    def mean_color(self) -> Optional[torch.Tensor]:
         return self.mean.detach().view(3)
 
     def hints(self) -> Hints:

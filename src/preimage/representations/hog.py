@@ -34,8 +34,8 @@ def hog(x: torch.Tensor, cell: int = 8, orientations: int = 9, soft: bool = Fals
     Steps: luma; gradient ``[-1 0 1] / 2``; assignment of the magnitude to ``2 * orientations``
     directions (hard: the best projection; soft: bilinear in angle); bilinear pooling into cells
     (window 2 * cell, stride cell); per cell, 2O signed and O unsigned (opposite directions summed)
-    histograms; blocks of 2x2 cells normalised by the L2 norm of their unsigned histograms; each
-    normalisation clamped at ``clamp``; each cell sums its 4 block normalisations weighted 0.5.
+    histograms; blocks of 2x2 cells normalized by the L2 norm of their unsigned histograms; each
+    normalization clamped at ``clamp``; each cell sums its 4 block normalizations weighted 0.5.
     """
     g = luma(x)
     gx, gy = central_gradient(g)
@@ -65,7 +65,7 @@ def hog_dalal_triggs(x: torch.Tensor, cell: int = 8, orientations: int = 9, bloc
     Matches skimage on: unsigned orientations in [0, 180) split into ``orientations`` equal bins,
     hard assignment, gradients by ``[-1, 0, 1]`` (skimage leaves the border gradient at zero; so does
     this), cells of ``cell`` x ``cell`` pixels averaged without spatial interpolation, blocks of
-    ``block`` x ``block`` cells with stride one cell, L2-Hys normalisation (L2, clip at 0.2, L2).
+    ``block`` x ``block`` cells with stride one cell, L2-Hys normalization (L2, clip at 0.2, L2).
     Differences: the image is the luma of the RGB input (skimage's ``channel_axis`` picks, per pixel,
     the channel with the largest gradient); skimage assigns a pixel whose orientation falls exactly
     on a bin edge by its own half-open rule and this by ``floor``, so the two differ where a
@@ -149,7 +149,7 @@ def glyphs(features: torch.Tensor, cell_px: int = 16, orientations: Optional[int
     w = w - w.min(dim=0, keepdim=True).values     # per cell, show what stands out
     w = w / w.max().clamp_min(1e-12)
     hc, wc = w.shape[1:]
-    # a template per orientation: a line through the centre
+    # a template per orientation: a line through the center
     s = cell_px
     yy, xx = torch.meshgrid(torch.arange(s) - (s - 1) / 2, torch.arange(s) - (s - 1) / 2, indexing="ij")
     templ = []

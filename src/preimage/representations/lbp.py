@@ -1,8 +1,8 @@
 """Uniform local binary patterns, histogrammed per cell (the LBP that Dosovitskiy & Brox invert).
 
 The codes are identical to ``skimage.feature.local_binary_pattern(image, P, R, method="uniform")``
-on the image's luma (computed here in double precision): neighbours sampled on a circle by bilinear
-interpolation with zeros outside the image, a neighbour counts as 1 when it is >= the centre, a
+on the image's luma (computed here in double precision): neighbors sampled on a circle by bilinear
+interpolation with zeros outside the image, a neighbor counts as 1 when it is >= the center, a
 pattern with at most two 0/1 transitions (not counting the wrap-around) gets its number of ones,
 any other gets P + 1. The representation is the fraction of each of the P + 2 codes in each
 ``cell`` x ``cell`` cell. Piecewise constant in the pixels, so not differentiable.
@@ -75,7 +75,7 @@ class LBP(Representation):
 
     name = "lbp"
     differentiable = False
-    sees_colour = False
+    sees_color = False
 
     def __init__(self, cell: int = 8, P: int = 8, R: float = 1.0):
         super().__init__()

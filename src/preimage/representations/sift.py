@@ -1,8 +1,8 @@
 """Dense SIFT as a differentiable network (the authors' construction, Mahendran & Vedaldi, IJCV 2016).
 
 8 orientations with soft (bilinear) assignment, 4x4 spatial bins pooled bilinearly, a Gaussian
-window over the bins (sigma = 1.5 bins), 128 numbers per descriptor, L2-normalised and clamped at
-0.2 (no renormalisation after the clamp). Bin size 8 px (IJCV 2016) by default, 5 px for CVPR 2015;
+window over the bins (sigma = 1.5 bins), 128 numbers per descriptor, L2-normalized and clamped at
+0.2 (no renormalization after the clamp). Bin size 8 px (IJCV 2016) by default, 5 px for CVPR 2015;
 descriptors every ``step`` pixels (default: one bin).
 """
 

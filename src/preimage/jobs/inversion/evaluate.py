@@ -1,8 +1,8 @@
 """The CVPR-2015 evaluation protocol for inverting a representation.
 
 Grayscale images (luma replicated on three channels), the first N images of a folder in name
-order, resized (shorter side) and centre-cropped to a stated size; every image inverted from its
-own code; errors: the set-normalised ``mv_error`` (Mahendran & Vedaldi, CVPR 2015), ``feature_error`` and
+order, resized (shorter side) and center-cropped to a stated size; every image inverted from its
+own code; errors: the set-normalized ``mv_error`` (Mahendran & Vedaldi, CVPR 2015), ``feature_error`` and
 ``image_error`` (against the grayscale original; the reconstruction is reduced to its luma, which
 leaves a luma-based representation's code unchanged).
 """
@@ -93,14 +93,14 @@ def invert_grayscale(rep: Representation, x: torch.Tensor, preset="default", ite
 
 def evaluate(rep: Representation, data: str, n: int = 100, size: int = 224, preset: str = "default",
              iters: Optional[int] = None, seed: int = 0, batch: int = 25, show: Optional[bool] = None,
-             method: str = "optimisation", workers: int = 0, keep: int = 6) -> Evaluation:
+             method: str = "optimization", workers: int = 0, keep: int = 6) -> Evaluation:
     """The protocol over the first ``n`` images of ``data`` (a folder or tar shards), streamed: each
-    batch is decoded, inverted and reduced as it comes (the set normalisation of ``mv_error`` from
+    batch is decoded, inverted and reduced as it comes (the set normalization of ``mv_error`` from
     running sums of the codes), so memory does not grow with ``n``; the first ``keep`` images and
     reconstructions are kept for the figure."""
 
     if n < 2:
-        raise ConfigError(f"--n {n}: mv_error is normalised by the distances between the codes of the N images, "
+        raise ConfigError(f"--n {n}: mv_error is normalized by the distances between the codes of the N images, "
                           f"so it needs at least 2")
     items = list_items(data)
     items = items.subset(range(min(n, len(items))))

@@ -2,7 +2,7 @@
 
 :func:`reconstruct` owns the whole "reconstruct these images from this representation by this
 method" job that ``preimage invert`` runs: which options go with which method, the image size a
-trained inverter dictates, loading the inputs, running optimisation / a trained inverter / both.
+trained inverter dictates, loading the inputs, running optimization / a trained inverter / both.
 The :class:`Reconstruction` it returns saves itself (one PNG per image and sample, a per-pixel
 spread map when there are several samples, ``side_by_side.png`` and ``results.json``).
 """
@@ -24,7 +24,7 @@ from ...optimize.inversion import InversionResult
 from ...optimize.presets import get_preset
 from ...representations.base import Representation
 
-METHODS = ("optimisation", "learned", "hybrid")
+METHODS = ("optimization", "learned", "hybrid")
 
 
 @dataclass
@@ -92,32 +92,32 @@ def check_options(rep: Representation, method: str, inverter: Union[None, str, I
     """Which options go with which method; a :class:`ConfigError` naming the conflict."""
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-    if inverter is not None and method == "optimisation":
+    if inverter is not None and method == "optimization":
         raise ConfigError("--inverter goes with --method learned or hybrid")
     if method == "learned" and (samples > 1 or window or channels):
         raise ConfigError("--method learned decodes the whole code once; --samples, --window and --channels "
-                          "are for optimisation and hybrid")
+                          "are for optimization and hybrid")
     if method != "learned":
         rep.require_differentiable(f"--method {method}")
 
 
-def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor], method: str = "optimisation", *,
+def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor], method: str = "optimization", *,
                 inverter: Union[None, str, Inverter] = None, preset=None, iters: Optional[int] = None, samples: int = 1,
                 window: Optional[int] = None, channels: Optional[Tuple[int, int]] = None, seed: int = 0,
                 size: Optional[int] = None, labels: Optional[Sequence[str]] = None, layer: Optional[str] = None,
                 model: Optional[str] = None, show: Optional[bool] = None) -> Reconstruction:
     """Reconstruct ``inputs`` (image paths / ``sample:NAME``, or an (N, 3, H, W) tensor) from ``rep``.
 
-    ``method``: ``optimisation`` (``preset``, ``iters``, ``samples``, ``window``, ``channels``),
+    ``method``: ``optimization`` (``preset``, ``iters``, ``samples``, ``window``, ``channels``),
     ``learned`` (one pass of ``inverter``: a file, an :class:`~preimage.learned.Inverter`, or
-    None for the bundled one), or ``hybrid`` (optimisation started from the inverter's output).
+    None for the bundled one), or ``hybrid`` (optimization started from the inverter's output).
     Images are loaded at the inverter's size for learned/hybrid, else at ``size`` or the
     representation's input size.
     """
     check_options(rep, method, inverter, samples, window, channels)
     preset_obj = get_preset(preset or ("hybrid" if method == "hybrid" else "default"))
     inv = None
-    if method != "optimisation":
+    if method != "optimization":
         inv = resolve_inverter(rep, inverter, size).to(rep.device)
         size = inv.image_size
     size = size or rep.input_size
@@ -130,10 +130,10 @@ def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
         if not sources:
             raise ConfigError("no images given")
         images = torch.stack([load_image(s, size) for s in sources]).to(rep.device)
-    if not rep.sees_colour:
+    if not rep.sees_color:
         images = to_grayscale(images)  # the code is the luma's: compare with the photo as the representation sees it
     t0 = time.time()
-    if method == "optimisation":
+    if method == "optimization":
         res = invert(rep, images, preset=preset_obj, iters=iters, samples=samples, window=window,
                      channels=channels, seed=seed, show=show)
     elif method == "learned":
@@ -144,8 +144,8 @@ def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
         res = hybrid(rep, inv, images, preset=preset_obj, iters=iters, samples=samples, window=window,
                      channels=channels, seed=seed, show=show)
     seconds = time.time() - t0
-    if not rep.sees_colour:
-        # colour is left undetermined by a luma code: show the reconstruction's luma (its code is unchanged)
+    if not rep.sees_color:
+        # color is left undetermined by a luma code: show the reconstruction's luma (its code is unchanged)
         res.images = to_grayscale(res.images)
         res.std = res.images.std(dim=1, unbiased=False) if res.samples > 1 else res.std
     return Reconstruction(rep, method, sources, list(labels) if labels else labels_for(sources), res, seconds, seed,

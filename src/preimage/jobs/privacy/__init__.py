@@ -1,12 +1,12 @@
-"""Privacy leakage: decode embeddings, re-identify, infer attributes, and what a defence costs.
+"""Privacy leakage: decode embeddings, re-identify, infer attributes, and what a defense costs.
 
-    from preimage.jobs.privacy import run_leakage, parse_defences
-    r = run_leakage(load_model("refnet"), ["conv2", "fc6"], "private/", defences=parse_defences("noise:0.1,0.3"))
+    from preimage.jobs.privacy import run_leakage, parse_defenses
+    r = run_leakage(load_model("refnet"), ["conv2", "fc6"], "private/", defenses=parse_defenses("noise:0.1,0.3"))
     preimage.report.save(r, "leakage-out")
 """
 
 from .leakage import Attacker, Leakage, default_judge, measure, run_leakage, table_lines
-from .measures import Defence, parse_defences, reidentify, similarity
+from .measures import Defense, parse_defenses, reidentify, similarity
 
-__all__ = ["Attacker", "Defence", "Leakage", "default_judge", "measure", "parse_defences", "reidentify", "run_leakage",
+__all__ = ["Attacker", "Defense", "Leakage", "default_judge", "measure", "parse_defenses", "reidentify", "run_leakage",
            "similarity", "table_lines"]

@@ -1,4 +1,4 @@
-"""The ``leakage`` job: how much of a private image an embedding gives away, and what a defence costs.
+"""The ``leakage`` job: how much of a private image an embedding gives away, and what a defense costs.
 
 The threat model. An attacker knows the network and holds public images only. It receives the
 embeddings (the output of one layer) of ``N`` private images and decodes each with an inverter: the
@@ -12,14 +12,14 @@ budget. Against the private images it then measures, per layer:
   attacked) on the reconstructions, against its accuracy on the private images themselves.
 
 Every figure is printed beside the attacker's ceiling (the private images themselves given to the
-same measures) and floor (a flat grey image). Each defence perturbs the embedding before it leaves;
+same measures) and floor (a flat gray image). Each defense perturbs the embedding before it leaves;
 its utility is the attacked network's own accuracy when the rest of the network runs on the
 defended embedding (:func:`~preimage.hooks.replace_output`). The attacker is not adaptive: it
 decodes defended codes with the inverter trained on clean ones.
 
 Two passes: the private images are decoded once (in ``DataLoader`` workers) and kept as uint8 -
 re-identification compares every reconstruction with every one of them - then per batch every
-layer and defence is decoded, measured, and counted against them; no reconstruction is kept, so
+layer and defense is decoded, measured, and counted against them; no reconstruction is kept, so
 memory grows by one 8-bit image per private image and nothing else.
 """
 
@@ -45,9 +45,9 @@ from ...models.classifier import Classifier
 from ...models.loading import ModelInfo
 from ...models.zoo import MODELS
 from ...representations.cnn import CNNLayer
-from .measures import Defence, Reidentifier
+from .measures import Defense, Reidentifier
 
-NONE = Defence("noise", 0.0)  # the undefended embedding
+NONE = Defense("noise", 0.0)  # the undefended embedding
 
 
 @dataclass
@@ -103,7 +103,7 @@ def prepare(info: ModelInfo, planned: Dict, public: Optional[str], steps: int, w
 
 
 class _Tally:
-    """Per-image figures of one (layer, defence), gathered batch by batch; re-identification is
+    """Per-image figures of one (layer, defense), gathered batch by batch; re-identification is
     counted against the private images as the reconstructions come (none is kept)."""
 
     def __init__(self, n: int, originals: torch.Tensor):
@@ -167,8 +167,8 @@ class Leakage:
         return self.record
 
     def example_columns(self) -> List[str]:
-        first: Dict[str, Any] = next(iter(self.record["layers"].values()), {"defences": []})
-        return ["private image", "decoded"] + [f"decoded, {d['label']}" for d in first["defences"]]
+        first: Dict[str, Any] = next(iter(self.record["layers"].values()), {"defenses": []})
+        return ["private image", "decoded"] + [f"decoded, {d['label']}" for d in first["defenses"]]
 
     def files(self) -> Dict[str, bytes]:
         return {f"inverters/{name}": data for name, data in self.trained.items()}
@@ -179,7 +179,7 @@ class Leakage:
 
 def table_lines(r: Dict) -> List[str]:
     """The leakage table as text: every row beside the ceiling (the private images themselves) and
-    the floor (a flat grey image)."""
+    the floor (a flat gray image)."""
     c, g, ch = r["ceiling"], r["floor"], r["chance"]
     out = [f"{r['model']}, {r['n']} private images; re-identification by {r['comparison']} "
            f"(chance top-1 {ch['reid_top1']:.4f}, top-5 {ch['reid_top5']:.4f}); attribute = {r['attribute']} "
@@ -189,7 +189,7 @@ def table_lines(r: Dict) -> List[str]:
            f" floor reid@1 {g['reid_top1']:.4f} attr {g['attribute_accuracy']:.3f}"]
     rows = [(k, v, "") for k, v in r["layers"].items()]
     for k, v in r["layers"].items():
-        rows += [(f"  {d['label']}", d, k) for d in v["defences"]]
+        rows += [(f"  {d['label']}", d, k) for d in v["defenses"]]
     rows.sort(key=lambda t: list(r["layers"]).index(t[2] or t[0]))
     for name, v, _ in rows:
         out.append(f"{name:<12} {v['image_error']:>7.3f} {v['psnr']:>6.2f} {v['ssim']:>6.3f} {v['reid_top1']:>7.3f} "
@@ -200,7 +200,7 @@ def table_lines(r: Dict) -> List[str]:
 
 
 @torch.no_grad()
-def measure(info: ModelInfo, attackers: Sequence[Attacker], private: Items, judge_info: ModelInfo, defences: Sequence[Defence] = (),
+def measure(info: ModelInfo, attackers: Sequence[Attacker], private: Items, judge_info: ModelInfo, defenses: Sequence[Defense] = (),
             seed: int = 0, batch: int = 250, workers: int = 0, show_examples: int = 6, skip_bad: bool = False,
             show: Optional[bool] = None) -> Leakage:
     """Measure what ``attackers`` recover from the embeddings of the ``private`` images (an
@@ -216,7 +216,7 @@ def measure(info: ModelInfo, attackers: Sequence[Attacker], private: Items, judg
     judge = Classifier.from_info(judge_info)
     truth = _labels(private, info.classes)
     attr_truth = _labels(private, judge_info.classes)
-    variants = [NONE] + list(defences)
+    variants = [NONE] + list(defenses)
     t0 = time.perf_counter()
     # pass 1: the private images, decoded once and kept as uint8 (what re-identification compares with)
     originals = torch.zeros(n, 3, size, size, dtype=torch.uint8)
@@ -227,7 +227,7 @@ def measure(info: ModelInfo, attackers: Sequence[Attacker], private: Items, judg
     if stream.skipped:
         raise ConfigError(f"{len(stream.skipped)} private image(s) could not be read (first: {stream.skipped[0]}); "
                           f"remove them or list only readable images")
-    # pass 2: per batch, every layer and defence decoded, scored and reduced
+    # pass 2: per batch, every layer and defense decoded, scored and reduced
     tallies = {(a.layer, v): _Tally(n, originals) for a in attackers for v in variants}
     ceiling, floor = _Tally(n, originals), _Tally(n, originals)
     net_pred = torch.zeros(n, dtype=torch.long)
@@ -236,13 +236,13 @@ def measure(info: ModelInfo, attackers: Sequence[Attacker], private: Items, judg
     ex_rows: Dict[str, Dict[int, List[torch.Tensor]]] = {a.layer: {} for a in attackers}
     bar = progress.bar(total=n, desc=f"measuring leakage ({len(attackers)} layers x {len(variants)} codes)",
                        show=show, unit="img")
-    grey = torch.full((1, 3, size, size), 0.5)
+    gray = torch.full((1, 3, size, size), 0.5)
     for s in range(0, n, batch):
         idx = torch.arange(s, min(n, s + batch))
         x = originals[idx].float() / 255
         net_pred[idx] = net(x).argmax(1)
         ceiling.add(idx, x, x, judge(_fit(x, judge_info.input_size)).argmax(1), net_pred[idx], torch.zeros(len(idx)))
-        g = grey.expand_as(x)
+        g = gray.expand_as(x)
         floor.add(idx, g, x, judge(_fit(g, judge_info.input_size)).argmax(1), net_pred[idx], torch.zeros(len(idx)))
         for a in attackers:
             f = a.rep(x)
@@ -284,7 +284,7 @@ def measure(info: ModelInfo, attackers: Sequence[Attacker], private: Items, judg
     for a in attackers:
         entries = []
         for v in variants:
-            entry = {"defence": v.kind, "strength": v.strength, "label": v.label,
+            entry = {"defense": v.kind, "strength": v.strength, "label": v.label,
                      **tallies[(a.layer, v)].summary(attr_y, y)}
             entries.append(entry)
         base = {k: entries[0][k] for k in ("image_error", "psnr", "ssim", "reid_top1", "reid_top5", "reid_mean_rank",
@@ -294,14 +294,14 @@ def measure(info: ModelInfo, attackers: Sequence[Attacker], private: Items, judg
             "inverter": {"source": a.source, "path": a.inverter.path, "trained_on": a.inverter.training.get("data"),
                          "steps": a.inverter.training.get("steps"),
                          "val_image_error": a.inverter.training.get("val_image_error")},
-            **base, "defences": entries[1:]}
+            **base, "defenses": entries[1:]}
         examples[a.layer] = [ex_rows[a.layer][i] for i in ex_idx if i in ex_rows[a.layer]]
     record["seconds"] = time.perf_counter() - t0
     return Leakage(record, examples)
 
 
 def run_leakage(info: ModelInfo, layers: Sequence[str], private: str, public: Optional[str] = None, n: int = 1000,
-                defences: Sequence[Defence] = (), judge_info: Optional[ModelInfo] = None, steps: int = 3000, seed: int = 0,
+                defenses: Sequence[Defense] = (), judge_info: Optional[ModelInfo] = None, steps: int = 3000, seed: int = 0,
                 workers: int = 0, batch: int = 250, show: Optional[bool] = None, log=print) -> Leakage:
     """Plan (refusing bad input before any work), train the missing inverters, measure."""
     if not layers:
@@ -318,7 +318,7 @@ def run_leakage(info: ModelInfo, layers: Sequence[str], private: str, public: Op
     planned = plan(info, layers, public)
     with tempfile.TemporaryDirectory(prefix="preimage-leakage-") as tmp:
         attackers = prepare(info, planned, public, steps, Path(tmp), seed, show, log, workers)
-        result = measure(info, attackers, items, judge_info, defences, seed, batch, workers, show=show)
+        result = measure(info, attackers, items, judge_info, defenses, seed, batch, workers, show=show)
         result.record.update({"private": str(private), "public": str(public) if public else None})
         for a in attackers:  # the trained inverters travel with the result (a few MB each)
             if a.source != "bundled" and a.inverter.path:

@@ -1,15 +1,15 @@
-"""What an attacker learns from decoded embeddings, and the defences that perturb the embedding.
+"""What an attacker learns from decoded embeddings, and the defenses that perturb the embedding.
 
 * :func:`similarity` / :func:`reidentify`: each reconstruction is compared with every private image
   by the **correlation of their pixel values** (each image's mean removed, then cosine similarity);
   the most similar private image is the attacker's guess. Correlation ignores the brightness and
   contrast a decoder loses (decoders return the expected pre-image, which is blurred and flat), so
-  the comparison rewards the layout and colours that survive. Ties (a flat image correlates 0 with
+  the comparison rewards the layout and colors that survive. Ties (a flat image correlates 0 with
   everything) are broken at random in expectation: a reconstruction tied with ``t`` images, ``g``
   strictly more similar than the true one, is counted ``clamp((k - g) / t, 0, 1)`` for top-``k``,
-  so a flat grey guess scores exactly ``k / N``, the chance rate.
-* :class:`Defence`: ``noise`` (Gaussian noise of ``strength`` times the code's own RMS, drawn per
-  image from the seed), ``quantise`` (each code to ``strength`` bits per unit over its own
+  so a flat gray guess scores exactly ``k / N``, the chance rate.
+* :class:`Defense`: ``noise`` (Gaussian noise of ``strength`` times the code's own RMS, drawn per
+  image from the seed), ``quantize`` (each code to ``strength`` bits per unit over its own
   [min, max] range) and ``topk`` (keep the ``strength`` fraction of units largest in magnitude, zero
   the rest). ``noise:0`` and ``topk:1`` return the code unchanged.
 """
@@ -25,7 +25,7 @@ import torch
 from ...errors import ConfigError
 from ...keys import keyed
 
-KINDS = ("noise", "quantise", "topk")
+KINDS = ("noise", "quantize", "topk")
 
 
 def _unit_rows(x: torch.Tensor, dtype=torch.float64) -> torch.Tensor:
@@ -106,18 +106,18 @@ def reidentify(recs: torch.Tensor, originals: torch.Tensor, ks: Sequence[int] = 
     return counter.result()
 
 
-# ---------------------------------------------------------------- defences
+# ---------------------------------------------------------------- defenses
 @dataclass(frozen=True)
-class Defence:
-    """A perturbation of the embedding; ``defence(codes, index, seed)`` -> defended codes."""
+class Defense:
+    """A perturbation of the embedding; ``defense(codes, index, seed)`` -> defended codes."""
 
     kind: str
     strength: float
 
     @property
     def label(self) -> str:
-        s = int(self.strength) if self.kind == "quantise" else f"{self.strength:g}"
-        return {"noise": f"noise {s}", "quantise": f"{s}-bit", "topk": f"top {s}"}[self.kind]
+        s = int(self.strength) if self.kind == "quantize" else f"{self.strength:g}"
+        return {"noise": f"noise {s}", "quantize": f"{s}-bit", "topk": f"top {s}"}[self.kind]
 
     def __call__(self, codes: torch.Tensor, index: torch.Tensor, seed: int = 0) -> torch.Tensor:
         flat = codes.flatten(1)
@@ -128,7 +128,7 @@ class Defence:
             noise = torch.stack([torch.randn(flat.shape[1], generator=_image_generator(seed, int(i)))
                                  for i in index]).to(flat)
             return (flat + self.strength * rms * noise).view_as(codes)
-        if self.kind == "quantise":
+        if self.kind == "quantize":
             levels = 2 ** int(self.strength) - 1
             lo = flat.min(1, keepdim=True).values
             span = (flat.max(1, keepdim=True).values - lo).clamp_min(1e-30)
@@ -142,31 +142,31 @@ class Defence:
 
 
 def _image_generator(seed: int, index: int) -> torch.Generator:
-    return keyed(seed, "defence", index)
+    return keyed(seed, "defense", index)
 
 
-def parse_defences(text: str) -> List[Defence]:
-    """``"noise:0.1,0.3|quantise:8,4,2|topk:0.5,0.1"`` -> defences, or one clear error."""
-    out: List[Defence] = []
+def parse_defenses(text: str) -> List[Defense]:
+    """``"noise:0.1,0.3|quantize:8,4,2|topk:0.5,0.1"`` -> defenses, or one clear error."""
+    out: List[Defense] = []
     for part in filter(None, (p.strip() for p in (text or "").split("|"))):
         kind, sep, values = part.partition(":")
         kind = kind.strip()
         if kind not in KINDS:
-            raise ConfigError(f"unknown defence {kind!r} in --defence; valid: noise:S,.. (noise std relative to "
-                              f"the code's RMS), quantise:BITS,.., topk:FRACTION,..")
+            raise ConfigError(f"unknown defense {kind!r} in --defense; valid: noise:S,.. (noise std relative to "
+                              f"the code's RMS), quantize:BITS,.., topk:FRACTION,..")
         if not sep or not values.strip():
-            example = {"noise": "0.1,0.3", "quantise": "8,4", "topk": "0.5,0.1"}[kind]
-            raise ConfigError(f"--defence {kind} needs strengths, e.g. {kind}:{example}")
+            example = {"noise": "0.1,0.3", "quantize": "8,4", "topk": "0.5,0.1"}[kind]
+            raise ConfigError(f"--defense {kind} needs strengths, e.g. {kind}:{example}")
         for v in values.split(","):
             try:
                 s = float(v)
             except ValueError:
-                raise ConfigError(f"--defence {kind}: {v.strip()!r} is not a number") from None
+                raise ConfigError(f"--defense {kind}: {v.strip()!r} is not a number") from None
             if kind == "noise" and not (math.isfinite(s) and s >= 0):
-                raise ConfigError(f"--defence noise: strength must be a finite number >= 0, got {v.strip()}")
-            if kind == "quantise" and not (s == int(s) and 1 <= s <= 24):
-                raise ConfigError(f"--defence quantise: bits must be a whole number from 1 to 24, got {v.strip()}")
+                raise ConfigError(f"--defense noise: strength must be a finite number >= 0, got {v.strip()}")
+            if kind == "quantize" and not (s == int(s) and 1 <= s <= 24):
+                raise ConfigError(f"--defense quantize: bits must be a whole number from 1 to 24, got {v.strip()}")
             if kind == "topk" and not 0 < s <= 1:
-                raise ConfigError(f"--defence topk: the fraction kept must be in (0, 1], got {v.strip()}")
-            out.append(Defence(kind, s))
+                raise ConfigError(f"--defense topk: the fraction kept must be in (0, 1], got {v.strip()}")
+            out.append(Defense(kind, s))
     return out

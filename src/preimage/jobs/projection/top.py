@@ -20,7 +20,7 @@ from ...representations.cnn import CNNLayer
 
 
 def receptive_field(rep: Representation, size: int, probes: int = 3) -> int:
-    """Side of the input region that reaches a unit at the centre of ``rep``'s map: the support of
+    """Side of the input region that reaches a unit at the center of ``rep``'s map: the support of
     the unit's gradient with every ReLU passing gradient (leak 1) on a few random images."""
     x = torch.rand(probes, 3, size, size, generator=torch.Generator().manual_seed(0)).to(rep.device)
     x.requires_grad_(True)
@@ -113,7 +113,7 @@ def stream_top(info: ModelInfo, rep: CNNLayer, stream: ImageStream, channels: Se
     chans = torch.tensor(list(channels))
     with eval_mode(info.module), capture(info.module, keys, info.aliases) as cap:
         for idx, x in stream:
-            outs = cap(rep.normalise(x.to(dev)))
+            outs = cap(rep.normalize(x.to(dev)))
             for key, f in outs.items():
                 f = f.float()
                 if key == rep.layer:
