@@ -32,10 +32,10 @@ from pathlib import Path
 import torch
 
 from preimage import _io, metrics
-from preimage.images import encode_png, list_images, load_image
+from preimage.data import list_items
+from preimage.images import encode_png, load_image
 from preimage.jobs.studies import perturb
 from preimage.learned import decode, find_bundled, hybrid
-from preimage.learned.data import evenly_spaced
 from preimage.optimize import invert
 from preimage.report import grid
 from preimage.representations import build
@@ -54,7 +54,7 @@ CASES = [  # (model, layer, data folder, size)
 
 
 def _images(folder: Path, n: int, size: int) -> torch.Tensor:
-    return torch.stack([load_image(f, size) for f in evenly_spaced(list_images(folder, recursive=True), n)])
+    return torch.stack([load_image(f, size) for f in list_items(str(folder)).evenly_spaced(n).names])
 
 
 def _row(rep, method, x, rec, seconds):

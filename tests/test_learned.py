@@ -314,10 +314,10 @@ def test_bundled_conv2_inverter_reconstructs_the_sample_photos_closely(photos32)
 
 @pytest.mark.skipif(not (DATA / "cifar10" / "test").is_dir(), reason="needs ../shared/data/cifar10/test")
 def test_bundled_fc6_inverter_beats_the_mean_color_on_held_back_cifar_images():
-    from preimage.images import list_images, load_image
-    from preimage.learned.data import evenly_spaced
+    from preimage.data import list_items
+    from preimage.images import load_image
 
-    files = evenly_spaced(list_images(DATA / "cifar10" / "test", recursive=True), 200)
+    files = list_items(str(DATA / "cifar10" / "test")).evenly_spaced(200).names
     x = torch.stack([load_image(f, 32) for f in files])
     rep = build("refnet", "fc6", size=32)
     err = decode(rep, find_bundled(rep), x).image_metrics()["image_error"].mean()

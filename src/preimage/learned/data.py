@@ -3,19 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 
 
 def in_batches(fn, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
     """``fn`` applied to ``x`` in chunks of ``batch`` along the first dimension, concatenated."""
     return torch.cat([fn(x[i:i + batch]) for i in range(0, len(x), batch)])
-
-
-def evenly_spaced(files: Sequence, n: int) -> list:
-    """``n`` items spread evenly over ``files`` (all of them if there are fewer)."""
-    files = list(files)
-    if n >= len(files):
-        return files
-    return [files[(i * len(files)) // n] for i in range(n)]
