@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 
 from preimage import _io
-from preimage.cli import DEMO_IMAGES
 from preimage.images import list_images, load_image
 from preimage.jobs.inversion.sweep import layer_sweep
 from preimage.models import load_model
+from preimage.report.demo import DEMO_IMAGES
 from preimage.report.layers_page import gray_reference
 
 RESULTS = Path(__file__).parent / "results"

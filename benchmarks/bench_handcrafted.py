@@ -4,7 +4,7 @@ speed: at 224x224, batch 16: forward + backward (gradient of a squared loss with
 image) per image for hog, hogb and dsift; forward per image for hog against skimage.feature.hog
 (same cells and orientations, on the luma image, one image at a time as skimage works).
 
-table: `preimage.jobs.inversion.evaluate` (grayscale, first N images in name order, size S) for hog,
+table: `preimage.jobs.inversion.evaluate` (grayscale, N images evenly spaced in name order, size S) for hog,
 hogb and dsift with the default and mv2015 presets; mean mv_error, feature_error, image_error,
 seconds per image; plus a figure of originals next to their reconstructions from each.
 

@@ -14,8 +14,8 @@ image_error (``||x - x0|| / ||x0||`` against the color original), feature_error
 differentiable (lbp). Hand-crafted descriptors see the luma only; the reconstructions are
 compared with the color original for every method alike.
 
-perturb: the bundled refnet relu6 (fc6 after its ReLU, the code the paper binarised), fc6 (before
-the ReLU) and conv5 inverters on N cifar10/test images: decode the clean, binarised and
+perturb: the bundled refnet relu6 (fc6 after its ReLU, the code the paper binarized), fc6 (before
+the ReLU) and conv5 inverters on N cifar10/test images: decode the clean, binarized and
 50%-dropped codes (``preimage.jobs.studies.perturb``).
 
     python benchmarks/bench_inverters.py table --n 100
@@ -131,7 +131,7 @@ def perturb_study(a):
                          "image_error": float(r["image_error"][mode].mean()),
                          "code_change": float(r["feature_error"][mode].mean())})
         png = grid([[x[i]] + [r["images"][m][i] for m in r["images"]] for i in range(a.show)],
-                   ["original", "clean code", "binarised", "50% dropped", "mean code", "next image's"], min_side=64)
+                   ["original", "clean code", "binarized", "50% dropped", "mean code", "next image's"], min_side=64)
         _io.write_bytes(RESULTS / f"inverters_perturb_{layer}.png", encode_png(png))
     lines = ["| representation | code | n | image_error | code change (relative) |", "|---|---|---|---|---|"]
     lines += [f"| {r['representation']} | {r['mode']} | {r['n']} | {r['image_error']:.4f} | {r['code_change']:.4f} |"

@@ -67,7 +67,7 @@ are the closest to an unshared run. Per-epoch record: `benchmarks/results/{name}
 |---|{'---|' * len(classes)}
 | **{100 * val['accuracy']:.2f}%** | {' | '.join(f"{100 * v:.1f}" for v in val['per_class_accuracy'].values())} |
 
-**Use**: a second (and third) family beside refnet, for judging what one network synthesises with
+**Use**: a second (and third) family beside refnet, for judging what one network synthesizes with
 another, for transfer of adversarial examples and for leakage judged by an independent classifier.
 """
     (ROOT / "src" / "preimage" / "models" / "weights" / f"{name}.md").write_text(card)

@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 # One thread: on 2 cores with anything else running, torch's default two threads ran the suite's
 # optimization tests 5-10x slower (BENCHMARKS.md, "Threads"); results do not depend on it.
 torch.set_num_threads(1)
+os.environ.setdefault("PREIMAGE_THREADS", "1")  # what the preimage command uses when --threads is not given
 
 from tiny_models import tiny  # noqa: E402
 

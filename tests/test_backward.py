@@ -110,3 +110,19 @@ def test_a_rule_given_its_model_reaches_that_model_only():
         assert torch.equal(g, torch.tensor([[0.0, -1.0]]))
     assert type(ours[0]).forward is nn.ReLU.forward and "forward" not in vars(ours[0])
     assert torch.equal(grad(ours, x), plain)
+
+
+def test_an_inner_rule_on_the_same_model_gives_the_outer_one_back():
+    x = torch.tensor([[-1.0, 2.0]])
+    net = nn.Sequential(nn.ReLU())
+
+    def grad():
+        y = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(-net(y).sum(), y)
+        return g
+
+    with relu_rule("deconvnet", model=net):
+        with relu_rule("gradient", model=net):
+            assert torch.equal(grad(), torch.tensor([[0.0, -1.0]]))
+        assert torch.equal(grad(), torch.zeros_like(x))  # deconvnet again: the negative gradient is cut
+    assert "forward" not in vars(net[0])

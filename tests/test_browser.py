@@ -57,7 +57,7 @@ def test_diagnose_page_in_a_browser(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(12):
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(d / f"{i}.png")
-    assert main(["diagnose", "--model", "refnet", "--layers", "conv1,relu3,fc6,fc8", "--data", str(d), "--quiet",
+    assert main(["diagnose", "--model", "refnet", "--layers", "conv1,relu1,relu3,relu5,fc6,relu6,fc8", "--data", str(d), "--quiet",
                  "--out", str(tmp_path / "diag")]) == 0
     findings = check_page(tmp_path / "diag" / "diagnose.html", (1280, 800), browser=b)
     assert problems(findings) == [] and len(findings[800]["images"]) >= 4

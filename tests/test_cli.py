@@ -119,4 +119,10 @@ def test_plain_progress_lines_say_what_step_elapsed_and_left():
     text = out.getvalue().splitlines()
     assert text[0] == "preimage: work: started (4 step)"
     assert text[1].startswith("preimage: work: 1/4 step, 0s elapsed, about 0s left")
-    assert text[2].endswith("loss 0.5") and text[-1].startswith("preimage: work: done, 2/4 step in")
+    # closed at 2 of 4 (an error or an early end): it says where it stopped, not "done"
+    assert text[2].endswith("loss 0.5") and text[-1].startswith("preimage: work: stopped at 2/4 step after")
+    out = io.StringIO()
+    b = LogBar(total=2, desc="work", unit="step", every=0.0, stream=out)
+    b.update(2)
+    b.close()
+    assert out.getvalue().splitlines()[-1].startswith("preimage: work: done, 2/2 step in")

@@ -153,7 +153,7 @@ def test_an_empty_shard_pattern_is_one_clear_line(tmp_path, capsys, folder):
                      "--steps", "2", "--out", str(tmp_path / "y.st")])
         err = capsys.readouterr().err.strip()
         assert code == 2 and len(err.splitlines()) == 1 and not (tmp_path / "y.st").exists()
-    with pytest.raises(ImageError, match="needs --val"):
+    with pytest.raises(ImageError, match="no images in the shard"):  # shards hold back 5% for validation too
         split_items(str(empty), None, 4)
 
 
@@ -209,7 +209,7 @@ def test_streamed_studies_equal_their_in_memory_versions(folder):
     from preimage.representations import HOG, build
 
     ev = evaluate(HOG(), str(folder), n=6, size=32, iters=3, batch=4, show=False)
-    items = list_items(str(folder)).subset(range(6))
+    items = list_items(str(folder)).evenly_spaced(6)  # --n: evenly spaced in name order, as everywhere
     x = torch.stack([to_grayscale(items.load(i, 32)) for i in range(6)])
     g = invert_grayscale(HOG(), x, iters=3, batch=6, show=False)
     assert torch.allclose(ev.mv_errors, metrics.mv_error(g.phi, g.phi0), rtol=1e-4)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from preimage.cli import main
 from preimage.errors import ConfigError, WeightsError
-from preimage.jobs.studies import binarise, dropout, interpolate, perturb, sample_codes
+from preimage.jobs.studies import binarize, dropout, interpolate, perturb, sample_codes
 from preimage.learned import Decoder, build_decoder, load_inverter, save_inverter
 from preimage.learned.apply import decode, hybrid
 from preimage.learned.training import train_inverter
@@ -190,13 +190,13 @@ def test_learned_and_hybrid_reconstructions(hog_inverter, photos32):
         decode(rep, inv, torch.rand(1, 3, 64, 64))
 
 
-def test_binarise_keeps_which_units_are_active_and_two_values():
+def test_binarize_keeps_which_units_are_active_and_two_values():
     f = torch.tensor([[2.0, -1.0, 4.0, -3.0, 0.0]])
-    b = binarise(f)
+    b = binarize(f)
     assert torch.equal(b > 0, f > 0)
     assert torch.allclose(b, torch.tensor([[3.0, -4 / 3, 3.0, -4 / 3, -4 / 3]]))
     relu = torch.relu(torch.randn(6, 50))
-    br = binarise(relu)
+    br = binarize(relu)
     assert ((br == 0) == (relu == 0)).all() and all(len(set(r[r > 0].tolist())) <= 1 for r in br)
 
 
@@ -218,8 +218,8 @@ def test_interpolation_ends_decode_the_two_codes(hog_inverter, photos32):
     assert torch.allclose(imgs[0], inv(rep(photos32[:1]))[0], atol=1e-6)
     assert torch.allclose(imgs[-1], inv(rep(photos32[1:2]))[0], atol=1e-6)
     r = perturb(rep, inv, photos32)
-    assert set(r["images"]) == {"clean", "binarised", "dropout", "mean code", "other image"}
-    assert float(r["feature_error"]["clean"].max()) == 0.0 and float(r["feature_error"]["binarised"].min()) > 0
+    assert set(r["images"]) == {"clean", "binarized", "dropout", "mean code", "other image"}
+    assert float(r["feature_error"]["clean"].max()) == 0.0 and float(r["feature_error"]["binarized"].min()) > 0
 
 
 def test_cli_learned_verbs(hog_inverter, image_dir, tmp_path, capsys):
@@ -233,7 +233,7 @@ def test_cli_learned_verbs(hog_inverter, image_dir, tmp_path, capsys):
     assert main(["--quiet", "perturb", "--model", "hog", "--inverter", inv, "--data", str(image_dir), "--n", "6",
                  "--out", str(tmp_path / "p")]) == 0
     p = json.loads((tmp_path / "p" / "perturb.json").read_text())
-    assert set(p["modes"]) == {"clean", "binarised", "dropout", "mean code", "other image"} and p["n"] == 6
+    assert set(p["modes"]) == {"clean", "binarized", "dropout", "mean code", "other image"} and p["n"] == 6
     assert main(["--quiet", "interpolate", "sample:astronaut", "sample:coffee", "--model", "hog", "--inverter", inv,
                  "--steps", "4", "--out", str(tmp_path / "i")]) == 0
     assert len(json.loads((tmp_path / "i" / "interpolate.json").read_text())["t"]) == 4

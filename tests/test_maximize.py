@@ -8,7 +8,17 @@ from torch import nn
 
 from preimage.cli import main
 from preimage.errors import ConfigError
-from preimage.optimize.maximize import Caricature, UnitActivation, caricature, maximize, natural_maxima, unit_ranks, unit_values
+from preimage.jobs.natural import UnitImages
+from preimage.optimize.maximize import (
+    Caricature,
+    Maximization,
+    UnitActivation,
+    caricature,
+    maximize,
+    natural_maxima,
+    unit_ranks,
+    unit_values,
+)
 from preimage.optimize.objectives import Context
 from preimage.representations import CNNLayer
 
@@ -97,7 +107,7 @@ def test_unit_out_of_range(tiny_model):
 @pytest.mark.parametrize("args,needle", [
     (["--layer", "fc8", "--classes", "10"], "out of range"),
     (["--layer", "conv5", "--channels", "250:300"], "out of range"),
-    (["--layer", "conv5", "--units", "3", "--classes", "all"], "exactly one"),
+    (["--layer", "fc8", "--units", "3", "--classes", "all"], "exactly one"),
     (["--layer", "conv5", "--units", "3", "--normalize-on", "EMPTY"], "no images"),
     (["--layer", "conv5", "--units", "3", "--position", "9,9"], "outside"),
 ])
@@ -135,3 +145,59 @@ def test_the_default_contrast_term_is_the_margin_of_the_strongest_competitor():
     for unit, expected in ((1, -1.0 + 0.5 * 1.0), (3, -2.0)):   # unit 1 trails channel 3 by 1; unit 3 leads
         obj = UnitActivation(torch.tensor([unit]), "center", contrast=0.5)
         assert obj(Context(x, x, conv, obj.layers)).item() == pytest.approx(expected)
+
+
+def test_a_unit_no_natural_image_activates_has_no_divisor_and_is_marked(tiny_model):
+    """The divisor of each unit is recorded; where no natural image activates a unit (natural maximum
+    <= 0) there is none - recorded as null, its normalized value the raw one, its grid label marked."""
+    rep = CNNLayer(tiny_model, "conv2", input_size=16, aliases=tiny_model.preimage_aliases)
+    nat = torch.full((32,), 2.0)
+    nat[5], nat[9] = 0.0, -0.4                       # units 5 and 9: never above zero on the natural images
+    m = maximize(rep, [2, 5, 9], samples=2, iters=2, seed=0, normalizers=nat, show=False)
+    assert m.has_normalizer.tolist() == [True, False, False]
+    assert float(m.normalizer[0]) == 2.0 and torch.isnan(m.normalizer[1:]).all()
+    assert torch.allclose(m.normalized[0], m.activation[0] / 2.0) and torch.equal(m.normalized[1:], m.activation[1:])
+    assert m.natural_max is not None and m.natural_max.tolist() == pytest.approx([2.0, 0.0, -0.4])
+    r = UnitImages(m, "tiny", "conv2", "four photos", labels=None)
+    rec = r.to_json()
+    assert rec["not_normalized"] == [5, 9]
+    by_unit = {u["unit"]: u for u in rec["units"]}
+    assert by_unit[2]["normalizer"] == 2.0 and by_unit[2]["normalized_by"] == "largest activation on four photos"
+    for u in (5, 9):
+        assert by_unit[u]["normalizer"] is None and by_unit[u]["normalized_by"].startswith("none: no natural image activates")
+        assert by_unit[u]["normalized_activation"] == by_unit[u]["activation"]
+    assert "-0.4" in by_unit[9]["normalized_by"]
+    assert not r.label(0, 0).endswith("raw") and r.label(1, 0).endswith("raw") and r.label(2, 1).endswith("raw")
+    assert [line.endswith("no natural normalizer)") for line in r.lines()] == [False, False, True, True, True, True]
+    # without normalizers nothing is divided, and the record says so
+    plain = UnitImages(maximize(rep, [2], iters=2, show=False), "tiny", "conv2", "")
+    assert plain.to_json()["units"][0]["normalizer"] is None and plain.label(0, 0).endswith("raw")
+    assert plain.to_json()["units"][0]["normalized_by"].startswith("none: not normalized")
+
+
+def test_long_names_keep_the_raw_mark_in_the_grid_label():
+    m = Maximization([0, 1], torch.zeros(2, 1, 3, 4, 4), torch.tensor([[4.649], [1.0]]), torch.tensor([[4.649], [0.5]]),
+                     torch.ones(2, 1, dtype=torch.long), torch.tensor([float("nan"), 2.0]), "center", "default", 1, 0.0,
+                     natural_max=torch.tensor([-0.17, 2.0]))
+    for name, want in (("frog", "frog 4.6 raw"), ("horse", "horse raw"), ("automobile", "automob. raw"),
+                       ("a very long class", "a very. raw")):
+        r = UnitImages(m, "m", "fc8", "photos", labels=[name, "other"])
+        assert r.label(0, 0) == want and len(want) <= r.label_chars
+        assert r.label(1, 0) == "other 0.5"
+
+
+def test_classes_all_records_every_divisor_and_marks_those_without(tmp_path):
+    """``maximize --classes all`` on refnet's logits: no scikit-image photo gives "horse" a positive logit
+    (the reported case: normalized = raw = 4.649); every unit says what it was divided by."""
+    out = tmp_path / "m"
+    assert main(["maximize", "--model", "refnet", "--layer", "fc8", "--classes", "all", "--iters", "2", "--quiet",
+                 "--out", str(out)]) == 0
+    r = json.loads((out / "results.json").read_text())
+    assert "horse" in {u["label"] for u in r["units"] if u["normalizer"] is None}
+    assert r["not_normalized"] == [u["unit"] for u in r["units"] if u["normalizer"] is None]
+    for u in r["units"]:
+        if u["normalizer"] is None:
+            assert u["normalized_activation"] == u["activation"] and u["normalized_by"].startswith("none:")
+        else:
+            assert u["normalizer"] > 0 and u["normalized_by"] == "largest activation on scikit-image photos"
+            assert u["normalized_activation"] == pytest.approx(u["activation"] / u["normalizer"], rel=1e-5)

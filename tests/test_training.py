@@ -36,10 +36,10 @@ def test_train_resume_equals_straight_run_and_eval(tmp_path, capsys):
     def interrupt_after_first_epoch(msg):
         if msg.startswith("epoch 1/2"):
             raise KeyboardInterrupt
-    from preimage.cli import DEFAULT_THREADS
+    from preimage.cli import default_threads
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(DEFAULT_THREADS)  # as main() runs it: bit-exact resume needs the same kernels
+    torch.set_num_threads(default_threads())  # as main() runs it: bit-exact resume needs the same kernels
     try:
         with pytest.raises(KeyboardInterrupt):
             train_classifier(load_model(TINY), str(data), str(b), epochs=2, batch_size=20,

@@ -19,13 +19,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     """
     path = Path(path)
     if path.is_dir():
-
         raise OutputError(f"output {path} is a folder; name a file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     except OSError as e:
-
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     os.close(fd)
     tmp_path = Path(tmp)
@@ -64,14 +62,23 @@ MANIFEST = ".preimage-run.json"
 
 
 def check_output_file(path: str | os.PathLike, force: bool = False, owned_by: Optional[Callable[[Path], bool]] = None) -> Path:
-    """Refuse an output file that exists (unless ``force``, or ``owned_by(path)`` says it is this
-    command's own earlier output) or that names a folder; one clear line either way."""
-
+    """Refuse, before any work, an output file that exists (unless ``force``, or ``owned_by(path)``
+    says it is this command's own earlier output), that names a folder, or whose folder cannot be
+    written (tried by writing and removing a temporary file there); one clear line each."""
     p = Path(path)
     if p.is_dir():
         raise OutputError(f"output {p} is a folder; name a file")
     if p.exists() and not force and not (owned_by is not None and owned_by(p)):
         raise OutputError(f"{p} exists; pass --force to replace it")
+    place = p.parent.absolute()
+    while not place.exists() and place != place.parent:  # the folders still to make are made by the write
+        place = place.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".probe", dir=place)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OutputError(f"cannot write {p}: {e.strerror or e}") from None
     return p
 
 
@@ -90,7 +97,6 @@ class StagedDir:
     """
 
     def __init__(self, final: str | os.PathLike, command: Optional[str] = None, force: bool = False):
-
         self.final = Path(final)
         self.command = command
         if self.final.exists() and not self.final.is_dir():
@@ -98,9 +104,10 @@ class StagedDir:
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
             self._lock = _Lock(self.final.parent / f".{self.final.name}.lock")
+            locked = self._lock.acquire()
         except OSError as e:
             raise OutputError(f"cannot write to {self.final}: {e.strerror or e}") from None
-        if not self._lock.acquire():
+        if not locked:
             raise OutputError(f"another preimage run is writing to {self.final}; wait for it or choose another --out")
         try:
             self._previous = self._check_owner(force)
@@ -168,6 +175,13 @@ class StagedDir:
                         written.append(str(rel))
                 for old in set(self._previous) - set(written):
                     (self.final / old).unlink(missing_ok=True)
+                    for parent in (self.final / old).parents:  # a subfolder the earlier run made, now empty
+                        if parent == self.final or not parent.is_relative_to(self.final):
+                            break
+                        try:
+                            parent.rmdir()
+                        except OSError:
+                            break
                 write_json(self.final / MANIFEST, {"command": self.command, "files": written})
         finally:
             shutil.rmtree(self.stage, ignore_errors=True)

@@ -32,10 +32,11 @@ from typing import Generator, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
 from . import _io, progress
 from .errors import ImageError, OutputError
-from .images import IMAGE_SUFFIXES, decode_image
+from .images import IMAGE_SUFFIXES, decode_image, unreadable
 from .keys import keyed
 
 SHARD_HINT = "make them with 'preimage make-shards DIR --out PREFIX'"
@@ -123,7 +124,6 @@ class Items:
         return data
 
     def load(self, i: int, size: Optional[int] = None) -> torch.Tensor:
-
         return decode_image(self.read(i), self.names[i], size)
 
     def subset(self, indices: Sequence[int]) -> "Items":
@@ -346,7 +346,6 @@ class Stream:
         return self.items.load(i, self.size)
 
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
-
         loader = _loader(_Decoded(self.items, self.size, self.skip_bad), self.workers, batch_size=self.batch,
                          shuffle=False, collate_fn=_collate)
         bar = progress.bar(total=len(self.items), desc=self.desc, show=self.show, unit="img")
@@ -386,20 +385,31 @@ ImageStream = Union[Stream, TensorStream]
 
 
 def stream_folder(data: str, size: int, batch: int = 256, workers: int = 0, limit: Optional[int] = None,
-                  skip_bad: bool = False, show: Optional[bool] = None, desc: str = "reading images",
-                  spread: bool = False) -> Stream:
-    """Stream the images of a folder or of tar shards: the first ``limit`` (``spread``: ``limit``
-    evenly spaced over all of them)."""
-    items = list_items(data)
-    if limit is not None:
-        items = items.evenly_spaced(limit) if spread else items.subset(range(min(limit, len(items))))
-    return Stream(items, size, batch, workers, skip_bad, show, desc)
+                  skip_bad: bool = False, show: Optional[bool] = None, desc: str = "reading images") -> Stream:
+    """Stream the images of a folder or of tar shards: all of them, or ``limit`` evenly spaced over
+    them in name order (what ``--n`` means for every command: every class folder is represented)."""
+    items = list_items(data).evenly_spaced(limit)
+    return Stream(items, size, batch, check_workers(workers, len(items), batch), skip_bad, show, desc)
+
+
+def check_workers(workers: int, images: int, batch: int) -> int:
+    """``--workers``, refused past the cores this process may use and capped at the number of batches
+    (more processes than batches would only start and wait)."""
+    cores = usable_cores()
+    if workers > cores:
+        raise ImageError(f"--workers {workers} is more than the {cores} core(s) this process may use")
+    return min(workers, max(1, -(-images // max(1, batch))))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def folder_images(data: str, n: int, size: int, workers: int = 0) -> Tuple[List[str], torch.Tensor]:
     """``n`` images of a folder or shards, evenly spaced in index order, decoded into memory at
     ``size``: (names, images). For the small sets that are shown or attacked whole."""
-    s = stream_folder(data, size, batch=64, workers=workers, limit=n, spread=True, show=False)
+    s = stream_folder(data, size, batch=64, workers=workers, limit=n, show=False)
     return s.files, torch.cat([x for _, x in s])
 
 
@@ -412,8 +422,6 @@ def batch_generator(seed: int, rank: int, step: int) -> torch.Generator:
 def decode_for_crops(data: bytes, name: str, size: int, zoom: float) -> torch.Tensor:
     """uint8 (3, H, W): an image whose shorter side exceeds ``zoom * size`` resized so that it is
     ``zoom * size`` (a crop then covers most of the photo); one smaller than ``size`` resized up to it."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(io.BytesIO(data)) as f:
             img = f.convert("RGB")
@@ -425,7 +433,7 @@ def decode_for_crops(data: bytes, name: str, size: int, zoom: float) -> torch.Te
                 img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BICUBIC)
             a = np.asarray(img)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"cannot read image {name}: {type(e).__name__}: {e}".splitlines()[0]) from None
+        raise unreadable(name, e) from None
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
 
 
@@ -486,23 +494,37 @@ def crop_batches(items: Items, size: int, n: int, seed: int, rank: int, start: i
 
 
 class _Center(torch.utils.data.Dataset):
-    def __init__(self, items: Items, size: int, zoom: float):
-        self.items, self.size, self.zoom = items, size, zoom
+    def __init__(self, items: Items, size: int, zoom: float, skip_bad: bool = False):
+        self.items, self.size, self.zoom, self.skip_bad = items, size, zoom, skip_bad
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        img = decode_for_crops(self.items.read(i), self.items.name(i), self.size, self.zoom)
+    def __getitem__(self, i: int) -> Optional[torch.Tensor]:
+        try:
+            img = decode_for_crops(self.items.read(i), self.items.name(i), self.size, self.zoom)
+        except ImageError:
+            if self.skip_bad:
+                return None
+            raise
         h, w = img.shape[-2:]
         y0, x0 = (h - self.size) // 2, (w - self.size) // 2
         return img[:, y0:y0 + self.size, x0:x0 + self.size]
 
 
-def center_crops(items: Items, size: int, zoom: float = 1.0, workers: int = 0) -> torch.Tensor:
-    """Float center crops (N, 3, S, S) of every item (validation images, input statistics)."""
-    loader = _loader(_Center(items, size, zoom), workers, batch_size=64, collate_fn=torch.stack)
-    return torch.cat(list(_iterate(loader))).float().div_(255.0)
+def center_crops(items: Items, size: int, zoom: float = 1.0, workers: int = 0, skip_bad: bool = False) -> torch.Tensor:
+    """Float center crops (N, 3, S, S) of every item (validation images, input statistics); with
+    ``skip_bad`` the unreadable ones are left out."""
+    loader = _loader(_Center(items, size, zoom, skip_bad), workers, batch_size=64, collate_fn=_stack_readable)
+    crops = [b for b in _iterate(loader) if len(b)]
+    if not crops:
+        raise ImageError(f"none of the {len(items)} images can be read")
+    return torch.cat(crops).float().div_(255.0)
+
+
+def _stack_readable(batch: List[Optional[torch.Tensor]]) -> torch.Tensor:
+    good = [x for x in batch if x is not None]
+    return torch.stack(good) if good else torch.empty(0, dtype=torch.uint8)
 
 
 def split_items(data: str, val: Optional[str], val_n: int, rank: int = 0, world: int = 1) -> Tuple[Items, Items]:
@@ -511,13 +533,15 @@ def split_items(data: str, val: Optional[str], val_n: int, rank: int = 0, world:
     that every class folder is represented. Training images are ``rank``'s share."""
     if val is not None:
         return list_items(data, rank, world), list_items(val).evenly_spaced(val_n)
-    if is_shards(data):
-        raise ImageError("training on shards needs --val (a folder or shards of validation images)")
-    every = index_folder(data)
+    every = list_items(data) if is_shards(data) else index_folder(data)
     k = min(val_n, max(1, len(every) // 20))
     if len(every) - k < 1:
         raise ImageError(f"{data} has {len(every)} image(s): too few to hold back validation images; pass --val")
     held = {(i * len(every)) // k for i in range(k)}
+    if is_shards(data):  # each rank keeps reading its own shards, less the held-back images
+        names = {every.name(i) for i in held}
+        mine = list_items(data, rank, world)
+        return mine.subset([i for i in range(len(mine)) if mine.name(i) not in names]), every.subset(sorted(held))
     train = every.subset([i for i in range(len(every)) if i not in held])
     if world > 1:
         train = train.subset(range(rank, len(train), world))
@@ -539,11 +563,13 @@ def make_shards(folder: str, prefix: str, per_shard: int = 10000, force: bool = 
     count = -(-len(items) // per_shard)
     width = max(6, len(str(count - 1)))
     paths = [f"{prefix}-{k:0{width}d}.tar" for k in range(count)]
-    existing = [p for p in paths if Path(p).exists()]
+    existing = _shards_of(prefix)
     if existing and not force:
-        raise OutputError(f"{existing[0]} exists ({len(existing)} of the {count} shards do); pass --force to replace them")
-    if not Path(prefix).parent.is_dir():
-        raise OutputError(f"folder {Path(prefix).parent} does not exist")
+        raise OutputError(f"{existing[0]} exists ({len(existing)} shard(s) with this prefix); pass --force to replace them")
+    try:
+        Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot write shards to {Path(prefix).parent}: {e.strerror or e}") from None
     bar = progress.bar(total=len(items), desc="writing shards", show=show, unit="img")
     for k, path in enumerate(paths):
         def write(tmp: Path, k=k) -> None:
@@ -562,7 +588,18 @@ def make_shards(folder: str, prefix: str, per_shard: int = 10000, force: bool = 
                     bar.update(1)
         _io.atomic_write(path, write)
     bar.close()
+    for stale in set(existing) - set(paths):  # an earlier run's shards beyond this run's count
+        Path(stale).unlink(missing_ok=True)
     return paths
+
+
+def _shards_of(prefix: str) -> List[str]:
+    """The files ``PREFIX-NNNNNN.tar`` that exist (an earlier ``make_shards`` run's), in name order."""
+    folder, name = Path(prefix).parent, Path(prefix).name
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(re.escape(name) + r"-\d{6,}\.tar")
+    return sorted(str(folder / f) for f in os.listdir(folder) if pattern.fullmatch(f))
 
 
 def shard_pattern(paths: Sequence[str]) -> str:

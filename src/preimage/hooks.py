@@ -74,6 +74,12 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             m.training = f
 
 
+def model_aliases(model: nn.Module, aliases: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """``aliases`` if given, else the model's own ``preimage_aliases`` attribute (zoo models carry
+    theirs), else none."""
+    return dict(aliases if aliases is not None else getattr(model, "preimage_aliases", None) or {})
+
+
 def resolve_module(model: nn.Module, layer: Union[str, nn.Module],
                    aliases: Optional[Dict[str, str]] = None) -> Tuple[str, nn.Module]:
     """(module path, module) for an alias, a module path or a module of ``model``."""
@@ -103,7 +109,6 @@ def resolve_layer(model: nn.Module, layer: str, aliases: Optional[Dict[str, str]
                      f" ('preimage layers MODEL' lists all {len(valid)})")
 
 
-
 class Capture:
     """Forward hooks that record the outputs of ``layers`` (see :func:`capture`)."""
 
@@ -111,6 +116,7 @@ class Capture:
                  aliases: Optional[Dict[str, str]] = None, stop: bool = True, keep_all: bool = False):
         self.model = model
         self.keys: List[Union[str, nn.Module]] = list(layers)
+        aliases = model_aliases(model, aliases)
         self.targets = [resolve_module(model, k, aliases) for k in self.keys]
         self.stop = stop
         self.keep_all = keep_all  # a module that runs several times: keep every output, not just the last
@@ -153,7 +159,8 @@ class Capture:
 
 def capture(model: nn.Module, layers: Sequence[Union[str, nn.Module]], aliases: Optional[Dict[str, str]] = None,
             stop: bool = True, keep_all: bool = False) -> Capture:
-    """A context manager that hooks ``layers`` (aliases, module paths or modules) of ``model``.
+    """A context manager that hooks ``layers`` (aliases, module paths or modules) of ``model``
+    (``aliases``: alias -> module path; default the model's ``preimage_aliases`` attribute).
 
     Inside the block, ``cap(x)`` runs the model and returns ``{layer: output}``; with ``stop=True``
     the forward pass ends as soon as every requested layer has produced its output.
@@ -167,7 +174,7 @@ def replace_output(model: nn.Module, layer: Union[str, nn.Module], fn: Callable[
     """For the block, the output of ``layer`` is replaced by ``fn(output)`` and the rest of the
     network runs on that: ``with replace_output(net, "fc6", lambda f: f + noise): net(x)``.
     A module whose output is not one tensor is refused."""
-    path, module = resolve_module(model, layer, aliases)
+    path, module = resolve_module(model, layer, model_aliases(model, aliases))
 
     def hook(mod, inp, out):
         if not isinstance(out, torch.Tensor):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
@@ -109,6 +110,17 @@ def load_image(source: str | os.PathLike, size: Optional[int] = None) -> torch.T
     return t
 
 
+def unreadable(name: str, e: Exception) -> ImageError:
+    """The one-line error for an image Pillow cannot read, naming the file (never Pillow's in-memory
+    buffer)."""
+    if isinstance(e, UnidentifiedImageError):
+        why = "not an image format Pillow reads (or the file is damaged)"
+    else:
+        why = f"{type(e).__name__}: {e}".splitlines()[0]
+        why = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the image data", why)
+    return ImageError(f"cannot read image {name}: {why}")
+
+
 def decode_image(data: bytes, name: str, size: Optional[int] = None) -> torch.Tensor:
     """:func:`load_image` for an encoded image held in memory (a member of a tar shard);
     ``name`` is what an error names."""
@@ -122,7 +134,7 @@ def _decode(fp, name: str) -> torch.Tensor:
             img.load()
             a = _pil_to_array(img)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"cannot read image {name}: {type(e).__name__}: {e}".splitlines()[0]) from None
+        raise unreadable(name, e) from None
     if not np.isfinite(a).all():
         raise ImageError(f"image {name} contains non-finite values")
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))

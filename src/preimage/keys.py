@@ -1,7 +1,7 @@
 """One keyed random generator for every per-image, per-step and per-unit draw.
 
 ``keyed(seed, *parts)`` is a :class:`torch.Generator` seeded from a hash of the run's seed and the
-parts that name the draw (``"dropout", image_index``; ``"pgd", image_index``; ``"unit", unit, sample``;
+parts that name the draw (``"dropout", image_index``; ``"pgd start", image_index``; ``"unit", unit, sample``;
 an image's content). The same parts give the same numbers whatever else is in the batch, on any
 number of workers or ranks, so no result depends on its companions.
 """

@@ -75,7 +75,9 @@ class LogBar:
         elapsed = time.monotonic() - self.t0
         of = f"/{self.total}" if self.total is not None else ""
         parts = [f"{self.n}{of} {self.unit}", f"{_fmt(elapsed)} elapsed"]
-        if state == "done":
+        if state == "done" and self.total is not None and self.n < self.total:
+            parts = [f"stopped at {self.n}{of} {self.unit} after {_fmt(elapsed)}"]  # an error or an early end
+        elif state == "done":
             parts = [f"done, {self.n}{of} {self.unit} in {_fmt(elapsed)}"]
         elif state == "started":
             parts = [f"started ({self.total} {self.unit})" if self.total is not None else "started"]

@@ -10,13 +10,20 @@ An :class:`Output` claims a folder for one run *before* the work starts - the fo
 second writer for the whole run - and :meth:`Output.save` writes everything through a staging
 folder, then moves it into place with a manifest, so a folder always holds one run's whole output.
 This module is the only user of :class:`preimage._io.StagedDir`.
+
+A result shows itself in a notebook through :class:`Shown`: a one-line ``repr`` and, in Jupyter,
+its main figure (``_repr_png_``) and a small page (``_repr_html_``). Drawing is the report's:
+:mod:`preimage.report.present` registers how each result type is shown in :data:`DISPLAYS` when
+it is imported, so this layer never imports the report.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
-from typing import Any, Dict, List, Mapping, Optional, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, runtime_checkable
 
 from ._io import StagedDir
 
@@ -100,3 +107,66 @@ def save(result: Result, out: str | os.PathLike, force: bool = False,
     """Save any result (its record, files and ``extra``) into ``out`` at once; returns the record."""
     with Output(out, result.command, force) as o:
         return o.save(result, extra)
+
+
+# ---------------------------------------------------------------- results in a notebook
+@dataclass(frozen=True)
+class Display:
+    """How a result type shows itself, registered by :mod:`preimage.report.present` in :data:`DISPLAYS`.
+
+    ``render(result)``: ``{"image/png": bytes, "text/html": str}`` (either may be missing), drawn
+    once per display; ``summary(result)``: its kind and key numbers, one short line.
+    """
+
+    render: Callable[[Any], Dict[str, Any]]
+    summary: Callable[[Any], str]
+
+
+#: result type -> how it is shown; filled by :mod:`preimage.report.present` (and the demo) at import
+DISPLAYS: Dict[type, Display] = {}
+
+
+def display_of(result: Any) -> Optional[Display]:
+    """The registered :class:`Display` of ``result``'s type (or of its nearest registered base)."""
+    for cls in type(result).__mro__:
+        if cls in DISPLAYS:
+            return DISPLAYS[cls]
+    return None
+
+
+class Shown:
+    """A result that shows itself: a short ``repr`` (kind, command, key numbers - never its tensors)
+    and, in Jupyter, its main figure and a small page. Mixed into every job's result; a dataclass
+    using it is declared with ``@dataclass(repr=False)`` so that this ``__repr__`` is kept."""
+
+    def __repr__(self) -> str:
+        d = display_of(self)
+        command = getattr(self, "command", "")
+        try:
+            text = d.summary(self) if d is not None else ""
+        except Exception as e:  # a repr must not raise: say what went wrong, briefly
+            text = f"(no summary: {type(e).__name__})"
+        return f"<{type(self).__name__} {command}" + (f": {text}" if text else "") + ">"
+
+    def _rendered(self) -> Dict[str, Any]:
+        d = display_of(self)
+        return d.render(self) if d is not None else {}
+
+    def _repr_png_(self) -> Optional[bytes]:
+        """The main figure (PNG bytes), or None where the result has none."""
+        return self._rendered().get("image/png")
+
+    def _repr_html_(self) -> Optional[str]:
+        """The result's page (framed), or its main figure above its lines."""
+        return self._rendered().get("text/html")
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> Dict[str, Any]:
+        """What IPython shows: every form at once, the figures drawn once."""
+        data: Dict[str, Any] = {"text/plain": repr(self)}
+        for mime, value in self._rendered().items():
+            data[mime] = base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+        if include:
+            data = {k: v for k, v in data.items() if k in include}
+        if exclude:
+            data = {k: v for k, v in data.items() if k not in exclude}
+        return data

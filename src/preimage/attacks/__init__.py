@@ -11,9 +11,10 @@ generator, so an image's example does not depend on its companions' number.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,7 @@ from ..errors import ConfigError
 from ..keys import keyed
 from ..models.classifier import Classifier
 
-__all__ = ["NORMS", "AttackOutcome", "Classifier", "check_norm", "fgsm", "outcome", "parse_eps", "pgd", "quantize"]
+__all__ = ["NORMS", "AttackOutcome", "Classifier", "check_budget", "check_norm", "fgsm", "outcome", "parse_eps", "pgd", "quantize"]
 
 NORMS = ("inf", "2")
 
@@ -34,15 +35,28 @@ def check_norm(norm: str) -> str:
     return norm
 
 
-def parse_eps(text: str) -> float:
-    """``"8/255"``, ``"0.03"``: a non-negative budget, or a clear error."""
+def parse_eps(text: str, option: str = "--eps") -> float:
+    """``"8/255"``, ``"0.03"``: a non-negative budget (or step), or a clear error naming ``option``."""
     try:
         v = float(Fraction(text.strip()))
     except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"--eps must be a number or a fraction like 8/255, got {text!r}") from None
+        raise ConfigError(f"{option} must be a number or a fraction like 8/255, got {text!r}") from None
     if not v >= 0 or v == float("inf"):
-        raise ConfigError(f"--eps must be a finite number >= 0, got {text!r}")
+        raise ConfigError(f"{option} must be a finite number >= 0, got {text!r}")
     return v
+
+
+def check_budget(eps: float, norm: str, shape: Tuple[int, ...]) -> float:
+    """Refuse a budget that lets an attack reach any image of the [0, 1] box (the attack is then no
+    small change but a free choice): L-inf eps >= 1, or L2 eps >= the box's diagonal sqrt(C*H*W)."""
+    if norm == "inf" and eps >= 1:
+        raise ConfigError(f"--eps {eps:g} lets an L-inf attack change every pixel to anything (images are in [0, 1]); "
+                          f"use a budget below 1, such as 8/255")
+    diagonal = math.sqrt(math.prod(shape))
+    if norm == "2" and eps >= diagonal:
+        raise ConfigError(f"--eps {eps:g} is at least the diagonal of the image box ({diagonal:.1f} for {shape}): an L2 "
+                          f"attack could reach any image; use a smaller budget")
+    return eps
 
 
 def _grad(clf: Classifier, x: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +50,6 @@ class RuleState:
 
     def __init__(self, rule: str = "gradient", slope: float = 0.0):
         if rule not in RULES + SURROGATES:
-
             raise ConfigError(f"unknown backward rule {rule!r}; valid: {', '.join(dict.fromkeys(RULES + SURROGATES))}")
         self.rule, self.slope = rule, float(slope)
 
@@ -127,7 +126,7 @@ def relu_rule(rule: str = "gradient", slope: float = 0.0, model: Optional[nn.Mod
         return relu(self)
 
     handles: List = []
-    modules: List[nn.Module] = []
+    modules: List[Tuple[nn.Module, Optional[object]]] = []  # each nn.ReLU and the forward it had as an attribute
     if model is not None:
         def enter(module, args):
             inside.depth = getattr(inside, "depth", 0) + 1
@@ -137,9 +136,9 @@ def relu_rule(rule: str = "gradient", slope: float = 0.0, model: Optional[nn.Mod
 
         handles = [model.register_forward_pre_hook(enter), model.register_forward_hook(leave, always_call=True)]
         for m in model.modules():
-            if type(m) is nn.ReLU:  # the module itself carries the rule (an instance attribute, removed on exit)
+            if type(m) is nn.ReLU:  # the module itself carries the rule (an instance attribute, undone on exit)
+                modules.append((m, vars(m).get("forward")))
                 m.forward = (lambda mod: lambda x: relu(x, mod.inplace))(m)  # type: ignore[method-assign]
-                modules.append(m)
     F.relu = relu  # type: ignore[assignment]
     torch.relu = relu  # type: ignore[assignment]
     torch.relu_ = lambda x: relu(x, inplace=True)  # type: ignore[assignment]
@@ -151,5 +150,8 @@ def relu_rule(rule: str = "gradient", slope: float = 0.0, model: Optional[nn.Mod
         F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_ = saved  # type: ignore[method-assign]
         for h in handles:
             h.remove()
-        for m in modules:
-            del m.forward
+        for m, before in reversed(modules):  # an enclosing rule's forward comes back
+            if before is None:
+                del m.forward
+            else:
+                m.forward = before  # type: ignore[assignment]

@@ -7,6 +7,7 @@ The verbs live in the modules of this package and register themselves in
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import List, Optional
@@ -14,17 +15,27 @@ from typing import List, Optional
 import torch
 
 from .. import progress
-from ..errors import PreimageError
-from . import attacks, backward, classify, datasets, demo, inversion, learned, natural, privacy  # noqa: F401  (each registers its verbs)
+from ..data import usable_cores
+from ..errors import ConfigError, PreimageError
+from . import attacks, backward, classify, datasets, demo, gradients, inversion, learned, natural, privacy  # noqa: F401  (each registers its verbs)
 from .common import COMMANDS, positive
 
 #: the order --help lists the verbs in
 ORDER = ("demo", "invert", "layers", "evaluate", "maximize", "caricature", "project", "top-activations", "diagnose",
-         "attack", "robustness", "transfer", "leakage",
+         "attack", "robustness", "transfer", "leakage", "gradient-leakage",
          "train-inverter", "perturb", "interpolate", "sample", "train-classifier", "eval-classifier", "make-shards")
 
-#: threads torch uses when --threads is not given (chosen by measurement, BENCHMARKS.md "Threads")
-DEFAULT_THREADS = 1
+def default_threads() -> int:
+    """Threads torch uses when --threads is not given: ``PREIMAGE_THREADS`` if set, else every core
+    this process may use (BENCHMARKS.md, "Threads": on a machine shared with other busy processes,
+    ``--threads 1`` is faster)."""
+    env = os.environ.get("PREIMAGE_THREADS", "").strip()
+    if env:
+        try:
+            return positive("PREIMAGE_THREADS")(env)
+        except argparse.ArgumentTypeError as e:
+            raise ConfigError(str(e)) from None
+    return usable_cores()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"preimage {_version()}")
     ap.add_argument("--quiet", action="store_true", help="no progress output")
     ap.add_argument("--threads", type=_threads, default=None,
-                    help=f"CPU threads for torch (default {DEFAULT_THREADS}: measured fastest here when the machine is shared)")
+                    help="CPU threads for torch (default: every core this process may use, or PREIMAGE_THREADS; "
+                         "--threads 1 on a machine shared with other busy processes)")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     for c in _ordered():
         p = sub.add_parser(c.name, help=c.help, description=c.help[0].upper() + c.help[1:] + ".",
@@ -82,7 +94,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     progress.set_quiet(a.quiet)
     threads = torch.get_num_threads()
-    torch.set_num_threads(a.threads or DEFAULT_THREADS)
+    try:
+        torch.set_num_threads(a.threads or default_threads())
+    except ConfigError as e:
+        print(f"preimage: error: {e}", file=sys.stderr)
+        return 2
     try:
         a.func(a)
     except PreimageError as e:

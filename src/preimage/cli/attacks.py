@@ -16,8 +16,12 @@ def _attack_options(p):
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or sample:NAME (or --data)")
     add_model_args(p, layer=False, handcrafted=False)
     p.add_argument("--data", help="folder of images or tar shards (root/<class>/... gives true labels)")
-    p.add_argument("--n", type=positive("--n"), default=100, help="images from --data, evenly spaced (default 100)")
-    p.add_argument("--method", choices=("fgsm", "pgd"), default="pgd")
+    p.add_argument("--n", type=positive("--n"), default=100, help="images from --data, evenly spaced in name order (default 100)")
+    add_workers(p)
+    p.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images of --data (default: stop, naming it)")
+    p.add_argument("--method", choices=("fgsm", "pgd"), default="pgd",
+                   help="pgd: projected gradient descent, --steps steps of --step-size (default); fgsm: one signed-gradient "
+                        "step of size eps (L-inf only)")
     p.add_argument("--norm", default="inf", help="inf or 2 (default inf)")
     p.add_argument("--eps", default="8/255", help="budget, a number or a fraction like 8/255 (default 8/255)")
     p.add_argument("--steps", type=positive("--steps"), default=10, help="PGD steps (default 10)")
@@ -34,14 +38,14 @@ def _attack_options(p):
 def cmd_attack(a):
     check_norm(a.norm)
     eps = parse_eps(a.eps)
-    step = parse_eps(a.step_size) if a.step_size else None
+    step = parse_eps(a.step_size, "--step-size") if a.step_size else None
     info = load_model(a)
     layers = parse_list(a.invert_layers, "--invert-layers") if a.invert_layers is not None else []
     for layer in layers:
         resolve_layer(info.module, layer, info.aliases)
     with output(a, "attack") as out:
         r = run_attack(info, a.images or None, a.data, a.n, a.method, a.norm, eps, a.steps, step, a.target, a.seed,
-                       model=a.model, invert_layers=layers)
+                       model=a.model, invert_layers=layers, workers=a.workers, skip_bad=a.skip_bad)
         finish(out, r, f"wrote {a.out}/results.json, attack.png and {r.record['n']} adversarial PNGs")
 
 
@@ -53,11 +57,12 @@ def _robustness_options(p):
     add_model_args(p, layer=False, handcrafted=False)
     p.add_argument("--data", required=True, help="image folder root/<class>/<image> or tar shards (class names = the model's)")
     add_workers(p)
-    p.add_argument("--n", type=positive("--n"), default=1000, help="images, evenly spaced (default 1000)")
-    p.add_argument("--eps", default="0,1/255,2/255,4/255,8/255", help="budgets (default 0,1/255,2/255,4/255,8/255)")
-    p.add_argument("--steps", type=positive("--steps"), default=10)
-    p.add_argument("--norm", default="inf", help="inf or 2")
-    p.add_argument("--out", default="preimage-robustness")
+    p.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images (default: stop, naming it)")
+    p.add_argument("--n", type=positive("--n"), default=1000, help="images, evenly spaced in name order (default 1000)")
+    p.add_argument("--eps", default="0,1/255,2/255,4/255,8/255", help="budgets, comma-separated (default 0,1/255,2/255,4/255,8/255)")
+    p.add_argument("--steps", type=positive("--steps"), default=10, help="PGD steps per example (default 10)")
+    p.add_argument("--norm", default="inf", help="the budget's norm: inf (largest pixel change) or 2 (Euclidean); default inf")
+    p.add_argument("--out", default="preimage-robustness", help="output folder (default preimage-robustness)")
 
 
 @command("robustness", "accuracy under PGD against the budget: JSON and a plot",
@@ -68,7 +73,7 @@ def cmd_robustness(a):
     eps = _parse_eps_list(a.eps)
     info = load_model(a)
     with output(a, "robustness") as out:
-        r = robustness(info, a.data, eps, a.n, a.steps, a.norm, a.seed, workers=a.workers)
+        r = robustness(info, a.data, eps, a.n, a.steps, a.norm, a.seed, workers=a.workers, skip_bad=a.skip_bad)
         finish(out, r, f"wrote {a.out}/robustness.json and robustness.png")
 
 
@@ -77,12 +82,13 @@ def _transfer_options(p):
                    "with its own normalization), e.g. refnet,cifar-resnet,cifar-vgg")
     p.add_argument("--data", required=True, help="image folder root/<class>/<image> or tar shards")
     add_workers(p)
-    p.add_argument("--n", type=positive("--n"), default=1000)
-    p.add_argument("--eps", default="8/255")
-    p.add_argument("--steps", type=positive("--steps"), default=10)
-    p.add_argument("--method", choices=("fgsm", "pgd"), default="pgd")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="preimage-transfer")
+    p.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images (default: stop, naming it)")
+    p.add_argument("--n", type=positive("--n"), default=1000, help="images, evenly spaced in name order (default 1000)")
+    p.add_argument("--eps", default="8/255", help="L-inf budget, a number or a fraction like 8/255 (default 8/255)")
+    p.add_argument("--steps", type=positive("--steps"), default=10, help="PGD steps per example (default 10)")
+    p.add_argument("--method", choices=("fgsm", "pgd"), default="pgd", help="pgd (default) or fgsm")
+    p.add_argument("--seed", type=int, default=0, help="seed of PGD's random starts and of networks built without weights")
+    p.add_argument("--out", default="preimage-transfer", help="output folder (default preimage-transfer)")
 
 
 @command("transfer", "how often adversarial examples made on one model fool another: the transfer matrix",
@@ -93,5 +99,5 @@ def cmd_transfer(a):
     infos = [load_named(m, seed=a.seed) for m in names]
     eps = parse_eps(a.eps)
     with output(a, "transfer") as out:
-        t = transfer(infos, names, a.data, eps, a.n, a.steps, a.method, a.seed, workers=a.workers)
+        t = transfer(infos, names, a.data, eps, a.n, a.steps, a.method, a.seed, workers=a.workers, skip_bad=a.skip_bad)
         finish(out, t, f"wrote {a.out}/transfer.json, transfer.png and transfer.txt")

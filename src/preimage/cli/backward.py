@@ -32,7 +32,7 @@ def cmd_project(a):
 
 def _data_args(p):
     p.add_argument("--data", required=True, help="folder of images (searched recursively, name order) or tar shards")
-    p.add_argument("--n", type=positive("--n"), help="only the first N images")
+    p.add_argument("--n", type=positive("--n"), help="N images, evenly spaced in name order (default: all)")
     p.add_argument("--batch-size", type=positive("--batch-size"), default=256)
     add_workers(p)
     p.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images (default: stop, naming it)")

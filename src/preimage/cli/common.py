@@ -15,6 +15,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from .. import report
+from ..data import usable_cores
 from ..errors import ConfigError
 from ..models import ModelInfo
 from ..models import load_model as _load_model
@@ -99,8 +100,17 @@ def nonnegative(name: str):
     return f
 
 
+def workers_option(s: str) -> int:
+    """An argparse type: an integer from 0 to the cores this process may use."""
+    v = nonnegative("--workers")(s)
+    cores = usable_cores()
+    if v > cores:
+        raise argparse.ArgumentTypeError(f"--workers {v} is more than the {cores} core(s) this process may use")
+    return v
+
+
 def add_workers(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=nonnegative("--workers"), default=DEFAULT_WORKERS,
+    p.add_argument("--workers", type=workers_option, default=DEFAULT_WORKERS,
                    help=f"image-decoding processes (default {DEFAULT_WORKERS}; 0 decodes in the main process)")
 
 

@@ -64,9 +64,9 @@ def _evaluate_options(p):
     p.add_argument("--std", help=argparse.SUPPRESS)
     p.add_argument("--random-weights", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data", required=True, help="folder of images or tar shards (the first N in name order are used)")
+    p.add_argument("--data", required=True, help="folder of images or tar shards (N of them, evenly spaced in name order)")
     add_workers(p)
-    p.add_argument("--n", type=positive("--n"), default=100, help="images (at least 2; default 100)")
+    p.add_argument("--n", type=positive("--n"), default=100, help="images, evenly spaced in name order (at least 2; default 100)")
     p.add_argument("--size", type=positive("--size"), default=128, help="image size in pixels (default 128)")
     add_run_args(p, "preimage-eval")
 

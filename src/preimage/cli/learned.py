@@ -88,7 +88,7 @@ def _perturb_options(p):
     p.add_argument("--show", type=positive("--show"), default=8, help="images in the PNG (default 8)")
 
 
-@command("perturb", "decode binarised and dropped-out codes and report how the reconstruction error changes",
+@command("perturb", "decode binarized and dropped-out codes and report how the reconstruction error changes",
          "preimage perturb --model refnet --layer fc6 --data ../shared/data/cifar10/test --n 1000 --out perturb-fc6",
          _perturb_options)
 def cmd_perturb(a):

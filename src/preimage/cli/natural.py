@@ -25,12 +25,20 @@ def _maximize_options(p):
     add_run_args(p, "preimage-maximize")
 
 
-@command("maximize", "synthesise images that maximize units of a layer (all units as one batch)",
+@command("maximize", "synthesize images that maximize units of a layer (all units as one batch)",
          "preimage maximize --model refnet --layer fc8 --classes all --out classes", _maximize_options)
 def cmd_maximize(a):
     rep = build_rep(a).to(device(a))
     size = rep.input_size
-    count = rep.output_shape(size)[0]
+    shape = rep.output_shape(size)
+    count = shape[0]
+    entry = MODELS.get(a.model)
+    if a.classes is not None:
+        n_classes = len(entry.classes) if entry and entry.classes else None
+        if len(shape) != 1 or (n_classes is not None and count != n_classes):
+            what = "x".join(map(str, shape))
+            raise ConfigError(f"--classes is for the class scores (a vector of {n_classes or 'one score per class'}"
+                              f"{' numbers' if n_classes else ''}); {a.layer} gives {what}: use --channels A:B or --units")
     units = parse_units(a.channels, a.units, a.classes, count)
     position: Optional[Tuple[int, int]] = None
     if a.position:
@@ -39,7 +47,6 @@ def cmd_maximize(a):
         except ValueError:
             raise ConfigError(f"--position must be Y,X, got {a.position!r}") from None
         position = (y, x)
-    entry = MODELS.get(a.model)
     labels = entry.classes if (entry and a.classes and entry.classes and count == len(entry.classes)) else None
     with output(a, "maximize") as out:
         r = maximize_units(rep, units, mode="position" if position else a.mode, position=position, samples=a.samples,

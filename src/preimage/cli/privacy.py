@@ -27,6 +27,8 @@ def _leakage_options(p):
                    help="training steps of an inverter trained on --public (default 3000, as the bundled ones)")
     p.add_argument("--batch-size", type=positive("--batch-size"), default=100, help="images per batch (default 100)")
     add_workers(p)
+    p.add_argument("--skip-bad", action="store_true", help="skip and count unreadable private or public images "
+                   "(default: stop, naming it)")
     p.add_argument("--out", default="preimage-leakage", help="output folder (default preimage-leakage)")
 
 
@@ -44,5 +46,6 @@ def cmd_leakage(a):
     quiet = getattr(a, "quiet", False)
     with output(a, "leakage") as out:
         r = run_leakage(info, layers, a.private, a.public, a.n, defenses, judge, a.steps, a.seed, a.workers,
-                        a.batch_size, log=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
+                        a.batch_size, log=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True)),
+                        skip_bad=a.skip_bad)
         finish(out, r, f"wrote {a.out}/leakage.json, leakage.html, leakage_depth.png, leakage_tradeoff.png")

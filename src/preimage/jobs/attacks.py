@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from ..attacks import Classifier, fgsm, outcome, pgd, quantize
+from ..attacks import Classifier, check_budget, fgsm, outcome, pgd, quantize
 from ..data import Stream, class_indices, list_items
 from ..errors import ConfigError, WeightsError
 from ..images import encode_png, labels_for, load_image
@@ -18,10 +18,11 @@ from ..learned import decode, find_bundled
 from ..models.loading import ModelInfo
 from ..optimize import invert
 from ..representations.cnn import CNNLayer
+from ..results import Shown
 
 
-@dataclass
-class Attack:
+@dataclass(repr=False)
+class Attack(Shown):
     """Adversarial examples and their outcome (a :class:`~preimage.results.Result`: one PNG per
     example; the report draws ``attack.png`` and, with ``decoded``, ``seen_by_LAYER.png``)."""
 
@@ -51,10 +52,10 @@ class Attack:
         return out
 
 
-def run_attack(info: ModelInfo, sources: Optional[Sequence[str]] = None, data: Optional[str] = None, n: int = 100,
+def run_attack(info: ModelInfo, sources: Union[None, Sequence[str], torch.Tensor] = None, data: Optional[str] = None, n: int = 100,
                method: str = "pgd", norm: str = "inf", eps: float = 8 / 255, steps: int = 10,
                step_size: Optional[float] = None, target: Optional[int] = None, seed: int = 0,
-               model: str = "", invert_layers: Sequence[str] = ()) -> Attack:
+               model: str = "", invert_layers: Sequence[str] = (), workers: int = 0, skip_bad: bool = False) -> Attack:
     if method not in ("fgsm", "pgd"):
         raise ConfigError(f"unknown method {method!r}; valid: fgsm, pgd")
     if method == "fgsm" and norm != "inf":
@@ -64,18 +65,29 @@ def run_attack(info: ModelInfo, sources: Optional[Sequence[str]] = None, data: O
     if target is not None and (nc is None or not 0 <= target < nc):
         raise ConfigError(f"--target {target} is out of range: {info.name} has "
                           f"{nc if nc is not None else 'an unknown number of'} classes")
-    if (sources is None) == (data is None):
-        raise ConfigError("give images or --data DIR")
+    check_budget(eps, norm, (3, info.input_size, info.input_size))
+    if sources is not None and data is not None:
+        raise ConfigError("give images or --data DIR, not both")
+    if sources is None and data is None:
+        raise ConfigError("give images (files or sample:NAME) or --data DIR")
     truth = None
-    if sources is not None:
+    if isinstance(sources, torch.Tensor):  # images in memory: (N, 3, H, W) in [0, 1]
+        x, files = sources.detach().float().cpu(), [f"image{i}" for i in range(len(sources))]
+    elif sources is not None:
         files = list(sources)
         x = torch.stack([load_image(f, info.input_size) for f in files])
     else:
         assert data is not None
         items = list_items(data).evenly_spaced(n)
-        files = list(items.names)
-        x = torch.cat([b for _, b in Stream(items, info.input_size, 64, show=False)])
-        truth = class_indices(items, info.classes)
+        stream = Stream(items, info.input_size, 64, workers, skip_bad=skip_bad, show=False)
+        batches = list(stream)
+        if not batches:
+            raise ConfigError(f"none of the {len(items)} images of {data} can be read")
+        kept = torch.cat([i for i, _ in batches])
+        x = torch.cat([b for _, b in batches])
+        files = [items.name(int(i)) for i in kept]
+        labels_all = class_indices(items, info.classes)
+        truth = labels_all[kept] if labels_all is not None else None
     with torch.no_grad():
         predicted = clf(x).argmax(1)
     y = truth if truth is not None else predicted
@@ -93,7 +105,9 @@ def run_attack(info: ModelInfo, sources: Optional[Sequence[str]] = None, data: O
              "adv_label": int(o.adv_label[i]), "adv_confidence": float(o.adv_conf[i]),
              "linf": float(o.linf[i]), "l2": float(o.l2[i]), "success": bool(o.success[i]),
              "adv_label_8bit": int(o8.adv_label[i]), "success_8bit": bool(o8.success[i])} for i, f in enumerate(files)]
+    skipped = list(stream.skipped) if data is not None else []
     record = {"model": model or info.name, "method": method, "norm": norm, "eps": eps, "steps": steps if method == "pgd" else 1,
+              "skipped_unreadable": skipped,
               "target": target, "seed": seed, "n": len(files), "success_rate": float(o.success.float().mean()),
               "success_rate_8bit": float(o8.success.float().mean()),
               "clean_accuracy": float((o.clean_label == y).float().mean()) if truth is not None else None,
@@ -107,7 +121,7 @@ def run_attack(info: ModelInfo, sources: Optional[Sequence[str]] = None, data: O
 
 
 def labeled_stream(info: ModelInfo, data: str, n: int, batch: int = 250, workers: int = 0, show: Optional[bool] = None,
-                    desc: str = "reading images"):
+                   desc: str = "reading images", skip_bad: bool = False) -> Tuple[Stream, torch.Tensor]:
     """(stream of ``n`` images evenly spaced over a folder or shards, their true labels), refused
     before any image is decoded unless every image's class is one of the model's."""
     items = list_items(data).evenly_spaced(n)
@@ -115,11 +129,11 @@ def labeled_stream(info: ModelInfo, data: str, n: int, batch: int = 250, workers
     if y is None:
         raise ConfigError(f"{data}: this needs true labels: class folders (or shard classes) named as the model's "
                           f"classes ({', '.join(info.classes or [])})")
-    return Stream(items, info.input_size, batch, workers, show=show, desc=desc), y
+    return Stream(items, info.input_size, batch, workers, skip_bad=skip_bad, show=show, desc=desc), y
 
 
-@dataclass
-class Robustness:
+@dataclass(repr=False)
+class Robustness(Shown):
     """Accuracy under PGD against the budget (a :class:`~preimage.results.Result`, ``robustness.json``;
     the report draws ``robustness.png``)."""
 
@@ -138,8 +152,8 @@ class Robustness:
         return [f"eps {e:.5f}  accuracy {acc:.3f}" for e, acc in zip(self.record["eps"], self.record["accuracy"])]
 
 
-@dataclass
-class Transfer:
+@dataclass(repr=False)
+class Transfer(Shown):
     """The transfer matrix (a :class:`~preimage.results.Result`, ``transfer.json`` and ``transfer.txt``;
     the report draws ``transfer.png``)."""
 
@@ -155,7 +169,9 @@ class Transfer:
         names, t = self.record["models"], self.record
         head = "made on / tested on"
         w = max(max(len(n) for n in names), len(head) - 4)
-        out = [f"{head:<{w + 4}}" + "".join(f"{n:>{w + 2}}" for n in names)]
+        out = [f"fooled rate ({t['method']}, L-inf eps {t['eps']:.5g}, {t['n']} images): the fraction of the examples made "
+               f"on the row's model that the column's model misclassifies",
+               f"{head:<{w + 4}}" + "".join(f"{n:>{w + 2}}" for n in names)]
         out += [f"{src:<{w + 4}}" + "".join(f"{v:>{w + 2}.3f}" for v in row) for src, row in zip(names, t["matrix"])]
         return out
 
@@ -167,43 +183,63 @@ class Transfer:
 
 
 def robustness(info: ModelInfo, data: str, eps_list: Sequence[float], n: int = 1000, steps: int = 10, norm: str = "inf",
-               seed: int = 0, show: Optional[bool] = None, workers: int = 0) -> Robustness:
+               seed: int = 0, show: Optional[bool] = None, workers: int = 0, skip_bad: bool = False) -> Robustness:
     """Accuracy under PGD at each budget (eps 0: clean accuracy), streamed in batches of 250."""
+    if not eps_list:
+        raise ConfigError("--eps names no budget")
+    for eps in eps_list:
+        check_budget(eps, norm, (3, info.input_size, info.input_size))
     clf = Classifier.from_info(info)
-    stream, y = labeled_stream(info, data, n, workers=workers, show=show, desc="robustness")
+    stream, y = labeled_stream(info, data, n, workers=workers, show=show, desc="robustness", skip_bad=skip_bad)
     correct = torch.zeros(len(eps_list))
+    seen = 0
     for idx, x in stream:
+        seen += len(idx)
         yb = y[idx]
         for k, eps in enumerate(eps_list):
             adv = x if eps == 0 else pgd(clf, x, yb, eps, steps, norm=norm, seed=seed)
             with torch.no_grad():
                 correct[k] += float((clf(adv).argmax(1) == yb).sum())
-    acc = (correct / len(y)).tolist()
-    return Robustness({"model": info.name, "n": len(y), "norm": norm, "steps": steps, "eps": list(eps_list),
-                       "accuracy": acc})
+    if not seen:
+        raise ConfigError(f"none of the images of {data} can be read")
+    acc = (correct / seen).tolist()
+    return Robustness({"model": info.name, "n": seen, "skipped_unreadable": list(stream.skipped), "norm": norm,
+                       "steps": steps, "eps": list(eps_list), "accuracy": acc})
 
 
 def transfer(infos: Sequence[ModelInfo], names: Sequence[str], data: str, eps: float, n: int = 1000, steps: int = 10,
-             method: str = "pgd", seed: int = 0, show: Optional[bool] = None, workers: int = 0) -> Transfer:
+             method: str = "pgd", seed: int = 0, show: Optional[bool] = None, workers: int = 0,
+             skip_bad: bool = False) -> Transfer:
     """Rows: the model the examples were made on; columns: the model they are tested on; each cell
     the fraction of examples that fool the target (its prediction differs from the true label).
     Streamed in batches of 250."""
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ConfigError(f"--models needs at least two different models, got {', '.join(names) or 'none'}")
     sizes = {i.input_size for i in infos}
     if len(sizes) != 1:
         raise ConfigError("the models take inputs of different sizes ("
                           + ", ".join(f"{nm}: {i.input_size}" for nm, i in zip(names, infos)) + "); transfer needs one size")
+    check_budget(eps, "inf", (3, infos[0].input_size, infos[0].input_size))
     clfs = [Classifier.from_info(i) for i in infos]
-    stream, y = labeled_stream(infos[0], data, n, workers=workers, show=show, desc="transfer")
+    stream, y = labeled_stream(infos[0], data, n, workers=workers, show=show, desc="transfer", skip_bad=skip_bad)
     fooled = torch.zeros(len(clfs), len(clfs))
+    seen = 0
     for idx, x in stream:
+        seen += len(idx)
         yb = y[idx]
         for r, src in enumerate(clfs):
             adv = fgsm(src, x, yb, eps) if method == "fgsm" else pgd(src, x, yb, eps, steps, seed=seed)
             with torch.no_grad():
                 for c, tgt in enumerate(clfs):
                     fooled[r, c] += float((tgt(adv).argmax(1) != yb).sum())
-    matrix = (fooled / len(y)).tolist()
-    return Transfer({"models": list(names), "eps": eps, "method": method, "n": len(y), "steps": steps, "matrix": matrix})
+    if not seen:
+        raise ConfigError(f"none of the images of {data} can be read")
+    matrix = (fooled / seen).tolist()
+    return Transfer({"models": list(names), "eps": eps, "norm": "inf", "method": method, "n": seen, "steps": steps,
+                     "skipped_unreadable": list(stream.skipped),
+                     "metric": "fooled rate: the fraction of the examples made on the row's model (PGD or FGSM, L-inf "
+                               "budget eps) that the column's model misclassifies (prediction differs from the true label)",
+                     "matrix": matrix})
 
 
 def layers_see(info: ModelInfo, x: torch.Tensor, adv: torch.Tensor, layers: Sequence[str],

@@ -1,6 +1,6 @@
-"""Natural pre-images as jobs with saved results: ``maximize`` (units of a layer, batched) and
-``caricature`` (photos exaggerated by what a layer sees). The computation lives in
-:mod:`preimage.optimize.maximize`; this module chooses units, normalizes, and writes files.
+"""Natural pre-images as jobs: ``maximize`` (units of a layer, batched) and ``caricature`` (photos
+exaggerated by what a layer sees). The computation lives in :mod:`preimage.optimize.maximize`; this
+module chooses the units, normalizes them and returns results (``UnitImages``, ``Caricatures``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from ..images import PHOTOS, encode_png, labels_for, list_images, load_image
 from ..optimize.maximize import Maximization, caricature, check_units, maximize, natural_maxima
 from ..parsing import parse_ints, parse_range
 from ..representations.base import Representation
+from ..results import Shown
 
 
 def parse_units(channels: Optional[str] = None, units: Optional[str] = None, classes: Optional[str] = None,
@@ -47,12 +48,13 @@ def normalize_images(folder: Optional[str], size: int, limit: int = 2000) -> Tup
     return torch.stack([load_image(f, size) for f in files]), f"{folder} ({len(files)} images)"
 
 
-@dataclass
-class UnitImages:
+@dataclass(repr=False)
+class UnitImages(Shown):
     """A :class:`Maximization` with what it was made of (a :class:`~preimage.results.Result`: one PNG
     per unit and sample; the report adds ``grid.png``)."""
 
     command = "maximize"
+    label_chars = 12      # about what one grid cell's label line holds (the grid scales its font with its width)
 
     result: Maximization
     model: str
@@ -63,19 +65,42 @@ class UnitImages:
     def name(self, i: int, k: int) -> str:
         return f"unit{self.result.units[i]:04d}_s{k}.png"
 
+    def normalization(self, i: int) -> Tuple[Optional[float], str]:
+        """Unit ``i``'s divisor (None where there is none) and how it was obtained."""
+        m = self.result
+        if bool(m.has_normalizer[i]):
+            what = "spatial mean" if m.mode == "mean" else "activation"
+            return float(m.normalizer[i]), f"largest {what} on {self.normalized_on}"
+        if m.natural_max is None:
+            return None, "none: not normalized; normalized_activation is the raw activation"
+        return None, (f"none: no natural image activates this unit (its largest activation on {self.normalized_on} "
+                      f"is {float(m.natural_max[i]):.4g}); normalized_activation is the raw activation")
+
     def to_json(self) -> Dict:
         m = self.result
+        norms = [self.normalization(i) for i in range(len(m.units))]
         return {"model": self.model, "layer": self.layer, "preset": m.preset, "iters": m.iterations,
                 "seconds": round(m.seconds, 3), "mode": m.mode, "normalized_on": self.normalized_on,
+                "not_normalized": [u for u, (d, _) in zip(m.units, norms) if d is None],
                 "units": [{"unit": u, "sample": k, "output": self.name(i, k), "activation": float(m.activation[i, k]),
-                           "normalized_activation": float(m.normalized[i, k]), "rank": int(m.rank[i, k]),
+                           "normalized_activation": float(m.normalized[i, k]), "normalizer": norms[i][0],
+                           "normalized_by": norms[i][1], "rank": int(m.rank[i, k]),
                            **({"label": self.labels[u]} if self.labels and u < len(self.labels) else {})}
                           for i, u in enumerate(m.units) for k in range(m.images.shape[1])]}
 
     def label(self, i: int, k: int) -> str:
+        """The grid's label: the unit's name and normalized activation; for a unit with no natural
+        normalizer, its raw activation marked ``raw`` - or, where that would not fit a grid cell,
+        the name and the mark alone (the mark matters more than a number on another scale)."""
         u = self.result.units[i]
         name = self.labels[u] if self.labels and u < len(self.labels) else f"unit {u}"
-        return f"{name} {float(self.result.normalized[i, k]):.1f}"
+        value = f"{float(self.result.normalized[i, k]):.1f}"
+        if bool(self.result.has_normalizer[i]):
+            return f"{name} {value}"
+        for text in (f"{name} {value} raw", f"{name} raw"):
+            if len(text) <= self.label_chars:
+                return text
+        return name[:max(1, self.label_chars - 5)].rstrip() + ". raw"
 
     def files(self) -> Dict[str, bytes]:
         m = self.result
@@ -83,7 +108,9 @@ class UnitImages:
 
     def lines(self) -> List[str]:
         return [f"unit {r['unit']:>4} sample {r['sample']}  activation {r['activation']:.3f}  normalized "
-                f"{r['normalized_activation']:.2f}  rank {r['rank']}" for r in self.to_json()["units"]]
+                f"{r['normalized_activation']:.2f}  rank {r['rank']}"
+                + ("" if r["normalizer"] is not None else "  (raw activation: no natural normalizer)")
+                for r in self.to_json()["units"]]
 
 
 def maximize_units(rep: Representation, units: Sequence[int], *, mode: str = "center", position: Optional[Tuple[int, int]] = None,
@@ -99,8 +126,8 @@ def maximize_units(rep: Representation, units: Sequence[int], *, mode: str = "ce
     return UnitImages(m, model, layer, where, labels)
 
 
-@dataclass
-class Caricatures:
+@dataclass(repr=False)
+class Caricatures(Shown):
     """Photos pushed towards more of what a layer sees in them (a :class:`~preimage.results.Result`)."""
 
     command = "caricature"

@@ -1,11 +1,11 @@
 """Feature-space studies with a trained inverter (Dosovitskiy & Brox, CVPR 2016, section 5).
 
-* :func:`binarise`: keep only which units are active. Each code's active units (> 0) are set to the
+* :func:`binarize`: keep only which units are active. Each code's active units (> 0) are set to the
   mean of its active values and the others to the mean of its inactive values (0 for a code taken
   after a ReLU), so the code keeps one bit per unit and two numbers.
 * :func:`dropout`: zero a random fraction ``p`` of the units and scale the rest by ``1 / (1 - p)``
   (the expectation is kept, as dropout does at training time); drawn per image.
-* :func:`perturb`: decode clean, binarised and dropped-out codes; the errors say what survives.
+* :func:`perturb`: decode clean, binarized and dropped-out codes; the errors say what survives.
 * :func:`interpolate`: decode a straight line between two images' codes.
 * :func:`sample_codes` / :func:`sample`: draw every dimension independently from its empirical
   distribution over a set of codes, and decode.
@@ -26,9 +26,10 @@ from ..keys import keyed
 from ..learned.data import in_batches
 from ..learned.inverter import Inverter
 from ..representations.base import Representation
+from ..results import Shown
 
 
-def binarise(f: torch.Tensor) -> torch.Tensor:
+def binarize(f: torch.Tensor) -> torch.Tensor:
     """(N, ...) codes -> the same shape, two values per code: the mean active and mean inactive value."""
     flat = f.flatten(1)
     active = flat > 0
@@ -53,7 +54,7 @@ def dropout(f: torch.Tensor, p: float = 0.5, generator: Optional[torch.Generator
     return f * keep.to(f.dtype) / (1.0 - p)
 
 
-MODES = ("clean", "binarised", "dropout", "mean code", "other image")
+MODES = ("clean", "binarized", "dropout", "mean code", "other image")
 
 
 @torch.no_grad()
@@ -62,16 +63,16 @@ def perturb_codes(f: torch.Tensor, index: torch.Tensor, mean: torch.Tensor, prev
     """The codes :func:`perturb` decodes for a batch ``f`` of codes at positions ``index`` of their
     set: ``mean`` is the set's mean code, ``previous`` the code before the batch's first (the set's
     last, for its first image)."""
-    return {"clean": f, "binarised": binarise(f), "dropout": dropout(f, p, index=index, seed=seed),
+    return {"clean": f, "binarized": binarize(f), "dropout": dropout(f, p, index=index, seed=seed),
             "mean code": mean.expand_as(f).contiguous(), "other image": torch.cat([previous[None], f[:-1]])}
 
 
 @torch.no_grad()
 def perturb(rep: Representation, inverter: Inverter, images: torch.Tensor, p: float = 0.5, seed: int = 0) -> Dict:
-    """Decode each image's code as it is, binarised, and with a fraction ``p`` dropped.
+    """Decode each image's code as it is, binarized, and with a fraction ``p`` dropped.
 
     Returns ``{"codes": {mode: codes}, "images": {mode: (N, 3, S, S)}, "image_error": {mode: (N,)},
-    "feature_error": {mode: (N,)}}`` for the modes ``clean``, ``binarised``, ``dropout`` and two
+    "feature_error": {mode: (N,)}}`` for the modes ``clean``, ``binarized``, ``dropout`` and two
     references that carry no information about the image: ``mean code`` (the set's mean code) and
     ``other image`` (the previous image's code, the last image's for the first); ``feature_error``
     compares each code with the clean one.
@@ -118,8 +119,8 @@ def sample(rep: Representation, inverter: Inverter, images: torch.Tensor, n: int
 
 
 # ---------------------------------------------------------------- the studies as saved results
-@dataclass
-class Study:
+@dataclass(repr=False)
+class Study(Shown):
     """A study's record and the images of its figure (a :class:`~preimage.results.Result` recorded as
     ``NAME.json``; the report draws ``NAME.png`` from ``rows`` and ``columns``)."""
 
@@ -180,10 +181,10 @@ def perturb_study(rep: Representation, inv: Inverter, data: str, n: int = 100, d
                 change[m][idx] = metrics.feature_error(c, f)
             for j in range(min(len(idx), show - len(rows))):
                 rows.append([x[j]] + [decoded[m][j] for m in MODES])
-    cols = ["original", "decoded", "binarised code", f"{int(100 * drop)}% dropped", "mean code", "previous image's code"]
+    cols = ["original", "decoded", "binarized code", f"{int(100 * drop)}% dropped", "mean code", "previous image's code"]
     record: Dict[str, Any] = {
         "representation": rep.name, "inverter": inv.path, "data": data, "n": len(items), "size": inv.image_size,
-        "drop": drop, "seed": seed, "binarise": "active units -> mean active value, others -> mean inactive value",
+        "drop": drop, "seed": seed, "binarize": "active units -> mean active value, others -> mean inactive value",
         "modes": {m: {"image_error_mean": float(errs[m].mean()),
                       "image_error_std": float(errs[m].std()) if len(items) > 1 else 0.0,
                       "code_change_mean": float(change[m].mean()),

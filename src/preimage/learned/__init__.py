@@ -4,7 +4,7 @@
 * :mod:`.training`: ``train_inverter`` (random crops, checkpoints, resume, torchrun/DDP);
 * :mod:`.inverter`: inverter files (safetensors + metadata), loading with checks, bundled inverters;
 * :mod:`.apply`: ``decode`` (one pass) and ``hybrid`` (optimization started from the decoder);
-* :mod:`.studies`: binarised / dropped-out codes, interpolation, sampling from the marginals.
+* the feature-space studies that use them live in :mod:`preimage.jobs.studies`.
 """
 
 from .apply import decode, hybrid, resolve_inverter

@@ -98,13 +98,13 @@ def train_inverter(rep: Representation, data: str, out: str, size: int, steps: i
     train_items, val_items = split_items(data, val, val_n, run.rank, run.world)
     if not len(train_items):
         raise ConfigError(f"{data}: no training images for rank {run.rank} of {run.world}")
-    val_x = center_crops(val_items, size, 1.0, workers)
+    val_x = center_crops(val_items, size, 1.0, workers, skip_bad)
     with torch.no_grad():
         val_f = in_batches(rep, val_x)
 
     decoder = build_decoder(rep, size, width=width, fc_width=fc_width, min_width=min_width)
     with torch.no_grad():  # input statistics from 512 training images spread over the folder
-        decoder.fit_input(in_batches(rep, center_crops(train_items.evenly_spaced(512), size, zoom, workers)))
+        decoder.fit_input(in_batches(rep, center_crops(train_items.evenly_spaced(512), size, zoom, workers, skip_bad)))
     config = {"representation": identity(rep), "size": size, "steps": steps, "batch_size": batch_size,
               "lr": lr, "seed": seed, "decoder": decoder.config(), "zoom": zoom,
               "comparator": getattr(comparator, "name", None), "comparator_weight": comparator_weight}

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..errors import WeightsError
 from . import cifar_nets as _cn
+from . import lenet_zhu as _lenet
 from . import refnet as _refnet
 from . import torchvision_arch as _tv
 from .info import ModelInfo, load_weights
@@ -43,6 +44,10 @@ MODELS: Dict[str, ZooEntry] = {
                         url=_tv.ALEXNET_URL, about="torchvision AlexNet layout (ImageNet, 224x224)"),
     "vgg16": ZooEntry(_tv.vgg16, _tv.IMAGENET_MEAN, _tv.IMAGENET_STD, 224, _tv.VGG16_ALIASES,
                       url=_tv.VGG16_URL, about="torchvision VGG-16 layout (ImageNet, 224x224)"),
+    "lenet-zhu": ZooEntry(_lenet.lenet_zhu, _refnet.CIFAR10_MEAN, _refnet.CIFAR10_STD, 32, _lenet.LENET_ZHU_ALIASES,
+                          classes=_refnet.CIFAR10_CLASSES,
+                          about="LeNet (Zhu): the sigmoid network of Deep Leakage from Gradients, untrained, weights "
+                                "uniform in [-0.5, 0.5] from --seed (no bundled weights)"),
 }
 
 
@@ -62,6 +67,9 @@ def build(name: str, weights: Optional[str] = None, pretrained: bool = True) -> 
         load_weights(module, path)
     elif pretrained and e.url:
         load_weights(module, _download(name, e.url))
+    # carried by the module itself (nn.Module types its attributes as tensors and modules, hence the ignore),
+    # so that hooks.capture(module, ["conv2"]) and CNNLayer(module, "conv2") find them
+    module.preimage_aliases = dict(e.aliases)  # type: ignore[assignment]
     return ModelInfo(module=module, name=name, mean=e.mean, std=e.std, input_size=e.input_size,
                      aliases=dict(e.aliases), classes=e.classes)
 

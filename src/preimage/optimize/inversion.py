@@ -12,7 +12,7 @@ from ..errors import ConfigError, ImageError
 from ..keys import content_key, keyed
 from ..representations.base import Representation
 from .loop import StopRule, rescale_stages
-from .objectives import Selection
+from .objectives import Objective, Selection
 from .optimizers import as_optimizer
 from .presets import Preset, get_preset
 
@@ -73,7 +73,8 @@ def invert(rep: Representation, images: Optional[torch.Tensor] = None, target: O
            preset: str | Preset = "default", iters: Optional[int] = None, samples: int = 1,
            window: Optional[int] = None, channels: Optional[Tuple[int, int]] = None,
            size: Optional[Tuple[int, int]] = None, seed: int = 0, init: Optional[torch.Tensor] = None,
-           show: Optional[bool] = None, optimizer=None, transforms=None) -> InversionResult:
+           show: Optional[bool] = None, optimizer=None, transforms=None,
+           objective: Optional[Objective] = None) -> InversionResult:
     """Reconstruct images from the code ``Phi0 = rep(images)`` (or a given ``target``).
 
     Args:
@@ -89,10 +90,17 @@ def invert(rep: Representation, images: Optional[torch.Tensor] = None, target: O
         optimizer: replaces the preset's: any ``torch.optim`` class (or factory), on the preset's
             learning-rate schedule.
         transforms: more transforms after the preset's jitter (e.g. ``[RandomFlip()]``).
+        objective: the whole energy instead of the preset's (``FeatureMatch(t3, layer="conv3") +
+            FeatureMatch(t5) + 0.3 * TotalVariation(2.0, "mean")``); the preset still gives the
+            parameterization (its priors read ``ctx.pixels`` in the preset's pixel units: [0, 1] for
+            ``default``), start, optimizer, schedule, jitter and ReLU rule. Its targets are one code per
+            image, so ``samples`` must be 1. ``feature_error`` still compares ``rep``'s own code.
     """
     rep.require_differentiable("optimization inversion")
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
+    if objective is not None and samples != 1:
+        raise ConfigError("an objective holds one target per image: use samples=1 with objective=")
     originals = None
     if images is not None:
         originals = _check_images(images)
@@ -118,8 +126,9 @@ def invert(rep: Representation, images: Optional[torch.Tensor] = None, target: O
     sources = originals if originals is not None else selection(target)  # a code: the part that is matched
     keys = [keyed(seed, content_key(sources[i]), k) for i in range(n) for k in range(samples)]
     setup = preset_obj.setup(rep, target_k, selection, size, gen, init=init, keys=keys)
+    if objective is not None:
+        setup.objective = objective
     if optimizer is not None:
-
         setup.optimizer = as_optimizer(optimizer, setup.stages[0].lr)
     if transforms:
         setup.extra_transforms = list(transforms)

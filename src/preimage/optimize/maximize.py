@@ -7,7 +7,8 @@ parameterization and loop.
   objective (minus the unit's activation, divided by its normalizer), batched: image ``i`` of the
   batch maximizes unit ``units[i]``, so many units run in one forward and backward pass.
 * The IJCV normalization: a unit's activation is divided by its largest value over a set of
-  natural images (:func:`natural_maxima`), so 1 means "as strong as the strongest natural image".
+  natural images (:func:`natural_maxima`), so 1 means "as strong as the strongest natural image";
+  a unit no natural image activates has no such divisor (recorded as NaN, its value left raw).
 * :class:`Caricature`: maximize ``<max(Phi(x0), 0) / ||Phi(x0)||^2, Phi(x)>`` starting at ``x0``.
 """
 
@@ -132,12 +133,20 @@ class Maximization:
     activation: torch.Tensor              # (U, S) raw activation in the final image
     normalized: torch.Tensor              # (U, S) activation / normalizer
     rank: torch.Tensor                    # (U, S) 1 = strongest of its layer at that place
-    normalizer: torch.Tensor              # (U,)
+    normalizer: torch.Tensor              # (U,) the divisor of ``normalized``; NaN where there is none (see below)
     mode: str
     preset: str
     iterations: int
     seconds: float
     history: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    # (U,) each unit's largest activation over the natural images (None: not normalized). A unit no
+    # natural image activates (natural maximum <= 0) has no divisor: its ``normalized`` is the raw activation.
+    natural_max: Optional[torch.Tensor] = None
+
+    @property
+    def has_normalizer(self) -> torch.Tensor:
+        """(U,) bool: whether the unit's ``normalized`` was divided by a natural maximum."""
+        return ~torch.isnan(self.normalizer)
 
 
 def _code_shape(rep: Representation, size: Tuple[int, int]) -> Tuple[int, ...]:
@@ -162,12 +171,14 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
              samples: int = 1, preset: Union[str, Preset] = "default", iters: Optional[int] = None, seed: int = 0,
              normalizers: Optional[torch.Tensor] = None, size: Optional[int] = None,
              show: Optional[bool] = None, contrast: Optional[float] = None) -> Maximization:
-    """Synthesise, for every unit and each of ``samples`` starts, an image that maximizes it.
+    """Synthesize, for every unit and each of ``samples`` starts, an image that maximizes it.
 
     All units and starts are one batch: one forward and backward pass per iteration. Each start is
     drawn from ``(seed, unit, sample)`` alone, so a unit's image does not depend on the others in
     the batch. ``normalizers``: (C,) per-unit maxima over natural images (see
-    :func:`natural_maxima`); without them activations are not normalized.
+    :func:`natural_maxima`); without them activations are not normalized. A unit whose natural
+    maximum is not positive (no natural image activates it) is not normalized either: its
+    ``normalizer`` is NaN and its ``normalized`` activation the raw one.
     """
     rep.require_differentiable("activation maximization")
     if samples < 1:
@@ -182,8 +193,12 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
         raise ConfigError(f"{rep.name} is a vector code: units are its elements, no position or spatial mean")
     preset_obj = get_preset(preset)
     u = torch.tensor([int(v) for v in units for _ in range(samples)])
-    norm = normalizers.detach().cpu()[u] if normalizers is not None else torch.ones(len(u))
-    scale = torch.where(norm > 0, norm, torch.ones_like(norm))
+    natural = normalizers.detach().cpu().float()[u] if normalizers is not None else None
+    # a unit is divided by its natural maximum only where some natural image activates it (> 0);
+    # elsewhere (and without normalizers) by 1, and its normalizer is recorded as NaN: "none"
+    scale = torch.where(natural > 0, natural, torch.ones_like(natural)) if natural is not None else torch.ones(len(u))
+    divisor = (torch.where(natural > 0, natural, torch.full_like(natural, float("nan"))) if natural is not None
+               else torch.full((len(u),), float("nan")))
     if contrast is None:
         contrast = float(getattr(preset_obj, "contrast", 0.0))  # the papers' presets: pure activation
     objective = UnitActivation(u, mode, position, scale, contrast=contrast)
@@ -204,8 +219,9 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
     n = len(units)
     return Maximization(list(map(int, units)), res.image.view(n, samples, *res.image.shape[1:]).cpu(),
                         act.view(n, samples), (act / scale).view(n, samples), rank.view(n, samples),
-                        norm.view(n, samples)[:, 0], mode, preset_obj.name, res.iterations, seconds,
-                        res.history.view(res.iterations, n, samples))
+                        divisor.view(n, samples)[:, 0], mode, preset_obj.name, res.iterations, seconds,
+                        res.history.view(res.iterations, n, samples),
+                        natural.view(n, samples)[:, 0] if natural is not None else None)
 
 
 @dataclass
@@ -222,7 +238,7 @@ def caricature(rep: Representation, images: torch.Tensor, preset: Union[str, Pre
                seed: int = 0, show: Optional[bool] = None) -> CaricatureResult:
     """Exaggerate what ``rep`` sees in ``images``: start at each photo and maximize its caricature
     objective under the preset's priors; the image stays in the preset's box (or ball)."""
-    rep.require_differentiable("caricaturisation")
+    rep.require_differentiable("caricaturization")
     x0 = images.to(rep.device)
     with torch.no_grad():
         phi0 = rep(x0)

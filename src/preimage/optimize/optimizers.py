@@ -160,7 +160,6 @@ class TorchOptimizer(Optimizer):
     def __init__(self, factory, lr: float = 1e-3, **kwargs):
         cls = getattr(factory, "func", factory)
         if cls is torch.optim.LBFGS:
-
             raise ConfigError("torch.optim.LBFGS needs a closure that re-evaluates the energy; use an optimizer "
                               "that steps from the gradient (SGD, Adam, AdamW, RMSprop, ...)")
         self.factory, self.kwargs, self.lr = factory, kwargs, float(lr)
@@ -184,7 +183,6 @@ def as_optimizer(opt, lr: float) -> Optimizer:
     if isinstance(opt, Optimizer):
         return opt
     if isinstance(opt, torch.optim.Optimizer):
-
         raise ConfigError("pass the optimizer's class (torch.optim.Adam) or a factory, not an instance bound to other parameters")
     if callable(opt):
         return TorchOptimizer(opt, lr)

@@ -320,7 +320,7 @@ class Hybrid(Default):
 
 class Classic(Default):
     """The default preset's classic recipe for every code: plain Adam, a constant TV weight and, for
-    spatial codes, jitter for the first 60% of the iterations (the default preset before the inversion rule's
+    spatial codes, jitter for the first 60% of the iterations (the default preset before its
     inversion rule; what maximization and the descriptors use)."""
 
     name = "classic"

@@ -2,7 +2,7 @@
 
 from .figures import grid, heatmap
 from .html import figure, img, page, table
-from .plot import histogram, line_plot
+from .plot import curve, line_plot
 from .present import figures, save
 
-__all__ = ["figure", "figures", "grid", "heatmap", "histogram", "img", "line_plot", "page", "save", "table"]
+__all__ = ["figure", "figures", "grid", "heatmap", "curve", "img", "line_plot", "page", "save", "table"]

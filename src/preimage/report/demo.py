@@ -1,8 +1,8 @@
 """The demo: invert three photos from every layer of a network and write an HTML report.
 
-:func:`run_demo` computes everything (the layer sweep, HOG, the bundled trained inverters) and
-returns a :class:`Demo` that saves itself (``report.html``, its figures, ``results.json``) and
-prints its table.
+:func:`run_demo` runs the jobs (the layer sweep, HOG, the bundled trained inverters, natural
+pre-images, DeconvNet top patches, an adversarial example) and composes their results into a
+:class:`Demo` result: ``report.html``, its figures, its record and the table it prints.
 """
 
 from __future__ import annotations
@@ -28,15 +28,16 @@ from ..models.loading import ModelInfo
 from ..optimize.maximize import caricature, maximize, natural_maxima
 from ..optimize.presets import get_preset
 from ..representations import HOG, CNNLayer, glyphs
+from ..results import Shown
 from . import html, layers_page
 from .figures import grid
-from .present import top_figure
+from .present import register, top_figure
 
 DEMO_IMAGES = ("sample:astronaut", "sample:coffee", "sample:chelsea")
 
 
-@dataclass
-class Demo:
+@dataclass(repr=False)
+class Demo(Shown):
     """The demo's pages and figures with its record (a :class:`~preimage.results.Result`)."""
 
     command = "demo"
@@ -59,6 +60,15 @@ class Demo:
         out += [f"{x['layer'] + ' (learned)':<16} {x['feature_error_mean']:>13.4f} {x['image_error_mean']:>11.4f}"
                 for x in r["learned"]]
         return out
+
+
+def _demo_summary(d: Demo) -> str:
+    r = d.record
+    return (f"{r['model']}, {len(r['layers'])} layers x {len(r['images'])} images ({r['preset']}, {r['iters']} iters), "
+            f"{r['seconds']:.0f} s")
+
+
+register(Demo, lambda d: d.files(), _demo_summary, main="layers.png", page="report.html")
 
 
 def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Optional[Sequence[str]] = None,

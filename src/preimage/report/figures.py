@@ -43,44 +43,52 @@ def grid(rows: Sequence[Sequence[Optional[torch.Tensor]]], col_labels: Optional[
     ncol = max(len(r) for r in cells)
     cw = max((c.shape[1] for r in cells for c in r if c is not None), default=min_side)
     ch = max((c.shape[0] for r in cells for c in r if c is not None), default=min_side)
-    font = label_font()
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    heads = [_wrap(str(s), cw, font, measure) for s in (col_labels or [])]
-    top = 4 + LINE * max((len(h) for h in heads), default=0)
-    left = 0
-    if row_labels:
-        left = max(int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(s, font=font)) for s in row_labels) + 2 * pad
-    under = LINE + 2 if cell_labels else 0
-    W = left + ncol * (cw + pad) + pad
+    size = FONT_SIZE
+    for _ in range(2):  # a wide figure is shown scaled down: its labels are drawn larger to stay legible
+        font = label_font(size)
+        line = size + size // 4
+        heads = [_wrap(str(s), cw, font, measure) for s in (col_labels or [])]
+        top = 4 + line * max((len(h) for h in heads), default=0)
+        left = max((int(measure.textlength(s, font=font)) for s in row_labels), default=0) + 2 * pad if row_labels else 0
+        W = left + ncol * (cw + pad) + pad
+        want = max(FONT_SIZE, -(-MIN_SHOWN * W // SHOWN_WIDTH))
+        if want <= size:
+            break
+        size = want
+    under = 2 * line + 2 if cell_labels else 0  # a label under an image takes up to two lines
     H = top + len(cells) * (ch + under + pad) + pad
     canvas = Image.new("RGB", (W, H), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    for j, lines in enumerate(heads[:ncol]):
-        for k, line in enumerate(lines):
-            draw.text((left + pad + j * (cw + pad), 2 + LINE * k), line, fill=(0, 0, 0), font=font)
+    for j, head in enumerate(heads[:ncol]):
+        for k, text in enumerate(head):
+            draw.text((left + pad + j * (cw + pad), 2 + line * k), text, fill=(0, 0, 0), font=font)
     for i, row in enumerate(cells):
         y = top + pad + i * (ch + under + pad)
         if row_labels:
-            draw.text((pad, y + ch // 2 - LINE // 2), row_labels[i], fill=(0, 0, 0), font=font)
+            draw.text((pad, y + ch // 2 - line // 2), row_labels[i], fill=(0, 0, 0), font=font)
         for j, c in enumerate(row):
             if c is None:
                 continue
             x = left + pad + j * (cw + pad)
             canvas.paste(Image.fromarray(c), (x + (cw - c.shape[1]) // 2, y + (ch - c.shape[0]) // 2))
             if cell_labels and i < len(cell_labels) and j < len(cell_labels[i]):
-                draw.text((x, y + ch + 1), _wrap(str(cell_labels[i][j]), cw, font, measure)[0], fill=(0, 0, 0), font=font)
+                for k, text in enumerate(_wrap(str(cell_labels[i][j]), cw, font, measure)[:2]):
+                    draw.text((x, y + ch + 1 + line * k), text, fill=(0, 0, 0), font=font)
     return np.asarray(canvas)
 
 
-#: label text size in pixels, and the height of one line of it
-FONT_SIZE, LINE = 12, 15
+#: label text size in pixels (at least; wide figures draw larger)
+FONT_SIZE = 12
+#: the narrowest width a page shows a figure at (an 800 px window), and the label height wanted there
+SHOWN_WIDTH, MIN_SHOWN = 740, 12
 
 
-def label_font():
+def label_font(size: int = FONT_SIZE):
     """A real (anti-aliased) font for labels, drawn at the size it is shown: DejaVu Sans, which
     matplotlib ships; Pillow's bitmap font only where that is missing."""
     try:
-        return ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf"), FONT_SIZE)
+        return ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf"), size)
     except OSError:
         return ImageFont.load_default()
 

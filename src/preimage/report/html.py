@@ -14,6 +14,7 @@ img{max-width:100%;height:auto} .meta{color:#666;font-size:.9em}
 table{border-collapse:collapse;font-size:.9em} th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}
 th{background:#f5f5f5} td.l,th.l{text-align:left} figure{margin:1em 0} figcaption{color:#555;font-size:.9em}
 ul.cols li{margin:.2em 0} .tiles{display:flex;flex-wrap:wrap;gap:0 1em}
+@media (min-width:1000px){th{white-space:nowrap}}
 """
 
 

@@ -9,6 +9,13 @@ from . import plot
 from .html import esc, figure, page, table
 
 
+def _folder(path: Optional[str]) -> str:
+    """A training folder as the inverter recorded it, without the part that only names the machine it
+    was trained on (its last two components: ``cifar10/train``)."""
+    parts = [p for p in str(path or "").replace("\\", "/").split("/") if p and p != "."]
+    return "/".join(parts[-2:]) if parts else "?"
+
+
 def _pct(v: float) -> str:
     return f"{100 * v:.1f}%" if v >= 0.001 else f"{100 * v:.2f}%"
 
@@ -107,7 +114,7 @@ def render(r: Dict, examples: Dict[str, bytes], depth_png: bytes, tradeoff_png: 
     rows.append(["chance", "", "", "", "", ch["reid_top1"], ch["reid_top5"], ch["attribute_accuracy"], ""])
     body = [intro, "<h2>What each layer gives away</h2>", table(head, rows),
             "<ul>" + "".join(f"<li>{s}</li>" for s in findings(r)) + "</ul>",
-            figure(depth_png, "Leakage against depth. Dashed: the judge's accuracy on the private images and by "
+            figure(depth_png, "Leakage against depth. Dashed: the judge's accuracy on the private images; dotted: "
                    "guessing the most common class.", width=640),
             "<h2>What a defense costs</h2>",
             f"<p>Each defense changes the embedding before it leaves: <b>noise</b> adds Gaussian noise (strength = its "
@@ -123,7 +130,7 @@ def render(r: Dict, examples: Dict[str, bytes], depth_png: bytes, tradeoff_png: 
         inv = v["inverter"]
         src = "the bundled inverter" if inv["source"] == "bundled" else f"an inverter {esc(inv['source'])}"
         body.append(f"<h2>{esc(k)}</h2><p class=meta>module {esc(v['module'])}; decoded by {src}"
-                    + (f" ({inv['steps']} steps on {esc(inv['trained_on'])})" if inv.get("steps") else "") + "</p>")
+                    + (f" ({inv['steps']} steps on {esc(_folder(inv['trained_on']))})" if inv.get("steps") else "") + "</p>")
         if v["defenses"]:
             body.append(table(["defense", "code change", "SSIM", "re-id top-1", "re-id top-5", "attribute accuracy",
                                f"{r['model']} accuracy"],

@@ -36,8 +36,10 @@ def line_plot(xs: Sequence[str], series: dict, ylabel: str, title: str = "",
     ax = fig.subplots()
     for name, ys in series.items():
         ax.plot(range(len(xs)), [float("nan") if y is None else y for y in ys], marker="o", label=name)
-    for name, y in (references or {}).items():
-        ax.axhline(y, linestyle="--", color="0.5", linewidth=1, label=name)
+    styles = [("--", "0.35"), (":", "0.55"), ("-.", "0.45"), ((0, (1, 3)), "0.6")]
+    for k, (name, y) in enumerate((references or {}).items()):  # each reference line drawn its own way
+        style, color = styles[k % len(styles)]
+        ax.axhline(y, linestyle=style, color=color, linewidth=1.2, label=name)
     ax.set_xticks(range(len(xs)))
     ax.set_xticklabels(xs)
     ax.set_ylabel(ylabel)
@@ -52,16 +54,24 @@ def line_plot(xs: Sequence[str], series: dict, ylabel: str, title: str = "",
     return to_png(fig)
 
 
-def histogram(values: Sequence[float], bins: Sequence[float], xlabel: str, title: str = "") -> bytes:
-    """A small histogram as PNG bytes."""
-    fig = new_figure(4.2, 2.6, dpi=100)
+def curve(xs: Sequence[float], series: dict, xlabel: str, ylabel: str, title: str = "",
+          xticklabels: Optional[Sequence[str]] = None, ylim: Optional[Tuple[float, float]] = None) -> bytes:
+    """Lines over a numeric x (spaced by value, each point marked and labeled ``xticklabels``)."""
+    fig = new_figure(6.4, 4.0)
     ax = fig.subplots()
-    ax.hist(list(values), bins=list(bins), color="#4a7ab5")
+    for name, ys in series.items():
+        ax.plot(list(xs), list(ys), marker="o", label=name)
+    ax.set_xticks(list(xs))
+    if xticklabels is not None:
+        ax.set_xticklabels(list(xticklabels))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("channels")
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     ax.grid(alpha=0.3)
+    ax.legend(loc="best", frameon=False, fontsize=9)
     fig.tight_layout()
     return to_png(fig)
 
@@ -101,19 +111,19 @@ def scatter_panels(panels: Dict[str, Dict[str, List[Tuple[float, float]]]], star
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=markers.get(name, "o"), label=name)
         ax.plot([star[title][0]], [star[title][1]], "k*", markersize=10)
         ax.axvline(vline, color="0.6", linestyle=":", linewidth=1)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=12)
         ax.set_xscale("log")
         ax.set_xlim(xmin / 1.3, 1.3)
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylabel(ylabel, fontsize=8)
-        ax.tick_params(labelsize=8)
+        ax.set_xlabel(xlabel, fontsize=10)
+        ax.set_ylabel(ylabel, fontsize=10)
+        ax.tick_params(labelsize=10)
     for ax in list(axes.flat)[len(titles):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     handles.append(Line2D([], [], color="k", marker="*", linestyle="", markersize=10))
     labels.append(star_label)
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=9)
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=11)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return to_png(fig)

@@ -3,15 +3,20 @@
 A job's result holds its record and its data files; what a person looks at - grids, plots,
 HTML pages - is drawn here from the result, so no job imports this layer and no figure is made
 twice. :func:`save` writes a result and its figures into an :class:`~preimage.results.Output`.
+
+Importing this module also registers how every result shows itself in a notebook
+(:func:`register`, :data:`preimage.results.DISPLAYS`): a one-line summary for its ``repr``, its
+main figure as PNG, and as HTML its page (framed) or the main figure above its lines.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from ..backward.project import to_picture
 from ..images import amplified_difference, encode_png
 from ..jobs.attacks import Attack, Robustness, Transfer
+from ..jobs.gradients.leakage import GradientLeakage
 from ..jobs.inversion.evaluate import Evaluation
 from ..jobs.inversion.reconstruct import Reconstruction
 from ..jobs.natural import Caricatures, UnitImages
@@ -21,9 +26,9 @@ from ..jobs.projection.project import Projection
 from ..jobs.projection.top import TopActivations
 from ..jobs.studies import Study
 from ..representations import HOG, glyphs
-from ..results import Output, Result
+from ..results import DISPLAYS, Display, Output, Result
 from ..results import save as save_result
-from . import diagnose_page, leakage_page, plot
+from . import diagnose_page, gradients_page, html, leakage_page, plot
 from .figures import grid, heatmap
 
 
@@ -109,11 +114,16 @@ def attack(r: Attack, show: int = 8) -> Dict[str, bytes]:
         return r.classes[i] if r.classes else str(i)
 
     rows, labels = [], []
+    n = len(r.record["images"])
+    target = r.record.get("target")
     for i, rec in enumerate(r.record["images"][:show]):
         rows.append([r.x[i], r.adv[i], amplified_difference(r.x[i], r.adv[i])])
+        goal = f" (target {name(target)})" if target is not None else ""
         labels.append(f"{r.labels[i]}: {name(rec['clean_label'])} {rec['clean_confidence']:.2f} -> "
-                      f"{name(rec['adv_label'])} {rec['adv_confidence']:.2f}")
-    out = {"attack.png": encode_png(grid(rows, ["clean", "adversarial", "difference (amplified)"], labels, min_side=96))}
+                      f"{name(rec['adv_label'])} {rec['adv_confidence']:.2f}{goal}")
+    shown = f" ({len(rows)} of {n} images; all in results.json)" if n > len(rows) else ""
+    out = {"attack.png": encode_png(grid(rows, [f"clean{shown}", "adversarial", "difference (amplified)"], labels,
+                                         min_side=96))}
     for layer, (clean, dirty) in r.decoded.items():
         rows = [[r.x[i], r.adv[i], clean[i], dirty[i]] for i in range(min(6, len(r.x)))]
         out[f"seen_by_{layer.replace('.', '_')}.png"] = encode_png(grid(
@@ -124,16 +134,19 @@ def attack(r: Attack, show: int = 8) -> Dict[str, bytes]:
 
 def robustness(r: Robustness) -> Dict[str, bytes]:
     rec = r.record
-    xs = [f"{e * 255:.3g}/255" if rec["norm"] == "inf" else f"{e:.3g}" for e in rec["eps"]]
-    png = plot.line_plot(xs, {f"{rec['model']} accuracy under PGD-{rec['steps']}": rec["accuracy"]}, "accuracy",
-                         f"{rec['model']}: accuracy against the budget ({rec['n']} images)")
+    inf = rec["norm"] == "inf"
+    ticks = [f"{e * 255:.3g}/255" if inf else f"{e:.3g}" for e in rec["eps"]]
+    norm = "L-inf (largest change of a pixel value in [0, 1])" if inf else "L2 (Euclidean norm of the change)"
+    png = plot.curve(rec["eps"], {f"{rec['model']}, PGD with {rec['steps']} steps": rec["accuracy"]},
+                     f"budget eps, {norm}", "accuracy", f"{rec['model']}: accuracy against the budget ({rec['n']} images)",
+                     ticks, (0.0, 1.02))
     return {"robustness.png": png}
 
 
 def transfer(r: Transfer) -> Dict[str, bytes]:
     t = r.record
     return {"transfer.png": plot.matrix_plot(t["matrix"], t["models"], t["models"], "tested on", "made on",
-                                             f"fooled, {t['method']} eps {t['eps'] * 255:.3g}/255")}
+                                             f"fooled rate, {t['method']} L-inf eps {t['eps'] * 255:.3g}/255")}
 
 
 def diagnosis(r: Diagnosis) -> Dict[str, bytes]:
@@ -153,10 +166,20 @@ def leakage(r: Leakage) -> Dict[str, bytes]:
     return out
 
 
+def gradient_leakage(r: GradientLeakage) -> Dict[str, bytes]:
+    rec = r.record
+    examples = gradients_page.examples_png(rec, r.originals, r.reconstructions)
+    chart = gradients_page.tradeoff_png(rec) if rec.get("utility") and len(rec["variants"]) > 1 else \
+        gradients_page.psnr_png(rec)
+    return {"gradient_leakage.png": examples, "gradient_leakage_tradeoff.png": chart,
+            "gradient_leakage.html": gradients_page.render(rec, examples, chart).encode("utf-8")}
+
+
 PRESENTERS: Dict[type, Callable] = {
     Reconstruction: reconstruction, UnitImages: unit_images, Caricatures: caricatures, Projection: projection,
     TopActivations: top_activations, Evaluation: evaluation, Study: study, Attack: attack, Robustness: robustness,
     Transfer: transfer, Diagnosis: diagnosis, Leakage: leakage,
+    GradientLeakage: gradient_leakage,
 }
 
 
@@ -172,3 +195,159 @@ def save(result: Result, out: Union[Output, str], force: bool = False) -> Dict:
         return out.save(result, figures(result))
     return save_result(result, out, force, figures(result))
 
+
+# ---------------------------------------------------------------- results in a notebook
+#: lines of a result shown under its figure in a notebook (the rest are counted)
+SHOW_LINES = 20
+
+
+def card(result: Result, png: Optional[bytes]) -> str:
+    """A small HTML view: the one-line summary, the main figure, the first lines the terminal prints."""
+    lines: List[str] = result.lines()
+    text = "\n".join(lines[:SHOW_LINES]) + (f"\n... {len(lines) - SHOW_LINES} more lines" if len(lines) > SHOW_LINES else "")
+    parts = [f'<div class="preimage-result"><div style="font-family:monospace">{html.esc(repr(result))}</div>']
+    if png is not None:
+        parts.append(html.img(png, f"{result.command} figure"))
+    if text:
+        parts.append(f'<pre style="font-size:85%;margin:.3em 0">{html.esc(text)}</pre>')
+    return "".join(parts) + "</div>"
+
+
+def framed(result: Result, page: bytes, height: int = 640) -> str:
+    """A result's own HTML page in a frame (its styles stay inside), under the one-line summary."""
+    doc = html.esc(page.decode("utf-8"))
+    return (f'<div class="preimage-result"><div style="font-family:monospace">{html.esc(repr(result))}</div>'
+            f'<iframe srcdoc="{doc}" style="width:100%;height:{height}px;border:1px solid #ddd"></iframe></div>')
+
+
+def register(cls: type, draw: Callable[[Any], Dict[str, bytes]], summary: Callable[[Any], str],
+             main: Optional[str] = None, page: Optional[str] = None) -> None:
+    """Show results of ``cls`` in notebooks. ``draw(result)``: its figures and pages (name -> bytes);
+    ``main``: the main figure's name (default: the first PNG drawn); ``page``: an HTML page shown
+    framed instead of the small view; ``summary(result)``: kind and key numbers for the ``repr``."""
+    def render(result: Any) -> Dict[str, Any]:
+        files = draw(result)
+        png = files.get(main) if main else None
+        if png is None:
+            png = next((data for name, data in files.items() if name.endswith(".png")), None)
+        out: Dict[str, Any] = {} if png is None else {"image/png": png}
+        out["text/html"] = framed(result, files[page]) if page and page in files else card(result, png)
+        return out
+    DISPLAYS[cls] = Display(render, summary)
+
+
+def _on(model: Optional[str], layer: Optional[str], name: str = "") -> str:
+    return " ".join(x for x in (model, layer) if x) or name
+
+
+def _n(k: int, what: str) -> str:
+    return f"{k} {what}" + ("" if k == 1 else "s")
+
+
+def _mean(rows: List[Dict], key: str) -> float:
+    vals = [float(r[key]) for r in rows if r.get(key) is not None]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+def _reconstruction_summary(r: Reconstruction) -> str:
+    res = r.result
+    how = r.method if r.method == "learned" else f"{r.method} ({res.preset}, {res.iterations} iters)"
+    rows = r.records()
+    return (f"{_on(r.model, r.layer, r.rep.name)}, {how}, {_n(len(r.sources), 'image')} x {_n(r.samples, 'sample')}, "
+            f"feature_error {_mean(rows, 'feature_error'):.4f}, image_error {_mean(rows, 'image_error'):.4f}, "
+            f"{r.seconds:.1f} s")
+
+
+def _unit_images_summary(r: UnitImages) -> str:
+    m = r.result
+    return (f"{_on(r.model, r.layer)}, {_n(len(m.units), 'unit')} x {_n(int(m.images.shape[1]), 'sample')} "
+            f"({m.preset}, {m.iterations} iters), normalized activation {float(m.normalized.float().mean()):.2f} "
+            f"mean, {m.seconds:.1f} s")
+
+
+def _caricatures_summary(r: Caricatures) -> str:
+    return (f"{_on(r.model, r.layer)}, {_n(len(r.sources), 'image')} ({r.preset}, {r.iterations} iters), "
+            f"gain {float(r.gain.float().mean()):.3f} mean")
+
+
+def _projection_summary(r: Projection) -> str:
+    acts = [a for row in r.activations for a in row]
+    return (f"{_on(r.model, r.layer)}, {r.rule}, {_n(len(r.sources), 'image')} x "
+            f"{_n(max((len(s) for s in r.selections), default=0), 'channel')}"
+            + (f", strongest activation {max(acts):.3f}" if acts else ""))
+
+
+def _top_summary(r: TopActivations) -> str:
+    k = int(r.values.shape[1]) if r.values.dim() == 2 else 0
+    return f"{_on(r.model, r.layer)}, {_n(len(r.channels), 'channel')} x top {k} over {_n(r.images, 'image')}"
+
+
+def _evaluation_summary(r: Evaluation) -> str:
+    s = r.summary
+    return (f"{s.get('representation')}, {_n(int(s.get('n', 0)), 'image')}, mv_error {100 * s['mv_error_mean']:.2f}%, "
+            f"feature_error {s['feature_error_mean']:.4f}")
+
+
+def _study_summary(r: Study) -> str:
+    rec = r.record
+    if "modes" in rec:
+        what = ", ".join(f"{m} image_error {v['image_error_mean']:.3f}" for m, v in rec["modes"].items())
+    elif "t" in rec:
+        what = f"{rec['a']} -> {rec['b']} in {len(rec['t'])} steps"
+    else:
+        what = f"{_n(int(rec.get('samples', 0)), 'sample')} from {_n(int(rec.get('n_codes', 0)), 'code')}"
+    return f"{rec.get('representation', '')}, {what}"
+
+
+def _attack_summary(r: Attack) -> str:
+    rec = r.record
+    return (f"{rec['model']}, {rec['method']} L-{rec['norm']} eps {rec['eps']:.4g}, {_n(int(rec['n']), 'image')}, "
+            f"success {rec['success_rate']:.3f} (8-bit PNG {rec['success_rate_8bit']:.3f})")
+
+
+def _robustness_summary(r: Robustness) -> str:
+    rec = r.record
+    pairs = ", ".join(f"{a:.3f} at eps {e:.4g}" for e, a in list(zip(rec["eps"], rec["accuracy"]))[:4])
+    return f"{rec['model']}, {_n(int(rec['n']), 'image')}, accuracy {pairs}" + (", ..." if len(rec["eps"]) > 4 else "")
+
+
+def _transfer_summary(r: Transfer) -> str:
+    rec = r.record
+    return f"{', '.join(rec['models'])}, {rec['method']} eps {rec['eps']:.4g}, {_n(int(rec['n']), 'image')}"
+
+
+def _diagnosis_summary(r: Diagnosis) -> str:
+    layers = r.to_json()["layers"]
+    dead = sum(len(v.get("dead", [])) for v in layers.values())
+    rare = sum(len(v.get("rare", [])) for v in layers.values())
+    return f"{r.model}, {_n(r.images, 'image')}, {_n(len(layers), 'layer')}: {dead} dead, {rare} rare channels"
+
+
+def _gradient_leakage_summary(r: GradientLeakage) -> str:
+    rec = r.record
+    base = rec["variants"][0]
+    return (f"{rec['model']}, {_n(int(rec['n']), 'private image')} in batches of {rec['batch_size']}, "
+            f"{rec['attack']['method']}: PSNR {base['psnr']:.1f} dB (gray {rec['floor']['psnr']:.1f}), labels "
+            f"{base['label_rate']:.2f}, {_n(len(rec['variants']) - 1, 'defense')}")
+
+
+def _leakage_summary(r: Leakage) -> str:
+    rec = r.record
+    return f"{rec['model']}, {_n(int(rec['n']), 'private image')}, layers {', '.join(rec['layers'])}"
+
+
+for _cls, _summary, _main, _page in (
+        (Reconstruction, _reconstruction_summary, "side_by_side.png", None),
+        (UnitImages, _unit_images_summary, "grid.png", None),
+        (Caricatures, _caricatures_summary, "side_by_side.png", None),
+        (Projection, _projection_summary, "side_by_side.png", None),
+        (TopActivations, _top_summary, "top_activations.png", None),
+        (Evaluation, _evaluation_summary, "evaluate.png", None),
+        (Study, _study_summary, None, None),
+        (Attack, _attack_summary, "attack.png", None),
+        (Robustness, _robustness_summary, "robustness.png", None),
+        (Transfer, _transfer_summary, "transfer.png", None),
+        (Diagnosis, _diagnosis_summary, None, "diagnose.html"),
+        (Leakage, _leakage_summary, "leakage_depth.png", "leakage.html"),
+        (GradientLeakage, _gradient_leakage_summary, "gradient_leakage.png", "gradient_leakage.html")):
+    register(_cls, figures, _summary, _main, _page)

@@ -122,7 +122,7 @@ def _axis_weights(n: int, cell: int, dtype, device):
 
 
 def binned_cell_pool(mag: torch.Tensor, theta: torch.Tensor, bins: int, cell: int, soft: bool) -> torch.Tensor:
-    """Orientation binning and bilinear cell pooling in one pass, without materialising the
+    """Orientation binning and bilinear cell pooling in one pass, without materializing the
     (N, bins, H, W) histogram image: each pixel's magnitude is scattered straight into its 2x2
     nearest cells and its 1 (hard) or 2 (soft) nearest directions.
 

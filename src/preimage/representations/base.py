@@ -87,7 +87,7 @@ class Representation(nn.Module):
         return x
 
     def spec(self) -> Dict[str, Any]:
-        """Every option of this representation, JSON-serialisable; ``kind`` names the family."""
+        """Every option of this representation, JSON-serializable; ``kind`` names the family."""
         return {"kind": self.name}
 
     def hints(self) -> Hints:
@@ -124,7 +124,6 @@ class Representation(nn.Module):
         representations with layers (a CNN) know other names."""
         other = [k for k in layers if k is not None]
         if other:
-
             raise LayerError(f"{self.name} has no layers ({', '.join(other)}); objectives bound to a layer need a CNN")
         return {None: self.features(x)}
 

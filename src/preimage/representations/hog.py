@@ -1,4 +1,4 @@
-"""HOG as a differentiable network (Mahendran & Vedaldi's construction, the authors' construction, Mahendran & Vedaldi, IJCV 2016).
+"""HOG as a differentiable network (Mahendran & Vedaldi's construction, IJCV 2016).
 
 ``hog``  - UoCTTI HOG without the 4 texture dimensions: 27 numbers per cell (18 contrast-sensitive
            orientations + 9 contrast-insensitive), hard orientation assignment.

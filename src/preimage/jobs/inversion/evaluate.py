@@ -1,6 +1,6 @@
 """The CVPR-2015 evaluation protocol for inverting a representation.
 
-Grayscale images (luma replicated on three channels), the first N images of a folder in name
+Grayscale images (luma replicated on three channels), N images evenly spaced over a folder in name
 order, resized (shorter side) and center-cropped to a stated size; every image inverted from its
 own code; errors: the set-normalized ``mv_error`` (Mahendran & Vedaldi, CVPR 2015), ``feature_error`` and
 ``image_error`` (against the grayscale original; the reconstruction is reduced to its luma, which
@@ -22,10 +22,11 @@ from ...errors import ConfigError
 from ...images import to_grayscale
 from ...optimize import invert
 from ...representations.base import Representation
+from ...results import Shown
 
 
-@dataclass
-class Evaluation:
+@dataclass(repr=False)
+class Evaluation(Shown):
     """The CVPR-2015 protocol's outcome (a :class:`~preimage.results.Result` recorded as
     ``evaluate.json`` with ``per_image.json``; the report draws ``evaluate.png``)."""
 
@@ -94,7 +95,7 @@ def invert_grayscale(rep: Representation, x: torch.Tensor, preset="default", ite
 def evaluate(rep: Representation, data: str, n: int = 100, size: int = 224, preset: str = "default",
              iters: Optional[int] = None, seed: int = 0, batch: int = 25, show: Optional[bool] = None,
              method: str = "optimization", workers: int = 0, keep: int = 6) -> Evaluation:
-    """The protocol over the first ``n`` images of ``data`` (a folder or tar shards), streamed: each
+    """The protocol over ``n`` images evenly spaced over ``data`` (a folder or tar shards), streamed: each
     batch is decoded, inverted and reduced as it comes (the set normalization of ``mv_error`` from
     running sums of the codes), so memory does not grow with ``n``; the first ``keep`` images and
     reconstructions are kept for the figure."""
@@ -103,7 +104,7 @@ def evaluate(rep: Representation, data: str, n: int = 100, size: int = 224, pres
         raise ConfigError(f"--n {n}: mv_error is normalized by the distances between the codes of the N images, "
                           f"so it needs at least 2")
     items = list_items(data)
-    items = items.subset(range(min(n, len(items))))
+    items = items.evenly_spaced(n)
     if len(items) < 2:
         raise ConfigError(f"{data} holds {len(items)} image(s); mv_error needs at least 2")
     N = len(items)

@@ -1,10 +1,11 @@
-"""Reconstruct images from a representation by a method, and save what came out.
+"""Reconstruct images from a representation by a method.
 
 :func:`reconstruct` owns the whole "reconstruct these images from this representation by this
 method" job that ``preimage invert`` runs: which options go with which method, the image size a
 trained inverter dictates, loading the inputs, running optimization / a trained inverter / both.
-The :class:`Reconstruction` it returns saves itself (one PNG per image and sample, a per-pixel
-spread map when there are several samples, ``side_by_side.png`` and ``results.json``).
+The :class:`Reconstruction` it returns is a result: its record, one PNG per image and sample, and
+its lines; ``preimage.report.save`` writes them with the report's figures (``side_by_side.png``,
+a per-pixel spread map per image when there are several samples).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from ...optimize import invert
 from ...optimize.inversion import InversionResult
 from ...optimize.presets import get_preset
 from ...representations.base import Representation
+from ...results import Shown
 
 METHODS = ("optimization", "learned", "hybrid")
 
 
-@dataclass
-class Reconstruction:
+@dataclass(repr=False)
+class Reconstruction(Shown):
     """The outcome of :func:`reconstruct` (a :class:`~preimage.results.Result`)."""
 
     command = "invert"

@@ -45,6 +45,7 @@ from ...models.classifier import Classifier
 from ...models.loading import ModelInfo
 from ...models.zoo import MODELS
 from ...representations.cnn import CNNLayer
+from ...results import Shown
 from .measures import Defense, Reidentifier
 
 NONE = Defense("noise", 0.0)  # the undefended embedding
@@ -87,7 +88,7 @@ def plan(info: ModelInfo, layers: Sequence[str], public: Optional[str] = None, s
 
 
 def prepare(info: ModelInfo, planned: Dict, public: Optional[str], steps: int, workdir: Path, seed: int = 0,
-            show: Optional[bool] = None, log=print, workers: int = 0) -> List[Attacker]:
+            show: Optional[bool] = None, log=print, workers: int = 0, skip_bad: bool = False) -> List[Attacker]:
     """The attackers: bundled inverters as they are, the others trained on ``public`` (written to ``workdir``)."""
     attackers = []
     for layer, (rep, inv) in planned.items():
@@ -97,7 +98,7 @@ def prepare(info: ModelInfo, planned: Dict, public: Optional[str], steps: int, w
         path = workdir / f"{layer.replace('/', '_')}.safetensors"
         log(f"training an inverter for {rep.name} on {public} ({steps} steps)")
         train_inverter(rep, str(public), str(path), rep.input_size, steps, seed=seed, show=show, log=log, workers=workers,
-                       command=f"preimage leakage (attacker for {layer})")
+                       command=f"preimage leakage (attacker for {layer})", skip_bad=skip_bad)
         attackers.append(Attacker(layer, rep, load_inverter(path, rep, rep.input_size), f"trained on {public}"))
     return attackers
 
@@ -146,12 +147,8 @@ def _fit(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
 
 
-def _labels(items: Items, classes: Optional[Sequence[str]]) -> Optional[torch.Tensor]:
-    return class_indices(items, classes)
-
-
-@dataclass
-class Leakage:
+@dataclass(repr=False)
+class Leakage(Shown):
     """The measured record, example reconstructions and the inverters trained for the run (a
     :class:`~preimage.results.Result` recorded as ``leakage.json``; the report draws the plots,
     the example grids and ``leakage.html``)."""
@@ -214,19 +211,25 @@ def measure(info: ModelInfo, attackers: Sequence[Attacker], private: Items, judg
             raise ConfigError(f"the inverter for {a.layer} makes {a.inverter.image_size} px images, the others {size} px")
     net = Classifier.from_info(info)
     judge = Classifier.from_info(judge_info)
-    truth = _labels(private, info.classes)
-    attr_truth = _labels(private, judge_info.classes)
     variants = [NONE] + list(defenses)
     t0 = time.perf_counter()
     # pass 1: the private images, decoded once and kept as uint8 (what re-identification compares with)
     originals = torch.zeros(n, 3, size, size, dtype=torch.uint8)
+    readable = torch.zeros(n, dtype=torch.bool)
     stream = Stream(private, size, batch=batch, workers=workers, skip_bad=skip_bad, show=show,
                     desc="reading the private images")
     for idx, x in stream:
         originals[idx] = to_uint8(x)
-    if stream.skipped:
-        raise ConfigError(f"{len(stream.skipped)} private image(s) could not be read (first: {stream.skipped[0]}); "
-                          f"remove them or list only readable images")
+        readable[idx] = True
+    skipped = list(stream.skipped)
+    if skipped:  # with --skip-bad: the unreadable ones leave the private set
+        keep = readable.nonzero().flatten()
+        private, originals = private.subset(keep.tolist()), originals[keep]
+        n = len(private)
+        if n < 2:
+            raise ConfigError(f"only {n} of the private images can be read; leakage needs at least 2")
+    truth = class_indices(private, info.classes)
+    attr_truth = class_indices(private, judge_info.classes)
     # pass 2: per batch, every layer and defense decoded, scored and reduced
     tallies = {(a.layer, v): _Tally(n, originals) for a in attackers for v in variants}
     ceiling, floor = _Tally(n, originals), _Tally(n, originals)
@@ -266,7 +269,7 @@ def measure(info: ModelInfo, attackers: Sequence[Attacker], private: Items, judg
     top = ceiling.summary(attr_y, y)
     bottom = floor.summary(attr_y, y)
     record: Dict = {
-        "model": info.name, "n": n, "judge": judge_info.name, "seed": seed,
+        "model": info.name, "n": n, "judge": judge_info.name, "seed": seed, "skipped_unreadable": skipped,
         "image_size": size,
         "comparison": "pixel correlation (each image's mean removed, cosine similarity)",
         "attribute": "class (folder name)" if attr_truth is not None else f"{judge_info.name}'s prediction on the private image",
@@ -302,8 +305,10 @@ def measure(info: ModelInfo, attackers: Sequence[Attacker], private: Items, judg
 
 def run_leakage(info: ModelInfo, layers: Sequence[str], private: str, public: Optional[str] = None, n: int = 1000,
                 defenses: Sequence[Defense] = (), judge_info: Optional[ModelInfo] = None, steps: int = 3000, seed: int = 0,
-                workers: int = 0, batch: int = 250, show: Optional[bool] = None, log=print) -> Leakage:
-    """Plan (refusing bad input before any work), train the missing inverters, measure."""
+                workers: int = 0, batch: int = 250, show: Optional[bool] = None, log=print,
+                skip_bad: bool = False) -> Leakage:
+    """Plan (refusing bad input before any work), train the missing inverters, measure; with
+    ``skip_bad`` unreadable images are skipped (and counted in the record) instead of stopping the run."""
     if not layers:
         raise ConfigError("--layers names no layer")
     items = list_items(private)
@@ -317,8 +322,8 @@ def run_leakage(info: ModelInfo, layers: Sequence[str], private: str, public: Op
         raise ConfigError(f"the judge of attribute leakage must be another network than the one attacked ({info.name})")
     planned = plan(info, layers, public)
     with tempfile.TemporaryDirectory(prefix="preimage-leakage-") as tmp:
-        attackers = prepare(info, planned, public, steps, Path(tmp), seed, show, log, workers)
-        result = measure(info, attackers, items, judge_info, defenses, seed, batch, workers, show=show)
+        attackers = prepare(info, planned, public, steps, Path(tmp), seed, show, log, workers, skip_bad)
+        result = measure(info, attackers, items, judge_info, defenses, seed, batch, workers, skip_bad=skip_bad, show=show)
         result.record.update({"private": str(private), "public": str(public) if public else None})
         for a in attackers:  # the trained inverters travel with the result (a few MB each)
             if a.source != "bundled" and a.inverter.path:

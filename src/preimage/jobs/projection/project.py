@@ -11,10 +11,11 @@ from ...backward.project import project_one, to_picture
 from ...errors import ConfigError
 from ...images import encode_png, labels_for, load_image
 from ...representations.base import Representation
+from ...results import Shown
 
 
-@dataclass
-class Projection:
+@dataclass(repr=False)
+class Projection(Shown):
     """Activations projected back to pixels (a :class:`~preimage.results.Result`)."""
 
     command = "project"

@@ -17,6 +17,7 @@ from ...hooks import capture, eval_mode
 from ...models.loading import ModelInfo
 from ...representations.base import Representation
 from ...representations.cnn import CNNLayer
+from ...results import Shown
 
 
 def receptive_field(rep: Representation, size: int, probes: int = 3) -> int:
@@ -68,8 +69,8 @@ class TopK:
         self.values, self.index, self.place = top, idx.gather(1, order), pl.gather(1, order)
 
 
-@dataclass
-class TopActivations:
+@dataclass(repr=False)
+class TopActivations(Shown):
     """Per channel the k strongest dataset patches and their projections (a :class:`~preimage.results.Result`;
     the report draws ``top_activations.png``)."""
 
