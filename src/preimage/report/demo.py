@@ -211,11 +211,16 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
         units = [u for u in units if u < n_out]
         m = maximize(rep, units, normalizers=natural_maxima(rep, nat), iters=iters, seed=seed, show=show)
         labels = [f"{info.classes[u]}" if what == "classes" and info.classes else f"ch {u}" for u in units]
-        cells = [f"{lab} {float(v):.1f}" for lab, v in zip(labels, m.normalized[:, 0])]
+        has = m.has_normalizer.tolist()
+        cells = [f"{lab} {float(v):.1f}" + ("" if ok else " raw") for lab, v, ok in zip(labels, m.normalized[:, 0], has)]
         png = encode_png(grid([list(m.images[:, 0])], None, None, min_side=96, cell_labels=[cells]))
         pngs[f"maximize_{layer}.png"] = png
         rec[f"maximize_{layer}"] = {"units": units, "normalized_activation": [float(v) for v in m.normalized[:, 0]],
+                                    "normalizer": [float(v) if ok else None for v, ok in zip(m.normalizer, has)],
                                     "rank": [int(v) for v in m.rank[:, 0]]}
+        raw = [lab for lab, ok in zip(labels, has) if not ok]
+        unnormalized = (f" No scikit-image photo activates {', '.join(raw)}: {'its' if len(raw) == 1 else 'their'} "
+                        f"number is the raw activation (marked raw)." if raw else "")
         top = sum(int(r == 1) for r in m.rank[:, 0])
         if what == "classes":
             with torch.no_grad():
@@ -224,11 +229,12 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
             line = (f"Each image is what {info.name} finds most like one class ({layer}, the class scores), starting "
                     f"from gray under the default prior; {info.name} gives its own class a probability of "
                     f"{float(p.min()):.3f} or more. The textures and fragments are the evidence the classifier counts, "
-                    f"not a picture of an object.")
+                    f"not a picture of an object. The numbers are normalized class scores.{unnormalized}")
         else:
             line = (f"The first {len(units)} channels of {layer}, each maximized at the center of its map. The numbers "
                     f"are activations divided by the channel's largest on the scikit-image photos (1 = as strong as the "
-                    f"strongest photo); {top} of {len(units)} are the strongest channel at that place in their own image.")
+                    f"strongest photo); {top} of {len(units)} are the strongest channel at that place in their own image."
+                    f"{unnormalized}")
         parts.append(html.figure(png, line))
     car_layers = [lay for lay in (convs[2] if len(convs) > 2 else None, convs[-1] if convs else None, logits) if lay]
     car_layers = list(dict.fromkeys(car_layers))
