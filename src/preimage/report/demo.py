@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, TypeVar
 
 import torch
 
@@ -32,6 +32,8 @@ from ..results import Shown
 from . import html, layers_page
 from .figures import grid
 from .present import register, top_figure
+
+T = TypeVar("T")
 
 DEMO_IMAGES = ("sample:astronaut", "sample:coffee", "sample:chelsea")
 
@@ -59,6 +61,8 @@ class Demo(Shown):
         out.append(f"{'hog':<16} {r['hog']['feature_error_mean']:>13.4f} {r['hog']['image_error_mean']:>11.4f}")
         out += [f"{x['layer'] + ' (learned)':<16} {x['feature_error_mean']:>13.4f} {x['image_error_mean']:>11.4f}"
                 for x in r["learned"]]
+        if r.get("section_seconds"):
+            out.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in r["section_seconds"].items()))
         return out
 
 
@@ -71,6 +75,19 @@ def _demo_summary(d: Demo) -> str:
 register(Demo, lambda d: d.files(), _demo_summary, main="layers.png", page="report.html")
 
 
+class _Sections:
+    """Runs the demo's sections one by one and keeps each one's wall time (seconds, by name)."""
+
+    def __init__(self) -> None:
+        self.seconds: Dict[str, float] = {}
+
+    def __call__(self, name: str, fn: Callable[[], T]) -> T:
+        t = time.time()
+        out = fn()
+        self.seconds[name] = round(time.time() - t, 2)
+        return out
+
+
 def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Optional[Sequence[str]] = None,
              preset="default", iters: Optional[int] = None, seed: int = 0, command: str = "preimage demo",
              show: Optional[bool] = None) -> Demo:
@@ -81,12 +98,17 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     layers = list(layers) if layers else default_layers(info)
     names = labels_for(sources)
     t0 = time.time()
-    results = layer_sweep(info, images, layers, preset=preset, iters=iters, seed=seed, show=show)
-    hog_html, hog_png, hog_rec = _hog_section(sources, names, seed, iters, show)
-    learned_html, learned_png, learned_rec = _learned_section(info, images, names, results)
-    natural_html, natural_pngs, natural_rec = _natural_section(info, images, names, layers, iters, seed, show)
-    deconv_html, deconv_png, deconv_rec = _deconvnet_section(info, layers)
-    adv_html, adv_png, adv_rec = _adversarial_section(info, images[:1], names[:1], layers, seed)
+    clock = _Sections()
+    results = clock("layer sweep", lambda: layer_sweep(info, images, layers, preset=preset, iters=iters, seed=seed,
+                                                        show=show))
+    hog_html, hog_png, hog_rec = clock("hog", lambda: _hog_section(sources, names, seed, iters, show))
+    learned_html, learned_png, learned_rec = clock("trained inverters",
+                                                   lambda: _learned_section(info, images, names, results))
+    natural_html, natural_pngs, natural_rec = clock("natural pre-images", lambda: _natural_section(
+        info, images, names, layers, iters, seed, show))
+    deconv_html, deconv_png, deconv_rec = clock("deconvnet", lambda: _deconvnet_section(info, layers))
+    adv_html, adv_png, adv_rec = clock("adversarial", lambda: _adversarial_section(info, images[:1], names[:1], layers,
+                                                                                    seed))
     seconds = time.time() - t0
     meta = (f"model {info.name}, input {size}x{size}, preset {preset.name}, {results[0].iterations} iterations "
             f"per layer, seed {seed}, {seconds:.0f} s in all. Command: {command}")
@@ -105,7 +127,7 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     if learned_png is not None:
         pages["learned.png"] = learned_png
     record = {"model": info.name, "preset": preset.name, "iters": results[0].iterations, "size": size,
-              "seconds": round(seconds, 2), "images": list(sources),
+              "seconds": round(seconds, 2), "section_seconds": clock.seconds, "images": list(sources),
               "layers": [{"layer": r.layer, "path": r.path, "shape": list(r.shape), "stride": r.stride,
                           "feature_error": [float(v) for v in r.feature_error],
                           "image_error": [float(v) for v in r.image_error],

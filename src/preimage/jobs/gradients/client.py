@@ -39,12 +39,18 @@ from ...errors import ConfigError
 from ...models.classifier import Classifier
 from ...models.info import ModelInfo
 
-try:  # optional: `pip install preimage[gradients]`
-    import opacus
-    from opacus.grad_sample import GradSampleModule
-    from opacus.validators import ModuleValidator
-except ImportError:  # pragma: no cover - exercised where opacus is absent
-    opacus = None
+
+def _opacus():
+    """opacus's module, ``GradSampleModule`` and ``ModuleValidator``, or None where it is not installed.
+    Imported here, on first use, not with the package: it is optional (`pip install preimage[gradients]`)
+    and takes over a second to import, which every command would otherwise pay at start."""
+    try:
+        import opacus
+        from opacus.grad_sample import GradSampleModule
+        from opacus.validators import ModuleValidator
+    except ImportError:  # pragma: no cover - exercised where opacus is absent
+        return None
+    return opacus, GradSampleModule, ModuleValidator
 
 BN_MODES = ("eval", "train")
 
@@ -192,7 +198,9 @@ class PerExample:
                               "mixes the batch); use --bn eval")
         self.copy: Optional[nn.Module] = None
         self.backend = "torch.func (vmap of grad)"
-        if prefer_opacus and opacus is not None and ModuleValidator.is_valid(net):
+        found = _opacus() if prefer_opacus else None
+        if found is not None and found[2].is_valid(net):
+            opacus, GradSampleModule, _ = found
             self.copy = copy.deepcopy(net)
             for m in self.copy.modules():  # opacus records activations only of modules in training mode: those
                 if any(True for _ in m.parameters(recurse=False)):  # with weights (dropout and the like stay in eval)

@@ -18,7 +18,6 @@ from collections import Counter
 from typing import Dict, List, Sequence
 
 import torch
-from scipy.optimize import linear_sum_assignment
 
 from ... import metrics
 
@@ -26,6 +25,8 @@ from ... import metrics
 def match(recs: torch.Tensor, truth: torch.Tensor) -> List[int]:
     """``order`` such that ``recs[order[i]]`` is the reconstruction paired with ``truth[i]``."""
     d = (recs.detach().double().flatten(1)[None, :, :] - truth.detach().double().flatten(1)[:, None, :]).pow(2).mean(2)
+    from scipy.optimize import linear_sum_assignment  # deferred: scipy.optimize takes 0.3 s to import
+
     rows, cols = linear_sum_assignment(d.cpu().numpy())
     order = [0] * len(truth)
     for r, c in zip(rows, cols):
