@@ -32,3 +32,17 @@ def photos32():
     from preimage.images import load_image
 
     return torch.stack([load_image(f"sample:{n}", 32) for n in ("astronaut", "coffee", "chelsea", "rocket")])
+
+
+def class_folder(root: Path, classes=("cat", "ship"), per_class: int = 3, size: int = 32, seed: int = 0,
+                 ext: str = "png", names: str = "000{i}") -> Path:
+    """``root/<class>/<name>.<ext>``: ``per_class`` random RGB images of ``size`` pixels a side per class."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / c / f"{names.format(i=i)}.{ext}")
+    return root

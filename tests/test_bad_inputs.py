@@ -4,7 +4,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -16,7 +15,8 @@ TINY = f"{HERE / 'tiny_models.py'}:tiny"
 FEATURES = f"{HERE / 'tiny_models.py'}:features_only"
 
 
-from test_cli import run  # noqa: E402  (tests/ is on the path: conftest)
+from conftest import class_folder  # noqa: E402  (tests/ is on the path: conftest)
+from test_cli import run  # noqa: E402
 
 
 def one_line_error(code, err):
@@ -31,13 +31,7 @@ def digest(folder: Path):
 
 @pytest.fixture
 def photos(tmp_path):
-    d = tmp_path / "photos"
-    rng = np.random.default_rng(0)
-    for c in ("cat", "ship"):
-        (d / c).mkdir(parents=True)
-        for i in range(3):
-            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(d / c / f"000{i}.png")
-    return d
+    return class_folder(tmp_path / "photos")
 
 
 INVERT = ["invert", "sample:coffee", "--model", TINY, "--layer", "conv2", "--iters", "2", "--quiet"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from conftest import class_folder
 from test_cli import run
 
 from preimage import results
@@ -30,25 +30,14 @@ RECORD = {"attack": "results.json", "robustness": "robustness.json", "transfer":
 @pytest.fixture
 def classes(tmp_path):
     """Four images in each of two of refnet's class folders; the third airplane is a corrupt JPEG."""
-    d = tmp_path / "data"
-    rng = np.random.default_rng(0)
-    for c in ("airplane", "automobile"):
-        (d / c).mkdir(parents=True)
-        for i in range(4):
-            Image.fromarray(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)).save(d / c / f"{i:04d}.jpg")
+    d = class_folder(tmp_path / "data", ("airplane", "automobile"), 4, 36, 0, "jpg", "{i:04d}")
     (d / "airplane" / "0002.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"not a jpeg" * 20)
     return d
 
 
 @pytest.fixture
 def clean(tmp_path):
-    d = tmp_path / "clean"
-    rng = np.random.default_rng(1)
-    for c in ("airplane", "automobile"):
-        (d / c).mkdir(parents=True)
-        for i in range(4):
-            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(d / c / f"{i:04d}.png")
-    return d
+    return class_folder(tmp_path / "clean", ("airplane", "automobile"), 4, 32, 1, "png", "{i:04d}")
 
 
 # ---------------------------------------------------------------- 1, 2: output folders

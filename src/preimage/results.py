@@ -170,3 +170,15 @@ class Shown:
         if exclude:
             data = {k: v for k, v in data.items() if k not in exclude}
         return data
+
+
+class Recorded(Shown):
+    """A result that is its record (a ``record`` field kept as it is) and makes no data file of its own."""
+
+    record: Dict[str, Any]
+
+    def to_json(self) -> Dict[str, Any]:
+        return self.record
+
+    def files(self) -> Dict[str, bytes]:
+        return {}

@@ -87,15 +87,18 @@ def add_model_args(p: argparse.ArgumentParser, layer: bool = True, required: boo
 DEFAULT_WORKERS = max(0, min(4, (os.cpu_count() or 1) // 2))
 
 
-def nonnegative(name: str):
-    """An argparse type: an integer >= 0."""
+def nonnegative(name: str, kind=int):
+    """An argparse type: an integer >= 0 (or, with ``kind=float``, a finite number >= 0)."""
+    what = "an integer" if kind is int else "a number"
+
     def f(s):
         try:
-            v = int(s)
+            v = kind(s)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
-        if v < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be 0 or more, got {s}")
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {s!r}") from None
+        if not v >= 0 or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} must be {'0 or more' if kind is int else 'a finite number >= 0'}, "
+                                             f"got {s}")
         return v
     return f
 

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ..jobs.gradients import AttackSettings, UtilitySettings, parse_defenses, run_gradient_leakage
 from ..jobs.gradients.attacks import LABELS, METHODS
 from ..jobs.gradients.client import BN_MODES
-from .common import add_model_args, add_workers, command, finish, load_model, output, positive
+from .common import add_model_args, add_workers, command, finish, load_model, nonnegative, output, positive
 
 #: iterations when --iters is not given: inverting gradients' plain budget of the issue (20.2 dB over 100
 #: cifar10/test images on LeNet (Zhu)); DLG's L-BFGS reached 25.2 dB on 8 of them in 1,000
 #: (BENCHMARKS.md, "Gradient leakage")
 DEFAULT_ITERS = {"ig": 3000, "dlg": 1000}
-
-
-def _nonnegative_float(name: str):
-    def f(s):
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
-        if not v >= 0 or v == float("inf"):
-            raise argparse.ArgumentTypeError(f"{name} must be a finite number >= 0, got {s}")
-        return v
-    return f
 
 
 def _options(p):
@@ -42,7 +29,7 @@ def _options(p):
     p.add_argument("--restarts", type=positive("--restarts"), default=1,
                    help="starts per batch, keyed per image; the best match is kept (default 1)")
     p.add_argument("--lr", type=positive("--lr", float), default=0.1, help="ig: signed Adam's learning rate (default 0.1)")
-    p.add_argument("--tv", type=_nonnegative_float("--tv"), default=0.01,
+    p.add_argument("--tv", type=nonnegative("--tv", float), default=0.01,
                    help="ig: weight of the anisotropic total variation (default 0.01)")
     p.add_argument("--labels", choices=LABELS, default="recovered", help="recovered: read off the update first (iDLG at "
                    "B=1, a count rule at B>1; default); true: given to the attacker; optimize: DLG's soft labels")

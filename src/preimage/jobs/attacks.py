@@ -18,7 +18,7 @@ from ..learned import decode, find_bundled
 from ..models.loading import ModelInfo
 from ..optimize import invert
 from ..representations.cnn import CNNLayer
-from ..results import Shown
+from ..results import Recorded, Shown
 
 
 @dataclass(repr=False)
@@ -133,7 +133,7 @@ def labeled_stream(info: ModelInfo, data: str, n: int, batch: int = 250, workers
 
 
 @dataclass(repr=False)
-class Robustness(Shown):
+class Robustness(Recorded):
     """Accuracy under PGD against the budget (a :class:`~preimage.results.Result`, ``robustness.json``;
     the report draws ``robustness.png``)."""
 
@@ -142,18 +142,12 @@ class Robustness(Shown):
 
     record: Dict
 
-    def to_json(self) -> Dict:
-        return self.record
-
-    def files(self) -> Dict[str, bytes]:
-        return {}
-
     def lines(self) -> List[str]:
         return [f"eps {e:.5f}  accuracy {acc:.3f}" for e, acc in zip(self.record["eps"], self.record["accuracy"])]
 
 
 @dataclass(repr=False)
-class Transfer(Shown):
+class Transfer(Recorded):
     """The transfer matrix (a :class:`~preimage.results.Result`, ``transfer.json`` and ``transfer.txt``;
     the report draws ``transfer.png``)."""
 
@@ -161,9 +155,6 @@ class Transfer(Shown):
     record_name = "transfer.json"
 
     record: Dict
-
-    def to_json(self) -> Dict:
-        return self.record
 
     def table(self) -> List[str]:
         names, t = self.record["models"], self.record
