@@ -13,9 +13,6 @@ API (nothing under src/ is changed):
 * ``default300``: the default, 300 iterations (its curve at 33/66/100/200/300 is the 300-iteration run's);
 * ``default100``: the same rule with the schedule compressed to 100 iterations (``--iters 100``);
 * ``lr x2`` / ``lr x3``: peak learning rate times 2 / 3;
-* ``lr rms``: peak learning rate from the gradient's statistics - the first step's Adam update is
-  lr per pixel, so the lr is set so that the preconditioned first gradient's per-image RMS...
-  (see ``lr_from_grad``);
 * ``pyr 4->1``: pyramid weight per level annealed geometrically 4 -> 1 over the run (coarse first);
 * ``beta2 0.6`` / ``beta2 0.95``: Adam's beta2;
 * ``restarts``: two cosine cycles of 50 iterations (the second from half the peak), Adam state kept;
@@ -37,6 +34,7 @@ One torch thread (``--threads``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import time
@@ -61,10 +59,12 @@ SMALL = {"refnet": ["conv3", "conv5", "fc6"], "cifar-resnet": ["stage2", "stage3
 ALL = {"refnet": ["conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "fc6", "fc7", "fc8"],
        "cifar-resnet": ["conv1", "stage1", "stage2", "stage3", "pool", "logits"],
        "cifar-vgg": ["block1", "block2", "block3", "fc1", "logits"]}
-CHECKS = (33, 66, 100, 200, 300)
+CHECKS = (33, 66, 100, 150, 200, 300)
 CANDIDATES = {
     "default300": {"iters": 300},
     "default100": {},
+    "default150": {"iters": 150},
+    "default200": {"iters": 200},
     "lr x2": {"lr_mult": 2.0},
     "lr x3": {"lr_mult": 3.0},
     "pyr 4->1": {"pyr_anneal": (4.0, 1.0)},
@@ -73,6 +73,13 @@ CANDIDATES = {
     "restarts": {"restarts": 2},
     "lowpass init": {"lowpass": True},
     "coarse start": {"coarse": 1 / 3},
+    "lr x0.5": {"lr_mult": 0.5},
+    "tv 3w->w/4": {"tv": (3.0, 0.25)},
+    "tv 10w->w/16": {"tv": (10.0, 1 / 16)},
+    "tv 30w->w/4": {"tv": (30.0, 0.25)},
+    "beta1 0.95": {"beta1": 0.95},
+    "lr floor 0.2": {"floor": 0.2},
+    "lowpass + pyr 4->1": {"lowpass": True, "pyr_anneal": (4.0, 1.0)},
     "lbfgs": {"lbfgs": "plain"},
     "lbfgs soft": {"lbfgs": "soft"},
 }
@@ -120,7 +127,8 @@ class Recorder:
         self.excluded += time.perf_counter() - t
 
 
-def run_adam(rep, x, iters=100, lr_mult=1.0, beta2=None, pyr_anneal=None, restarts=0, lowpass=False, coarse=0.0):
+def run_adam(rep, x, iters=100, lr_mult=1.0, beta2=None, pyr_anneal=None, restarts=0, lowpass=False, coarse=0.0,
+             tv=None, beta1=0.9, floor=None):
     with torch.no_grad():
         target = rep(x)
     preset, setup = _setup(rep, x, target)
@@ -129,11 +137,14 @@ def run_adam(rep, x, iters=100, lr_mult=1.0, beta2=None, pyr_anneal=None, restar
     b2 = beta2 if beta2 is not None else preset.INVERT_BETA2
     levels, w = preset.INVERT_PYRAMID
     if pyr_anneal is not None:
-        opt = AnnealedPyramidAdam(lr, (0.9, b2), levels, pyr_anneal[0], pyr_anneal[1], iters)
+        opt = AnnealedPyramidAdam(lr, (beta1, b2), levels, pyr_anneal[0], pyr_anneal[1], iters)
     else:
-        opt = PyramidAdam(lr, (0.9, b2), levels=levels, weight=w)
+        opt = PyramidAdam(lr, (beta1, b2), levels=levels, weight=w)
+    if tv is not None:  # the TV weight annealed from tv[0] w to tv[1] w (w: the preset's per-depth weight)
+        tw = preset.tv_weight(rep, target)
+        setup.objective = FeatureMatch(target, Selection()) + TotalVariation(2.0, "mean").annealed(tv[0] * tw, tv[1] * tw)
     stages = rescale_stages(setup.stages, iters)
-    stages = [Stage(s.iters, s.lr * lr_mult, s.jitter, s.decay) for s in stages]
+    stages = [Stage(s.iters, s.lr * lr_mult, s.jitter, s.decay if floor is None else floor) for s in stages]
     if restarts:
         per = iters // restarts
         stages = [Stage(per if k < restarts - 1 else iters - per * (restarts - 1), lr * 0.5 ** k, False, 0.02)
@@ -158,7 +169,7 @@ def run_adam(rep, x, iters=100, lr_mult=1.0, beta2=None, pyr_anneal=None, restar
                  transforms=setup.transforms, callback=rec, reset_on_lr_change=False, relu=setup.relu, show=False)
         # phase 2: full resolution from the upsampled result, a fresh optimizer state
         param = PixelParam(view.image().detach(), constraint="box")
-        opt = PyramidAdam(lr, (0.9, b2), levels=levels, weight=w)
+        opt = PyramidAdam(lr, (beta1, b2), levels=levels, weight=w)
         rec.image_fn = lambda: param.u
         optimize(param, _Shifted(setup.objective, n_c, iters - n_c, iters), opt, [Stage(1, v) for v in lrs[n_c:]],
                  rep=rep, transforms=setup.transforms, callback=lambda step, e: rec(step + n_c, e),
@@ -202,71 +213,65 @@ class _Shifted:
 
 def run_lbfgs(rep, x, iters=100, mode="plain", block=10):
     """L-BFGS per image, ``iters`` function evaluations in all, TV annealed per block of evaluations."""
-    from preimage.backward import relu_rule
-
     with torch.no_grad():
         target = rep(x)
     preset, setup = _setup(rep, x, target)
     w = preset.tv_weight(rep, target)
     a, b = preset.INVERT_TV
     u_all = setup.param.u.detach().clone()
-    curves = [dict() for _ in range(len(x))]
-    times = [0.0] * len(x)
-    for i in range(len(x)):
-        u = u_all[i:i + 1].clone().requires_grad_(True)
-        t_i = target[i:i + 1]
-        evals = [0]
-        t0 = time.perf_counter()
-        excl = [0.0]
-        opt = torch.optim.LBFGS([u], lr=1.0, max_iter=block, max_eval=block, history_size=20,
-                                line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
-        weight = [a * w]
-
-        def closure():
-            opt.zero_grad()
-            img = u.clamp(0, 1)
-            f = rep(img)
-            e = ((f - t_i) ** 2).sum() / (t_i ** 2).sum() + weight[0] * _tv(img)
-            e.backward()
-            evals[0] += 1
-            if evals[0] in CHECKS:
-                t = time.perf_counter()
-                with torch.no_grad():
-                    fe = float(metrics.feature_error(rep(u.clamp(0, 1)), t_i).mean())
-                curves[i][evals[0]] = (fe, t - t0 - excl[0])
-                excl[0] += time.perf_counter() - t
-            return e
-
-        ctx = relu_rule("soft", preset.INVERT_RELU[1], model=rep.network) if mode == "soft" else None
-        if ctx is not None:
-            ctx.__enter__()
-        try:
-            while evals[0] < iters:
-                p = evals[0] / max(iters - 1, 1)
-                weight[0] = a * w * ((b / a) ** p)
-                before = evals[0]
-                opt.param_groups[0]["max_eval"] = min(block, iters - evals[0])
-                opt.param_groups[0]["max_iter"] = opt.param_groups[0]["max_eval"]
-                opt.step(closure)
-                with torch.no_grad():
-                    u.clamp_(0, 1)
-                if evals[0] == before:  # converged / no progress
-                    break
-        finally:
-            if ctx is not None:
-                ctx.__exit__(None, None, None)
-        with torch.no_grad():
-            fe = float(metrics.feature_error(rep(u.clamp(0, 1)), t_i).mean())
-        for c in CHECKS:
-            if c <= iters and c not in curves[i]:
-                curves[i][c] = (fe, time.perf_counter() - t0 - excl[0])
-        times[i] = time.perf_counter() - t0 - excl[0]
+    slope = preset.INVERT_RELU[1] if mode == "soft" else None
+    curves = [_lbfgs_one(rep, u_all[i:i + 1], target[i:i + 1], iters, block, a * w, b * w, slope)
+              for i in range(len(x))]
     out = {}
     for c in CHECKS:
         if c <= iters:
             fes = [cv[c][0] for cv in curves]
             out[c] = {"feature_error": sum(fes) / len(fes), "max": max(fes), "seconds": sum(cv[c][1] for cv in curves)}
     return out
+
+
+def _lbfgs_one(rep, u0, t_i, iters, block, tv0, tv1, slope):
+    """One image: {checkpoint: (feature error, seconds)}."""
+    from preimage.backward import relu_rule
+
+    u = u0.clone().requires_grad_(True)
+    evals, excl, weight, curve = [0], [0.0], [tv0], {}
+    t0 = time.perf_counter()
+    opt = torch.optim.LBFGS([u], lr=1.0, max_iter=block, max_eval=block, history_size=20,
+                            line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
+
+    def closure():
+        opt.zero_grad()
+        img = u.clamp(0, 1)
+        e = ((rep(img) - t_i) ** 2).sum() / (t_i ** 2).sum() + weight[0] * _tv(img)
+        e.backward()
+        evals[0] += 1
+        if evals[0] in CHECKS:
+            t = time.perf_counter()
+            with torch.no_grad():
+                fe = float(metrics.feature_error(rep(u.clamp(0, 1)), t_i).mean())
+            curve[evals[0]] = (fe, t - t0 - excl[0])
+            excl[0] += time.perf_counter() - t
+        return e
+
+    ctx = relu_rule("soft", slope, model=rep.network) if slope else contextlib.nullcontext()
+    with ctx:
+        while evals[0] < iters:
+            weight[0] = tv0 * (tv1 / tv0) ** (evals[0] / max(iters - 1, 1))
+            before = evals[0]
+            group = opt.param_groups[0]
+            group["max_eval"] = group["max_iter"] = min(block, iters - evals[0])
+            opt.step(closure)
+            with torch.no_grad():
+                u.clamp_(0, 1)
+            if evals[0] == before:  # converged / no progress
+                break
+    with torch.no_grad():
+        fe = float(metrics.feature_error(rep(u.clamp(0, 1)), t_i).mean())
+    for c in CHECKS:
+        if c <= iters and c not in curve:
+            curve[c] = (fe, time.perf_counter() - t0 - excl[0])
+    return curve
 
 
 def _tv(img):
@@ -329,14 +334,15 @@ def main():
 def report(rows, n):
     rows = [r for r in rows if r["n"] == n]
     stages = list(dict.fromkeys((r["model"], r["layer"]) for r in rows))
-    cands = list(dict.fromkeys(r["candidate"] for r in rows))
+    cands = list(dict.fromkeys(r["candidate"] for r in rows if r["iters"] == 100 or r["candidate"] == "default300"))
+    longer = list(dict.fromkeys(r["candidate"] for r in rows if r["iters"] != 100 and r["candidate"] != "default300"))
     get = {(r["model"], r["layer"], r["candidate"]): r for r in rows}
     lines = [f"torch threads: {torch.get_num_threads()}; first {n} images of imagenet-dev100 at 32x32; mean feature "
              "error (seconds of optimization in parentheses)", "",
              "## At 100 iterations against the default's 300", "",
              "| stage | default @300 | default @100 (300-run) | " + " | ".join(c + " @100" for c in cands if c != "default300")
              + " |", "|---" * (3 + len(cands) - (1 if "default300" in cands else 0)) + "|"]
-    wins = {c: 0 for c in cands}
+    wins = dict.fromkeys(cands, 0)
     for st in stages:
         ref = get.get((*st, "default300"))
         r300 = ref["curve"].get("300", {}).get("feature_error", math.nan) if ref else math.nan
@@ -357,7 +363,21 @@ def report(rows, n):
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "`*`: at or below the default's 300-iteration error on that stage. Stages matched, of "
               f"{len(stages)}: " + ", ".join(f"{c} {wins[c]}" for c in cands if c != "default300"), "",
-              "## Curves (feature error at 33 / 66 / 100 / 200 / 300 iterations; seconds at the last)", ""]
+              "## The default's schedule compressed to 150 / 200 iterations (final error; does it reach @300?)", ""]
+    for st in stages:
+        ref = get.get((*st, "default300"))
+        r300 = ref["curve"]["300"]["feature_error"] if ref else math.nan
+        cells = []
+        for c in longer:
+            r = get.get((*st, c))
+            if r is not None:
+                v = list(r["curve"].values())[-1]
+                cells.append(f"{c} {v['feature_error']:.4f}{' *' if v['feature_error'] <= r300 else ''} "
+                             f"({v['seconds']:.1f} s)")
+        if cells:
+            lines.append(f"- {st[0]} {st[1]} (@300 {r300:.4f}): " + "; ".join(cells))
+    lines += ["", "## Curves (feature error at 33 / 66 / 100 / 150 / 200 / 300 iterations, where run; seconds at the last)",
+              ""]
     for st in stages:
         for c in cands:
             r = get.get((*st, c))
