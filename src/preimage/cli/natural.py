@@ -5,13 +5,24 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 from ..errors import ConfigError
-from ..jobs.natural import caricatures, maximize_units, parse_units
+from ..jobs.natural import caricatures, check_param_args, maximize_units, parse_units
 from ..models.zoo import MODELS
 from .common import add_device, add_model_args, add_run_args, build_rep, command, device, finish, output, positive
 
 
+def add_param_args(p) -> None:
+    """``--param`` and ``--spectrum-from`` (checked by the job, so a bad value is one line, exit 2)."""
+    p.add_argument("--param", default="pixel", metavar="pixel|fourier|maco",
+                   help="parameterization: pixel (default: the preset's recipe), fourier (lucid: decorrelated 1/f "
+                   "spectrum) or maco (phase only, natural amplitude); fourier and maco use lucid's recipe "
+                   "(transformation robustness, Adam 0.05, the preset's iterations)")
+    p.add_argument("--spectrum-from", metavar="DIR", help="folder of natural images whose mean amplitude spectrum "
+                   "--param maco keeps (default: the color photos scikit-image ships)")
+
+
 def _maximize_options(p):
     add_model_args(p)
+    add_param_args(p)
     p.add_argument("--channels", help="channels (or vector elements) A:B")
     p.add_argument("--units", help="units 3,17,40")
     p.add_argument("--classes", help="class logits: all or 3,5 (the last layer)")
@@ -48,10 +59,11 @@ def cmd_maximize(a):
             raise ConfigError(f"--position must be Y,X, got {a.position!r}") from None
         position = (y, x)
     labels = entry.classes if (entry and a.classes and entry.classes and count == len(entry.classes)) else None
+    check_param_args(a.param, a.spectrum_from)  # a bad --param / --spectrum-from fails before --out is claimed
     with output(a, "maximize") as out:
         r = maximize_units(rep, units, mode="position" if position else a.mode, position=position, samples=a.samples,
                            preset=a.preset, iters=a.iters, seed=a.seed, normalize_on=a.normalize_on, model=a.model,
-                           layer=a.layer, labels=labels)
+                           layer=a.layer, labels=labels, param=a.param, spectrum_from=a.spectrum_from)
         finish(out, r, f"wrote {len(units) * a.samples} images, grid.png and results.json to {a.out} "
                        f"({r.result.seconds:.1f}s)")
 
@@ -59,6 +71,7 @@ def cmd_maximize(a):
 def _caricature_options(p):
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or sample:NAME")
     add_model_args(p)
+    add_param_args(p)
     add_device(p)
     add_run_args(p, "preimage-caricature")
 
@@ -67,7 +80,9 @@ def _caricature_options(p):
          "preimage caricature sample:chelsea --model refnet --layer conv5 --out caricature", _caricature_options)
 def cmd_caricature(a):
     rep = build_rep(a).to(device(a))
+    check_param_args(a.param, a.spectrum_from)  # a bad --param / --spectrum-from fails before --out is claimed
     with output(a, "caricature") as out:
-        r = caricatures(rep, a.images, preset=a.preset, iters=a.iters, seed=a.seed, model=a.model, layer=a.layer)
+        r = caricatures(rep, a.images, preset=a.preset, iters=a.iters, seed=a.seed, model=a.model, layer=a.layer,
+                        param=a.param, spectrum_from=a.spectrum_from)
         finish(out, r, f"wrote {len(a.images)} caricatures, side_by_side.png and results.json to {a.out} "
                        f"({r.seconds:.1f}s)")

@@ -12,7 +12,10 @@ import torch
 
 from ..errors import ConfigError
 from ..images import PHOTOS, encode_png, labels_for, list_images, load_image
+from ..metrics import spectrum_slope
+from ..optimize.featurevis import check_param
 from ..optimize.maximize import Maximization, caricature, check_units, maximize, natural_maxima
+from ..optimize.param import mean_amplitude_spectrum
 from ..parsing import parse_ints, parse_range
 from ..representations.base import Representation
 from ..results import Shown
@@ -48,6 +51,37 @@ def normalize_images(folder: Optional[str], size: int, limit: int = 2000) -> Tup
     return torch.stack([load_image(f, size) for f in files]), f"{folder} ({len(files)} images)"
 
 
+def spectrum_images(folder: Optional[str], size: int, limit: int = 2000) -> Tuple[torch.Tensor, str]:
+    """The natural images whose mean amplitude spectrum MACO keeps (``--spectrum-from``): a folder
+    (its first ``limit`` images in name order) or, by default, scikit-image's color photos."""
+    if folder is None:
+        return torch.stack([load_image(f"sample:{n}", size) for n in PHOTOS]), "scikit-image photos"
+    files = list_images(folder, recursive=True)[:limit]
+    if not files:
+        raise ConfigError(f"--spectrum-from {folder} holds no images")
+    return torch.stack([load_image(f, size) for f in files]), f"{folder} ({len(files)} images)"
+
+
+def check_param_args(param: str, spectrum_from: Optional[str]) -> None:
+    """``--param`` and ``--spectrum-from`` checked without loading anything (before ``--out`` is
+    claimed): a known parameterization, a folder only for ``maco``, and one that holds images."""
+    check_param(param)
+    if param != "maco" and spectrum_from is not None:
+        raise ConfigError(f"--spectrum-from is for --param maco (the natural amplitude spectrum), not --param {param}")
+    if spectrum_from is not None and not list_images(spectrum_from, recursive=True):
+        raise ConfigError(f"--spectrum-from {spectrum_from} holds no images")
+
+
+def natural_spectrum(param: str, spectrum_from: Optional[str], size: int) -> Tuple[Optional[torch.Tensor], Optional[str]]:
+    """MACO's fixed magnitude (and where it came from) for ``param``; None for the others. Refuses
+    ``--spectrum-from`` for a parameterization that has no use for it."""
+    check_param_args(param, spectrum_from)
+    if param != "maco":
+        return None, None
+    images, where = spectrum_images(spectrum_from, size)
+    return mean_amplitude_spectrum(images), where
+
+
 @dataclass(repr=False)
 class UnitImages(Shown):
     """A :class:`Maximization` with what it was made of (a :class:`~preimage.results.Result`: one PNG
@@ -61,6 +95,15 @@ class UnitImages(Shown):
     layer: str
     normalized_on: str
     labels: Optional[Sequence[str]] = None
+    #: the spectrum slope (:func:`preimage.metrics.spectrum_slope`) of the natural images normalized on (mean)
+    natural_slope: Optional[float] = None
+    #: where MACO's amplitude spectrum came from (``--param maco``)
+    spectrum_from: Optional[str] = None
+
+    def slopes(self) -> torch.Tensor:
+        """(U, S) each visualization's amplitude-spectrum slope."""
+        m = self.result
+        return spectrum_slope(m.images.flatten(0, 1)).view(m.images.shape[:2])
 
     def name(self, i: int, k: int) -> str:
         return f"unit{self.result.units[i]:04d}_s{k}.png"
@@ -79,12 +122,18 @@ class UnitImages(Shown):
     def to_json(self) -> Dict:
         m = self.result
         norms = [self.normalization(i) for i in range(len(m.units))]
-        return {"model": self.model, "layer": self.layer, "preset": m.preset, "iters": m.iterations,
+        slopes = self.slopes()
+        return {"model": self.model, "layer": self.layer, "preset": m.preset, "param": m.param, "iters": m.iterations,
                 "seconds": round(m.seconds, 3), "mode": m.mode, "normalized_on": self.normalized_on,
+                **({"spectrum_from": self.spectrum_from} if self.spectrum_from else {}),
+                "spectrum_slope": {"mean": float(slopes.mean()), "min": float(slopes.min()), "max": float(slopes.max()),
+                                   "natural": self.natural_slope,
+                                   "band": "2-14 cycles per 32 px image (same cycles per pixel at other sizes)"},
                 "not_normalized": [u for u, (d, _) in zip(m.units, norms) if d is None],
                 "units": [{"unit": u, "sample": k, "output": self.name(i, k), "activation": float(m.activation[i, k]),
                            "normalized_activation": float(m.normalized[i, k]), "normalizer": norms[i][0],
                            "normalized_by": norms[i][1], "rank": int(m.rank[i, k]),
+                           "spectrum_slope": float(slopes[i, k]),
                            **({"label": self.labels[u]} if self.labels and u < len(self.labels) else {})}
                           for i, u in enumerate(m.units) for k in range(m.images.shape[1])]}
 
@@ -107,8 +156,9 @@ class UnitImages(Shown):
         return {self.name(i, k): encode_png(m.images[i, k]) for i in range(len(m.units)) for k in range(m.images.shape[1])}
 
     def lines(self) -> List[str]:
+        nat = f" (photos {self.natural_slope:.2f})" if self.natural_slope is not None else ""
         return [f"unit {r['unit']:>4} sample {r['sample']}  activation {r['activation']:.3f}  normalized "
-                f"{r['normalized_activation']:.2f}  rank {r['rank']}"
+                f"{r['normalized_activation']:.2f}  rank {r['rank']}  spectrum slope {r['spectrum_slope']:.2f}{nat}"
                 + ("" if r["normalizer"] is not None else "  (raw activation: no natural normalizer)")
                 for r in self.to_json()["units"]]
 
@@ -116,14 +166,18 @@ class UnitImages(Shown):
 def maximize_units(rep: Representation, units: Sequence[int], *, mode: str = "center", position: Optional[Tuple[int, int]] = None,
                    samples: int = 1, preset=None, iters: Optional[int] = None, seed: int = 0,
                    normalize_on: Optional[str] = None, model: str = "", layer: str = "",
-                   labels: Optional[Sequence[str]] = None, show: Optional[bool] = None) -> UnitImages:
-    """Maximize ``units`` of ``rep`` as one batch, normalized on natural images."""
+                   labels: Optional[Sequence[str]] = None, show: Optional[bool] = None, param: str = "pixel",
+                   spectrum_from: Optional[str] = None) -> UnitImages:
+    """Maximize ``units`` of ``rep`` as one batch, normalized on natural images; ``param``: pixel,
+    fourier or maco (``spectrum_from``: the folder of MACO's natural amplitude spectrum)."""
     size = rep.input_size
+    spectrum, spectrum_where = natural_spectrum(param, spectrum_from, size)
     check_units(rep, units, (size, size))
     nat, where = normalize_images(normalize_on, size)
     maxima = natural_maxima(rep, nat, mode)
-    m = maximize(rep, units, mode, position, samples, preset or "default", iters, seed, normalizers=maxima, show=show)
-    return UnitImages(m, model, layer, where, labels)
+    m = maximize(rep, units, mode, position, samples, preset or "default", iters, seed, normalizers=maxima, show=show,
+                 param=param, spectrum=spectrum)
+    return UnitImages(m, model, layer, where, labels, float(spectrum_slope(nat).mean()), spectrum_where)
 
 
 @dataclass(repr=False)
@@ -141,9 +195,10 @@ class Caricatures(Shown):
     preset: str
     iterations: int
     seconds: float
+    param: str = "pixel"
 
     def to_json(self) -> Dict:
-        return {"model": self.model, "layer": self.layer, "preset": self.preset, "iters": self.iterations,
+        return {"model": self.model, "layer": self.layer, "preset": self.preset, "param": self.param, "iters": self.iterations,
                 "seconds": round(self.seconds, 3),
                 "images": [{"input": s, "output": f"{i:02d}_{self.labels[i].replace('/', '_')}_caricature.png",
                             "gain": float(self.gain[i])} for i, s in enumerate(self.sources)]}
@@ -156,10 +211,12 @@ class Caricatures(Shown):
 
 
 def caricatures(rep: Representation, sources: Sequence[str], *, preset=None, iters: Optional[int] = None, seed: int = 0,
-                model: str = "", layer: str = "", show: Optional[bool] = None) -> Caricatures:
+                model: str = "", layer: str = "", show: Optional[bool] = None, param: str = "pixel",
+                spectrum_from: Optional[str] = None) -> Caricatures:
     if not sources:
         raise ConfigError("no images given")
+    spectrum, _ = natural_spectrum(param, spectrum_from, rep.input_size)
     x = torch.stack([load_image(s, rep.input_size) for s in sources])
-    r = caricature(rep, x, preset or "default", iters, seed, show=show)
+    r = caricature(rep, x, preset or "default", iters, seed, show=show, param=param, spectrum=spectrum)
     return Caricatures(list(sources), labels_for(sources), layer, model, r.images, r.originals, r.gain, r.preset,
-                       r.iterations, r.seconds)
+                       r.iterations, r.seconds, r.param)

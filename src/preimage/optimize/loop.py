@@ -17,7 +17,7 @@ from ..representations.base import Representation
 from ..trainkit import lr_schedule
 from .objectives import Context, Objective
 from .optimizers import Optimizer, as_optimizer
-from .param import PixelParam
+from .param import Param
 from .transforms import Transform, apply, as_list, center, total_pad
 
 
@@ -104,7 +104,7 @@ class OptimResult:
     terms: dict = field(default_factory=dict)   # name -> (N,) final value of each summand
 
 
-def optimize(param: PixelParam, objective: Objective, optimizer: Optimizer, stages: Sequence[Stage],
+def optimize(param: Param, objective: Objective, optimizer: Optimizer, stages: Sequence[Stage],
              rep: Optional[Representation] = None, transforms: Optional[Sequence[Transform]] = None,
              stop: Optional[StopRule] = None,
              reset_on_lr_change: bool = True, callback: Optional[Callable[[int, torch.Tensor], None]] = None,

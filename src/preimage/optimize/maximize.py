@@ -21,8 +21,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 
 from ..errors import ConfigError
-from ..keys import keyed
+from ..keys import content_key, keyed
 from ..representations.base import Representation
+from .featurevis import CARICATURE_LR, check_param, restyle
 from .loop import StopRule, rescale_stages
 from .objectives import Context, Objective, Selection
 from .presets import Preset, get_preset
@@ -142,6 +143,7 @@ class Maximization:
     # (U,) each unit's largest activation over the natural images (None: not normalized). A unit no
     # natural image activates (natural maximum <= 0) has no divisor: its ``normalized`` is the raw activation.
     natural_max: Optional[torch.Tensor] = None
+    param: str = "pixel"                  # the parameterization: pixel, fourier or maco
 
     @property
     def has_normalizer(self) -> torch.Tensor:
@@ -170,7 +172,8 @@ def check_units(rep: Representation, units: Sequence[int], size: Tuple[int, int]
 def maximize(rep: Representation, units: Sequence[int], mode: str = "center", position: Optional[Tuple[int, int]] = None,
              samples: int = 1, preset: Union[str, Preset] = "default", iters: Optional[int] = None, seed: int = 0,
              normalizers: Optional[torch.Tensor] = None, size: Optional[int] = None,
-             show: Optional[bool] = None, contrast: Optional[float] = None) -> Maximization:
+             show: Optional[bool] = None, contrast: Optional[float] = None, param: str = "pixel",
+             spectrum: Optional[torch.Tensor] = None) -> Maximization:
     """Synthesize, for every unit and each of ``samples`` starts, an image that maximizes it.
 
     All units and starts are one batch: one forward and backward pass per iteration. Each start is
@@ -179,8 +182,13 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
     :func:`natural_maxima`); without them activations are not normalized. A unit whose natural
     maximum is not positive (no natural image activates it) is not normalized either: its
     ``normalizer`` is NaN and its ``normalized`` activation the raw one.
+
+    ``param``: ``pixel`` (the preset's own recipe) or ``fourier`` / ``maco`` (lucid's recipe for the
+    preset's iteration count, :func:`preimage.optimize.featurevis.restyle`; ``spectrum``: MACO's
+    magnitude). Their starts and transform draws also come from ``(seed, unit, sample)`` alone.
     """
     rep.require_differentiable("activation maximization")
+    check_param(param)
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
     s = int(size or rep.input_size)
@@ -206,6 +214,10 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
     keys = [keyed(seed, "unit", int(v), k) for v in units for k in range(samples)]
     setup = preset_obj.setup(rep, dummy, Selection(), hw, torch.Generator().manual_seed(int(seed)),
                              data_term=objective, keys=keys)
+    if param != "pixel":
+        setup = restyle(setup, param, hw, objective, [keyed(seed, "unit", int(v), k, param) for v in units for k in range(samples)],
+                        [keyed(seed, "unit", int(v), k, param, "transforms") for v in units for k in range(samples)],
+                        spectrum=spectrum, device=rep.device)
     stages = rescale_stages(setup.stages, iters) if iters is not None else setup.stages
     total = sum(st.iters for st in stages)
     stop = StopRule(total, desc=f"maximizing {len(units)} unit(s) of {rep.name} ({preset_obj.name})", show=show)
@@ -221,7 +233,7 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
                         act.view(n, samples), (act / scale).view(n, samples), rank.view(n, samples),
                         divisor.view(n, samples)[:, 0], mode, preset_obj.name, res.iterations, seconds,
                         res.history.view(res.iterations, n, samples),
-                        natural.view(n, samples)[:, 0] if natural is not None else None)
+                        natural.view(n, samples)[:, 0] if natural is not None else None, param)
 
 
 @dataclass
@@ -232,13 +244,19 @@ class CaricatureResult:
     preset: str
     iterations: int
     seconds: float
+    param: str = "pixel"
 
 
 def caricature(rep: Representation, images: torch.Tensor, preset: Union[str, Preset] = "default", iters: Optional[int] = None,
-               seed: int = 0, show: Optional[bool] = None) -> CaricatureResult:
+               seed: int = 0, show: Optional[bool] = None, param: str = "pixel",
+               spectrum: Optional[torch.Tensor] = None) -> CaricatureResult:
     """Exaggerate what ``rep`` sees in ``images``: start at each photo and maximize its caricature
-    objective under the preset's priors; the image stays in the preset's box (or ball)."""
+    objective under the preset's priors; the image stays in the preset's box (or ball).
+    ``param`` ``fourier`` / ``maco``: start from the photo's own spectrum (``maco``: its phase, under
+    the natural amplitude ``spectrum``), Adam at :data:`~preimage.optimize.featurevis.CARICATURE_LR`,
+    no transforms (they misalign the objective with the photo's code)."""
     rep.require_differentiable("caricaturization")
+    check_param(param)
     x0 = images.to(rep.device)
     with torch.no_grad():
         phi0 = rep(x0)
@@ -247,6 +265,10 @@ def caricature(rep: Representation, images: torch.Tensor, preset: Union[str, Pre
     hw = (int(x0.shape[-2]), int(x0.shape[-1]))
     setup = preset_obj.setup(rep, phi0, Selection(), hw, torch.Generator().manual_seed(int(seed)), init=x0,
                              data_term=objective)
+    if param != "pixel":
+        tkeys = [keyed(seed, "caricature", param, content_key(im)) for im in x0]
+        setup = restyle(setup, param, hw, objective, tkeys, tkeys, init=x0, spectrum=spectrum, device=rep.device,
+                        robust=False, lr=CARICATURE_LR[param])
     stages = rescale_stages(setup.stages, iters) if iters is not None else setup.stages
     stop = StopRule(sum(st.iters for st in stages), desc=f"caricature of {rep.name} ({preset_obj.name})", show=show)
     t0 = time.perf_counter()
@@ -254,7 +276,7 @@ def caricature(rep: Representation, images: torch.Tensor, preset: Union[str, Pre
     seconds = time.perf_counter() - t0
     with torch.no_grad():
         gain = objective.gain_numerator(rep(res.image)) / objective.gain_numerator(phi0).clamp_min(1e-12)
-    return CaricatureResult(res.image.cpu(), x0.cpu(), gain.cpu(), preset_obj.name, res.iterations, seconds)
+    return CaricatureResult(res.image.cpu(), x0.cpu(), gain.cpu(), preset_obj.name, res.iterations, seconds, param)
 
 
 def summary(m: Maximization) -> Dict:

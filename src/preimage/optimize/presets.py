@@ -29,7 +29,7 @@ from ..representations.base import Representation
 from .loop import OptimResult, Stage, StopRule, optimize
 from .objectives import AlphaNorm, FeatureMatch, Objective, Selection, TotalVariation
 from .optimizers import Adam, MomentumAdaGrad, MomentumSGD, Optimizer, PyramidAdam
-from .param import PixelParam
+from .param import Param, PixelParam
 from .transforms import Jitter, jitter_amount
 
 # CVPR 2015: average Euclidean norm of a mean-subtracted 227x227x3 image in 0-255 units.
@@ -44,7 +44,7 @@ class Setup:
     """Everything :func:`preimage.optimize.loop.optimize` needs for one run. ``jitter`` is the
     preset's own crop; ``extra_transforms`` run after it (``invert(..., transforms=[...])``)."""
 
-    param: PixelParam
+    param: Param
     objective: Objective
     optimizer: Optimizer
     stages: List[Stage]
