@@ -1,12 +1,14 @@
-"""Verbs of natural pre-images (IJCV 2016): ``maximize`` and ``caricature``."""
+"""Verbs of natural pre-images (IJCV 2016): ``maximize`` and ``caricature``; feature accentuation: ``accentuate``."""
 
 from __future__ import annotations
 
 from typing import Optional, Tuple
 
 from ..errors import ConfigError
-from ..jobs.natural import caricatures, check_param_args, maximize_units, parse_units
+from ..jobs.natural import accentuations, caricatures, check_accent_args, check_param_args, maximize_units, parse_units
 from ..models.zoo import MODELS
+from ..optimize.accentuate import ITERS, KEEP
+from ..optimize.maximize import check_diversity
 from .common import add_device, add_model_args, add_run_args, build_rep, command, device, finish, output, positive
 
 
@@ -30,6 +32,9 @@ def _maximize_options(p):
                    help="a channel at the center of the map (default) or its spatial mean")
     p.add_argument("--position", help="Y,X of the map instead of the center")
     p.add_argument("--samples", type=positive("--samples"), default=1, help="different starts per unit")
+    p.add_argument("--diversity", type=float, metavar="W", help="with --samples K > 1: weight of lucid's diversity "
+                   "term (the samples' Gram matrices of the layer pushed apart); results.json then records their "
+                   "mean pairwise Gram cosine")
     p.add_argument("--normalize-on", help="folder of natural images whose maximum activation normalizes each unit "
                    "(default: the color photos scikit-image ships)")
     add_device(p)
@@ -60,10 +65,12 @@ def cmd_maximize(a):
         position = (y, x)
     labels = entry.classes if (entry and a.classes and entry.classes and count == len(entry.classes)) else None
     check_param_args(a.param, a.spectrum_from)  # a bad --param / --spectrum-from fails before --out is claimed
+    check_diversity(a.diversity, a.samples)
     with output(a, "maximize") as out:
         r = maximize_units(rep, units, mode="position" if position else a.mode, position=position, samples=a.samples,
                            preset=a.preset, iters=a.iters, seed=a.seed, normalize_on=a.normalize_on, model=a.model,
-                           layer=a.layer, labels=labels, param=a.param, spectrum_from=a.spectrum_from)
+                           layer=a.layer, labels=labels, param=a.param, spectrum_from=a.spectrum_from,
+                           diversity=a.diversity)
         finish(out, r, f"wrote {len(units) * a.samples} images, grid.png and results.json to {a.out} "
                        f"({r.result.seconds:.1f}s)")
 
@@ -86,3 +93,38 @@ def cmd_caricature(a):
                         param=a.param, spectrum_from=a.spectrum_from)
         finish(out, r, f"wrote {len(a.images)} caricatures, side_by_side.png and results.json to {a.out} "
                        f"({r.seconds:.1f}s)")
+
+
+def _accentuate_options(p):
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or sample:NAME")
+    add_model_args(p)
+    p.add_argument("--channel", type=int, metavar="C", help="the channel (or vector element) C to accentuate")
+    p.add_argument("--class", dest="klass", type=int, metavar="K", help="the class score K to accentuate (a class layer)")
+    p.add_argument("--mode", choices=("center", "mean"), default="center",
+                   help="a channel at the center of the map (default) or its spatial mean")
+    p.add_argument("--param", default="fourier", metavar="fourier|pixel",
+                   help="start from the photo's own spectrum (fourier, default) or its pixels")
+    p.add_argument("--keep", type=float, default=None, metavar="W",
+                   help=f"weight of the mean squared pixel difference to the photo (default {KEEP:g}; larger: "
+                   "closer to the photo, smaller gain)")
+    p.add_argument("--iters", type=positive("--iters"), help=f"iterations (default {ITERS})")
+    add_device(p)
+    p.add_argument("--out", default="preimage-accentuate", help="output folder (default preimage-accentuate)")
+
+
+@command("accentuate", "push one unit in photos while keeping them near themselves (feature accentuation)",
+         "preimage accentuate sample:chelsea --model refnet --layer conv5 --channel 139 --out accent",
+         _accentuate_options)
+def cmd_accentuate(a):
+    rep = build_rep(a).to(device(a))
+    entry = MODELS.get(a.model)
+    names = entry.classes if entry and entry.classes else None
+    # every bad choice fails before --out is claimed
+    check_accent_args(rep, a.channel, a.klass, a.param, names)
+    if a.keep is not None and not (a.keep >= 0 and a.keep < float("inf")):
+        raise ConfigError(f"--keep must be a finite number >= 0, got {a.keep}")
+    with output(a, "accentuate") as out:
+        r = accentuations(rep, a.images, channel=a.channel, klass=a.klass, mode=a.mode, param=a.param, iters=a.iters,
+                          keep=a.keep, model=a.model, layer=a.layer, class_names=names)
+        finish(out, r, f"wrote {len(a.images)} accentuated images, their gradient maps, side_by_side.png and "
+                       f"results.json to {a.out} ({r.result.seconds:.1f}s)")

@@ -1,10 +1,12 @@
-"""Natural pre-images as jobs: ``maximize`` (units of a layer, batched) and ``caricature`` (photos
-exaggerated by what a layer sees). The computation lives in :mod:`preimage.optimize.maximize`; this
-module chooses the units, normalizes them and returns results (``UnitImages``, ``Caricatures``).
+"""Natural pre-images as jobs: ``maximize`` (units of a layer, batched), ``caricature`` (photos
+exaggerated by what a layer sees) and ``accentuate`` (one unit pushed in photos kept near
+themselves). The computation lives in :mod:`preimage.optimize.maximize` and ``accentuate``; this
+module chooses the units, normalizes them and returns results (``UnitImages``, ``Caricatures``, ``Accentuation``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -13,8 +15,9 @@ import torch
 from ..errors import ConfigError
 from ..images import PHOTOS, encode_png, labels_for, list_images, load_image
 from ..metrics import spectrum_slope
+from ..optimize.accentuate import ITERS, KEEP, AccentuationResult, accentuate, check_accent_param
 from ..optimize.featurevis import check_param
-from ..optimize.maximize import Maximization, caricature, check_units, maximize, natural_maxima
+from ..optimize.maximize import Maximization, caricature, check_diversity, check_units, maximize, natural_maxima
 from ..optimize.param import mean_amplitude_spectrum
 from ..parsing import parse_ints, parse_range
 from ..representations.base import Representation
@@ -130,12 +133,22 @@ class UnitImages(Shown):
                                    "natural": self.natural_slope,
                                    "band": "2-14 cycles per 32 px image (same cycles per pixel at other sizes)"},
                 "not_normalized": [u for u, (d, _) in zip(m.units, norms) if d is None],
+                **({"diversity": self.diversity_record()} if m.diversity is not None else {}),
                 "units": [{"unit": u, "sample": k, "output": self.name(i, k), "activation": float(m.activation[i, k]),
                            "normalized_activation": float(m.normalized[i, k]), "normalizer": norms[i][0],
                            "normalized_by": norms[i][1], "rank": int(m.rank[i, k]),
                            "spectrum_slope": float(slopes[i, k]),
                            **({"label": self.labels[u]} if self.labels and u < len(self.labels) else {})}
                           for i, u in enumerate(m.units) for k in range(m.images.shape[1])]}
+
+    def diversity_record(self) -> Dict:
+        """``--diversity``: its weight and each unit's mean pairwise Gram cosine (and their mean)."""
+        m = self.result
+        assert m.similarity is not None
+        return {"weight": m.diversity, "layer": self.layer, "mean_pairwise_gram_cosine": float(m.similarity.mean()),
+                "per_unit": {str(u): float(c) for u, c in zip(m.units, m.similarity)},
+                "measure": "cosine similarity of the Gram matrices of the layer's activations, between the samples "
+                           "of a unit (final images, no transforms)"}
 
     def label(self, i: int, k: int) -> str:
         """The grid's label: the unit's name and normalized activation; for a unit with no natural
@@ -167,16 +180,18 @@ def maximize_units(rep: Representation, units: Sequence[int], *, mode: str = "ce
                    samples: int = 1, preset=None, iters: Optional[int] = None, seed: int = 0,
                    normalize_on: Optional[str] = None, model: str = "", layer: str = "",
                    labels: Optional[Sequence[str]] = None, show: Optional[bool] = None, param: str = "pixel",
-                   spectrum_from: Optional[str] = None) -> UnitImages:
+                   spectrum_from: Optional[str] = None, diversity: Optional[float] = None) -> UnitImages:
     """Maximize ``units`` of ``rep`` as one batch, normalized on natural images; ``param``: pixel,
-    fourier or maco (``spectrum_from``: the folder of MACO's natural amplitude spectrum)."""
+    fourier or maco (``spectrum_from``: the folder of MACO's natural amplitude spectrum);
+    ``diversity``: the weight of the term that makes a unit's ``samples`` differ."""
+    check_diversity(diversity, samples)
     size = rep.input_size
     spectrum, spectrum_where = natural_spectrum(param, spectrum_from, size)
     check_units(rep, units, (size, size))
     nat, where = normalize_images(normalize_on, size)
     maxima = natural_maxima(rep, nat, mode)
     m = maximize(rep, units, mode, position, samples, preset or "default", iters, seed, normalizers=maxima, show=show,
-                 param=param, spectrum=spectrum)
+                 param=param, spectrum=spectrum, diversity=diversity)
     return UnitImages(m, model, layer, where, labels, float(spectrum_slope(nat).mean()), spectrum_where)
 
 
@@ -220,3 +235,95 @@ def caricatures(rep: Representation, sources: Sequence[str], *, preset=None, ite
     r = caricature(rep, x, preset or "default", iters, seed, show=show, param=param, spectrum=spectrum)
     return Caricatures(list(sources), labels_for(sources), layer, model, r.images, r.originals, r.gain, r.preset,
                        r.iterations, r.seconds, r.param)
+
+
+@dataclass(repr=False)
+class Accentuation(Shown):
+    """Photos with one unit accentuated (a :class:`~preimage.results.Result`: per image the
+    accentuated PNG and its gradient map; the report adds ``side_by_side.png``)."""
+
+    command = "accentuate"
+    sources: List[str]
+    labels: List[str]
+    model: str
+    layer: str
+    result: AccentuationResult
+    unit_kind: str = "channel"            # channel or class
+    class_names: Optional[Sequence[str]] = None
+
+    def stem(self, i: int) -> str:
+        return f"{i:02d}_{self.labels[i].replace('/', '_')}"
+
+    def unit_name(self, i: int) -> str:
+        u = self.result.units[i]
+        if self.unit_kind == "class" and self.class_names and u < len(self.class_names):
+            return f"class {u} ({self.class_names[u]})"
+        return f"{self.unit_kind} {u}"
+
+    def to_json(self) -> Dict:
+        r = self.result
+        gain = r.gain
+        return {"model": self.model, "layer": self.layer, "param": r.param, "keep": r.keep, "mode": r.mode,
+                "iters": r.iterations, "seconds": round(r.seconds, 3),
+                "penalty": "keep * mean squared pixel difference to the photo",
+                "gradient_map": "sum over the run of |d activation / d image| (summed over colors), each image's max = 1",
+                "images": [{"input": s, "output": f"{self.stem(i)}_accentuated.png",
+                            "gradient_map": f"{self.stem(i)}_gradient.png", self.unit_kind: r.units[i],
+                            **({"label": self.class_names[r.units[i]]} if self.unit_kind == "class" and self.class_names
+                               and r.units[i] < len(self.class_names) else {}),
+                            "activation_before": float(r.before[i]), "activation_after": float(r.after[i]),
+                            "gain": None if math.isnan(float(gain[i])) else float(gain[i]),
+                            "ssim": float(r.ssim[i]), "image_error": float(r.image_error[i])}
+                           for i, s in enumerate(self.sources)]}
+
+    def files(self) -> Dict[str, bytes]:
+        r = self.result
+        out: Dict[str, bytes] = {}
+        for i in range(len(self.sources)):
+            out[f"{self.stem(i)}_accentuated.png"] = encode_png(r.images[i])
+            out[f"{self.stem(i)}_gradient.png"] = encode_png(r.gradient_map[i].unsqueeze(0).expand(3, -1, -1))
+        return out
+
+    def lines(self) -> List[str]:
+        return [f"{s:<24} {self.unit_name(i)}  activation {rec['activation_before']:.3f} -> {rec['activation_after']:.3f}"
+                + (f"  gain {rec['gain']:.2f}" if rec["gain"] is not None else "  (no gain: the photo does not activate it)")
+                + f"  SSIM {rec['ssim']:.3f}  image_error {rec['image_error']:.3f}"
+                for i, (s, rec) in enumerate(zip(self.sources, self.to_json()["images"]))]
+
+
+def accentuations(rep: Representation, sources: Sequence[str], *, channel: Optional[int] = None,
+                  klass: Optional[int] = None, mode: str = "center", param: str = "fourier",
+                  iters: Optional[int] = None, keep: Optional[float] = None, model: str = "", layer: str = "",
+                  class_names: Optional[Sequence[str]] = None, show: Optional[bool] = None) -> Accentuation:
+    """Accentuate ``--channel C`` (a channel of a map or an element of a vector code) or ``--class K``
+    (a class score: ``rep`` must give one number per class) in each photo of ``sources``."""
+    kind, unit = check_accent_args(rep, channel, klass, param, class_names)
+    if not sources:
+        raise ConfigError("no images given")
+    x = torch.stack([load_image(s, rep.input_size) for s in sources])
+    r = accentuate(rep, x, [unit] * len(sources), mode=mode, param=param, show=show,
+                   iters=iters if iters is not None else ITERS, keep=keep if keep is not None else KEEP)
+    return Accentuation(list(sources), labels_for(sources), model, layer, r, kind, class_names)
+
+
+def check_accent_args(rep: Representation, channel: Optional[int], klass: Optional[int], param: str,
+                      class_names: Optional[Sequence[str]] = None) -> Tuple[str, int]:
+    """``(kind, unit)`` for exactly one of ``--channel`` / ``--class``, checked against the layer
+    (one forward pass; nothing loaded or written): a channel in range, a class only on a class layer."""
+    check_accent_param(param)
+    if (channel is None) == (klass is None):
+        raise ConfigError("choose the unit with exactly one of --channel C or --class K")
+    shape = tuple(rep.output_shape(rep.input_size))
+    n = shape[0]
+    if klass is not None:
+        if len(shape) != 1 or (class_names is not None and n != len(class_names)):
+            raise ConfigError(f"--class is for the class scores; {rep.name} gives {'x'.join(map(str, shape))}: "
+                              f"use --channel C")
+        unit, kind = int(klass), "class"
+    else:
+        unit, kind = int(channel), "channel"  # type: ignore[arg-type]
+    if not 0 <= unit < n:
+        raise ConfigError(f"--{kind} {unit} is out of range: {rep.name} has {n} "
+                          f"{'classes' if kind == 'class' else ('channels' if len(shape) == 3 else 'elements')} "
+                          f"(valid: 0 to {n - 1})")
+    return kind, unit

@@ -125,6 +125,42 @@ class Caricature(Objective):
         return -self.gain_numerator(ctx.features(self.layer))
 
 
+def gram_cosines(f: torch.Tensor, samples: int) -> torch.Tensor:
+    """(U, S, S) cosine similarity of the Gram matrices of codes ``f`` (U * S, C, ...) within each
+    group of ``samples`` consecutive images (one unit's samples; a vector code is a C x 1 map)."""
+    x = f.flatten(2) if f.dim() > 2 else f.unsqueeze(-1)
+    g = torch.bmm(x, x.transpose(1, 2)).flatten(1)                       # (B, C * C)
+    g = g / g.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    g = g.view(-1, samples, g.shape[1])
+    return torch.bmm(g, g.transpose(1, 2))
+
+
+def mean_pairwise(cos: torch.Tensor) -> torch.Tensor:
+    """(U,) the mean of each (S, S) matrix's off-diagonal entries."""
+    s = cos.shape[-1]
+    off = ~torch.eye(s, dtype=torch.bool, device=cos.device)
+    return cos[:, off].view(cos.shape[0], -1).mean(1)
+
+
+class Diversity(Objective):
+    """lucid's diversity term for ``samples`` visualizations of each unit (consecutive images of the
+    batch): image ``i``'s energy is the mean cosine similarity of its Gram matrix (of ``layer``'s
+    activations; default the unit's own layer) to those of the other samples of its unit. Minimized,
+    it pushes the samples apart; it couples only the samples of one unit."""
+
+    def __init__(self, samples: int, layer: Optional[str] = None):
+        if samples < 2:
+            raise ConfigError(f"diversity needs at least 2 samples per unit, got {samples}")
+        self.samples, self.layer = int(samples), layer
+        super().__init__(self._value, "diversity" + (f"@{layer}" if layer else ""), {layer})
+
+    def _value(self, ctx: Context) -> torch.Tensor:
+        cos = gram_cosines(ctx.features(self.layer), self.samples)      # (U, S, S)
+        s = self.samples
+        off = cos * (1 - torch.eye(s, device=cos.device, dtype=cos.dtype))
+        return (off.sum(2) / (s - 1)).flatten()
+
+
 @dataclass
 class Maximization:
     """Images that maximize units: ``images`` (U, S, 3, H, W) for U units and S starts."""
@@ -144,6 +180,9 @@ class Maximization:
     # natural image activates (natural maximum <= 0) has no divisor: its ``normalized`` is the raw activation.
     natural_max: Optional[torch.Tensor] = None
     param: str = "pixel"                  # the parameterization: pixel, fourier or maco
+    diversity: Optional[float] = None     # the diversity weight (None: not asked for)
+    # (U,) mean pairwise cosine of the samples' Gram matrices (the unit's layer, final images); with ``diversity``
+    similarity: Optional[torch.Tensor] = None
 
     @property
     def has_normalizer(self) -> torch.Tensor:
@@ -173,7 +212,7 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
              samples: int = 1, preset: Union[str, Preset] = "default", iters: Optional[int] = None, seed: int = 0,
              normalizers: Optional[torch.Tensor] = None, size: Optional[int] = None,
              show: Optional[bool] = None, contrast: Optional[float] = None, param: str = "pixel",
-             spectrum: Optional[torch.Tensor] = None) -> Maximization:
+             spectrum: Optional[torch.Tensor] = None, diversity: Optional[float] = None) -> Maximization:
     """Synthesize, for every unit and each of ``samples`` starts, an image that maximizes it.
 
     All units and starts are one batch: one forward and backward pass per iteration. Each start is
@@ -186,11 +225,16 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
     ``param``: ``pixel`` (the preset's own recipe) or ``fourier`` / ``maco`` (lucid's recipe for the
     preset's iteration count, :func:`preimage.optimize.featurevis.restyle`; ``spectrum``: MACO's
     magnitude). Their starts and transform draws also come from ``(seed, unit, sample)`` alone.
+
+    ``diversity`` W (needs ``samples`` > 1): adds W x :class:`Diversity` on the unit's layer, which
+    couples the samples of a unit (never two units); the result then records each unit's mean
+    pairwise Gram cosine (``similarity``; W = 0 measures it without the term).
     """
     rep.require_differentiable("activation maximization")
     check_param(param)
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
+    check_diversity(diversity, samples)
     s = int(size or rep.input_size)
     hw = (s, s)
     shape = check_units(rep, units, hw)
@@ -209,7 +253,9 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
                else torch.full((len(u),), float("nan")))
     if contrast is None:
         contrast = float(getattr(preset_obj, "contrast", 0.0))  # the papers' presets: pure activation
-    objective = UnitActivation(u, mode, position, scale, contrast=contrast)
+    objective: Objective = UnitActivation(u, mode, position, scale, contrast=contrast)
+    if diversity:
+        objective = objective + float(diversity) * Diversity(samples)
     dummy = torch.zeros((len(u), *shape), device=rep.device)
     keys = [keyed(seed, "unit", int(v), k) for v in units for k in range(samples)]
     setup = preset_obj.setup(rep, dummy, Selection(), hw, torch.Generator().manual_seed(int(seed)),
@@ -228,12 +274,24 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
         f = rep(res.image)
         act = unit_values(f, u.to(f.device), mode, position).cpu()
         rank = unit_ranks(f, u.to(f.device), mode, position).cpu()
+        similarity = mean_pairwise(gram_cosines(f, samples)).cpu() if diversity is not None else None
     n = len(units)
     return Maximization(list(map(int, units)), res.image.view(n, samples, *res.image.shape[1:]).cpu(),
                         act.view(n, samples), (act / scale).view(n, samples), rank.view(n, samples),
                         divisor.view(n, samples)[:, 0], mode, preset_obj.name, res.iterations, seconds,
                         res.history.view(res.iterations, n, samples),
-                        natural.view(n, samples)[:, 0] if natural is not None else None, param)
+                        natural.view(n, samples)[:, 0] if natural is not None else None, param,
+                        None if diversity is None else float(diversity), similarity)
+
+
+def check_diversity(diversity: Optional[float], samples: int) -> None:
+    """``--diversity W``: a finite W >= 0, and only with ``--samples`` > 1 (it compares a unit's samples)."""
+    if diversity is None:
+        return
+    if samples < 2:
+        raise ConfigError(f"--diversity makes the samples of a unit differ: it needs --samples 2 or more (got {samples})")
+    if not (diversity >= 0 and diversity < float("inf")):
+        raise ConfigError(f"--diversity must be a finite number >= 0, got {diversity}")
 
 
 @dataclass

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Union
 
+import torch
+
 from ..backward.project import to_picture
 from ..images import amplified_difference, encode_png
 from ..jobs.attacks import Attack, Robustness, Transfer
 from ..jobs.gradients.leakage import GradientLeakage
 from ..jobs.inversion.evaluate import Evaluation
 from ..jobs.inversion.reconstruct import Reconstruction
-from ..jobs.natural import Caricatures, UnitImages
+from ..jobs.natural import Accentuation, Caricatures, UnitImages
 from ..jobs.privacy.leakage import Leakage
 from ..jobs.projection.diagnose import Diagnosis
 from ..jobs.projection.project import Projection
@@ -65,6 +67,19 @@ def unit_images(r: UnitImages) -> Dict[str, bytes]:
 def caricatures(r: Caricatures) -> Dict[str, bytes]:
     rows = [[r.originals[i], r.images[i]] for i in range(len(r.sources))]
     return {"side_by_side.png": encode_png(grid(rows, ["photo", f"caricature ({r.layer})"], r.labels, min_side=96))}
+
+
+def accentuation(r: Accentuation) -> Dict[str, bytes]:
+    """Per image: photo | accentuated | amplified difference | accumulated-gradient map."""
+    a = r.result
+    rows = [[a.originals[i], a.images[i], amplified_difference(a.originals[i], a.images[i]), heatmap(a.gradient_map[i])]
+            for i in range(len(r.sources))]
+    labels = [f"{r.labels[i]}: {r.unit_name(i)}, "
+              + (f"gain {float(a.gain[i]):.2f}, " if bool(a.before[i] > 0) else
+                 f"{float(a.before[i]):.2f} -> {float(a.after[i]):.2f}, ")
+              + f"SSIM {float(a.ssim[i]):.2f}" for i in range(len(r.sources))]
+    cols = ["photo", f"accentuated ({r.layer}, {a.param})", "difference (amplified)", "gradient map"]
+    return {"side_by_side.png": encode_png(grid(rows, cols, labels, min_side=96))}
 
 
 def projection(r: Projection) -> Dict[str, bytes]:
@@ -176,7 +191,7 @@ def gradient_leakage(r: GradientLeakage) -> Dict[str, bytes]:
 
 
 PRESENTERS: Dict[type, Callable] = {
-    Reconstruction: reconstruction, UnitImages: unit_images, Caricatures: caricatures, Projection: projection,
+    Reconstruction: reconstruction, UnitImages: unit_images, Caricatures: caricatures, Accentuation: accentuation, Projection: projection,
     TopActivations: top_activations, Evaluation: evaluation, Study: study, Attack: attack, Robustness: robustness,
     Transfer: transfer, Diagnosis: diagnosis, Leakage: leakage,
     GradientLeakage: gradient_leakage,
@@ -270,6 +285,14 @@ def _caricatures_summary(r: Caricatures) -> str:
             f"gain {float(r.gain.float().mean()):.3f} mean")
 
 
+def _accentuation_summary(r: Accentuation) -> str:
+    a = r.result
+    gains = [float(g) for g in a.gain if not bool(torch.isnan(g))]
+    gain = f"gain {sum(gains) / len(gains):.2f} mean, " if gains else ""
+    return (f"{_on(r.model, r.layer)}, {_n(len(r.sources), 'image')} ({a.param}, keep {a.keep:g}, {a.iterations} iters), "
+            f"{gain}SSIM {float(a.ssim.mean()):.3f} mean")
+
+
 def _projection_summary(r: Projection) -> str:
     acts = [a for row in r.activations for a in row]
     return (f"{_on(r.model, r.layer)}, {r.rule}, {_n(len(r.sources), 'image')} x "
@@ -340,6 +363,7 @@ for _cls, _summary, _main, _page in (
         (Reconstruction, _reconstruction_summary, "side_by_side.png", None),
         (UnitImages, _unit_images_summary, "grid.png", None),
         (Caricatures, _caricatures_summary, "side_by_side.png", None),
+        (Accentuation, _accentuation_summary, "side_by_side.png", None),
         (Projection, _projection_summary, "side_by_side.png", None),
         (TopActivations, _top_summary, "top_activations.png", None),
         (Evaluation, _evaluation_summary, "evaluate.png", None),
