@@ -2,12 +2,14 @@
 
 * :func:`parse_range` - ``A:B``, a half-open range of channels or units, ``0 <= A < B`` (``<= upper``);
 * :func:`parse_list` - ``a,b,c``: comma-separated items, blanks around them dropped, none empty;
-* :func:`parse_ints` - ``3,17,40``: a list of whole numbers (``>= 0``).
+* :func:`parse_ints` - ``3,17,40``: a list of whole numbers (``>= 0``);
+* :func:`parse_groups` - ``kind:a,b|kind:c``: kinds each with their values (the defenses of
+  ``leakage`` and ``gradient-leakage``), the values left to the caller to read.
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .errors import ConfigError
 
@@ -45,4 +47,21 @@ def parse_ints(text: str, option: str) -> List[int]:
         if n < 0:
             raise ConfigError(f"{option} must be 0 or more, got {n}")
         out.append(n)
+    return out
+
+
+def parse_groups(text: str, option: str, kinds: Tuple[str, ...], valid: str, examples: Dict[str, str],
+                 key: Callable[[str], str] = str.strip) -> List[Tuple[str, List[str]]]:
+    """``"noise:0.1,0.3|quantize:4"`` -> ``[("noise", ["0.1", "0.3"]), ("quantize", ["4"])]``: each
+    ``|``-separated group a kind (read by ``key``; one of ``kinds``, else an error listing ``valid``)
+    and its comma-separated values (at least one; ``examples[kind]`` shows some), stripped."""
+    out: List[Tuple[str, List[str]]] = []
+    for part in filter(None, (p.strip() for p in (text or "").split("|"))):
+        name, sep, values = part.partition(":")
+        kind = key(name)
+        if kind not in kinds:
+            raise ConfigError(f"unknown defense {kind!r} in {option}; valid: {valid}")
+        if not sep or not values.strip():
+            raise ConfigError(f"{option} {kind} needs strengths, e.g. {kind}:{examples[kind]}")
+        out.append((kind, [v.strip() for v in values.split(",")]))
     return out

@@ -43,25 +43,16 @@ def parse_units(channels: Optional[str] = None, units: Optional[str] = None, cla
     return parse_ints(classes, "--classes")
 
 
-def normalize_images(folder: Optional[str], size: int, limit: int = 2000) -> Tuple[torch.Tensor, str]:
-    """The natural images units are normalized on: a folder (its first ``limit`` images in name
-    order) or, by default, the color photos that scikit-image ships. (images, description)"""
+def natural_images(folder: Optional[str], size: int, option: str = "--normalize-on",
+                   limit: int = 2000) -> Tuple[torch.Tensor, str]:
+    """Natural images (units are normalized on them; MACO keeps their mean amplitude spectrum): a
+    folder (its first ``limit`` images in name order; ``option`` names it in an error) or, by
+    default, the color photos that scikit-image ships. (images, description)"""
     if folder is None:
         return torch.stack([load_image(f"sample:{n}", size) for n in PHOTOS]), "scikit-image photos"
     files = list_images(folder, recursive=True)[:limit]
     if not files:
-        raise ConfigError(f"--normalize-on {folder} holds no images")
-    return torch.stack([load_image(f, size) for f in files]), f"{folder} ({len(files)} images)"
-
-
-def spectrum_images(folder: Optional[str], size: int, limit: int = 2000) -> Tuple[torch.Tensor, str]:
-    """The natural images whose mean amplitude spectrum MACO keeps (``--spectrum-from``): a folder
-    (its first ``limit`` images in name order) or, by default, scikit-image's color photos."""
-    if folder is None:
-        return torch.stack([load_image(f"sample:{n}", size) for n in PHOTOS]), "scikit-image photos"
-    files = list_images(folder, recursive=True)[:limit]
-    if not files:
-        raise ConfigError(f"--spectrum-from {folder} holds no images")
+        raise ConfigError(f"{option} {folder} holds no images")
     return torch.stack([load_image(f, size) for f in files]), f"{folder} ({len(files)} images)"
 
 
@@ -81,7 +72,7 @@ def natural_spectrum(param: str, spectrum_from: Optional[str], size: int) -> Tup
     check_param_args(param, spectrum_from)
     if param != "maco":
         return None, None
-    images, where = spectrum_images(spectrum_from, size)
+    images, where = natural_images(spectrum_from, size, "--spectrum-from")
     return mean_amplitude_spectrum(images), where
 
 
@@ -188,7 +179,7 @@ def maximize_units(rep: Representation, units: Sequence[int], *, mode: str = "ce
     size = rep.input_size
     spectrum, spectrum_where = natural_spectrum(param, spectrum_from, size)
     check_units(rep, units, (size, size))
-    nat, where = normalize_images(normalize_on, size)
+    nat, where = natural_images(normalize_on, size)
     maxima = natural_maxima(rep, nat, mode)
     m = maximize(rep, units, mode, position, samples, preset or "default", iters, seed, normalizers=maxima, show=show,
                  param=param, spectrum=spectrum, diversity=diversity)

@@ -21,7 +21,7 @@ from ..errors import WeightsError
 from ..images import PHOTOS, amplified_difference, encode_png, labels_for, load_image, to_grayscale
 from ..jobs.attacks import layers_see
 from ..jobs.inversion import default_layers, invert_grayscale, layer_sweep
-from ..jobs.natural import normalize_images
+from ..jobs.natural import natural_images
 from ..jobs.projection import top_activations
 from ..learned import decode, find_bundled
 from ..models.loading import ModelInfo
@@ -220,7 +220,7 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
 
     convs = [lay for lay in layers if lay.startswith("conv")]
     logits = layers[-1] if layers else None
-    nat, _ = normalize_images(None, info.input_size)
+    nat, _ = natural_images(None, info.input_size)
     parts: list = []
     pngs: dict = {}
     rec: dict = {}

@@ -24,6 +24,7 @@ from typing import List, Sequence
 import torch
 
 from ...errors import ConfigError
+from ...parsing import parse_groups
 
 KINDS = ("noise", "prune", "quantize", "dpsgd")
 ALIASES = {"quantise": "quantize", "pruning": "prune", "dp-sgd": "dpsgd"}
@@ -122,14 +123,10 @@ def _quantize(u: torch.Tensor, bits: int) -> torch.Tensor:
 def parse_defenses(text: str) -> List[Defense]:
     """``"noise:0.01,0.1|prune:0.9|quantize:4|dpsgd:1/0.1"`` -> defenses, or one clear error."""
     out: List[Defense] = []
-    for part in filter(None, (p.strip() for p in (text or "").split("|"))):
-        kind, sep, values = part.partition(":")
-        kind = ALIASES.get(kind.strip().lower(), kind.strip().lower())
-        if kind not in KINDS:
-            raise ConfigError(f"unknown defense {kind!r} in --defense; valid: {SYNTAX}")
-        if not sep or not values.strip():
-            raise ConfigError(f"--defense {kind} needs strengths, e.g. {kind}:{EXAMPLES[kind]}")
-        for v in (s.strip() for s in values.split(",")):
+    groups = parse_groups(text, "--defense", KINDS, SYNTAX, EXAMPLES,
+                          key=lambda k: ALIASES.get(k.strip().lower(), k.strip().lower()))
+    for kind, values in groups:
+        for v in values:
             if kind == "dpsgd":
                 out.append(_dpsgd(v))
                 continue

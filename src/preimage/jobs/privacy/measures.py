@@ -24,6 +24,7 @@ import torch
 
 from ...errors import ConfigError
 from ...keys import keyed
+from ...parsing import parse_groups
 
 KINDS = ("noise", "quantize", "topk")
 
@@ -148,25 +149,19 @@ def _image_generator(seed: int, index: int) -> torch.Generator:
 def parse_defenses(text: str) -> List[Defense]:
     """``"noise:0.1,0.3|quantize:8,4,2|topk:0.5,0.1"`` -> defenses, or one clear error."""
     out: List[Defense] = []
-    for part in filter(None, (p.strip() for p in (text or "").split("|"))):
-        kind, sep, values = part.partition(":")
-        kind = kind.strip()
-        if kind not in KINDS:
-            raise ConfigError(f"unknown defense {kind!r} in --defense; valid: noise:S,.. (noise std relative to "
-                              f"the code's RMS), quantize:BITS,.., topk:FRACTION,..")
-        if not sep or not values.strip():
-            example = {"noise": "0.1,0.3", "quantize": "8,4", "topk": "0.5,0.1"}[kind]
-            raise ConfigError(f"--defense {kind} needs strengths, e.g. {kind}:{example}")
-        for v in values.split(","):
+    groups = parse_groups(text, "--defense", KINDS, "noise:S,.. (noise std relative to the code's RMS), "
+                          "quantize:BITS,.., topk:FRACTION,..", {"noise": "0.1,0.3", "quantize": "8,4", "topk": "0.5,0.1"})
+    for kind, values in groups:
+        for v in values:
             try:
                 s = float(v)
             except ValueError:
-                raise ConfigError(f"--defense {kind}: {v.strip()!r} is not a number") from None
+                raise ConfigError(f"--defense {kind}: {v!r} is not a number") from None
             if kind == "noise" and not (math.isfinite(s) and s >= 0):
-                raise ConfigError(f"--defense noise: strength must be a finite number >= 0, got {v.strip()}")
+                raise ConfigError(f"--defense noise: strength must be a finite number >= 0, got {v}")
             if kind == "quantize" and not (s == int(s) and 1 <= s <= 24):
-                raise ConfigError(f"--defense quantize: bits must be a whole number from 1 to 24, got {v.strip()}")
+                raise ConfigError(f"--defense quantize: bits must be a whole number from 1 to 24, got {v}")
             if kind == "topk" and not 0 < s <= 1:
-                raise ConfigError(f"--defense topk: the fraction kept must be in (0, 1], got {v.strip()}")
+                raise ConfigError(f"--defense topk: the fraction kept must be in (0, 1], got {v}")
             out.append(Defense(kind, s))
     return out
