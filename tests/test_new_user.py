@@ -23,7 +23,8 @@ def one_line(code, err):
 
 
 #: each command's record file
-RECORD = {"attack": "results.json", "robustness": "robustness.json", "transfer": "transfer.json",
+RECORD = {"gradient-leakage": "gradient_leakage.json",
+          "attack": "results.json", "robustness": "robustness.json", "transfer": "transfer.json",
           "leakage": "leakage.json", "top-activations": "results.json", "diagnose": "diagnose.json"}
 
 
@@ -102,6 +103,7 @@ def test_a_corrupt_image_names_the_file_and_the_bar_does_not_say_done(tmp_path, 
     ["robustness", "--model", "refnet", "--data", "DATA", "--eps", "0,1/255", "--steps", "1"],
     ["transfer", "--models", "refnet,cifar-vgg", "--data", "DATA", "--steps", "1"],
     ["leakage", "--model", "refnet", "--layers", "fc6", "--private", "DATA"],
+    ["gradient-leakage", "--model", "lenet-zhu", "--private", "DATA", "--n", "8", "--iters", "2"],
 ])
 def test_every_folder_reading_command_skips_bad_images_on_request(tmp_path, capsys, classes, cmd):
     argv = [str(classes) if c == "DATA" else c for c in cmd]

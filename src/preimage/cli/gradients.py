@@ -51,6 +51,8 @@ def _options(p):
     p.add_argument("--utility-test", type=positive("--utility-test"), default=1000,
                    help="other public images it is tested on (default 1000)")
     add_workers(p)
+    p.add_argument("--skip-bad", action="store_true", help="skip and count unreadable private images (default: stop, "
+                   "naming it)")
     p.add_argument("--out", default="preimage-gradient-leakage", help="output folder (default preimage-gradient-leakage)")
 
 
@@ -68,7 +70,8 @@ def cmd_gradient_leakage(a):
     with output(a, "gradient-leakage") as out:
         r = run_gradient_leakage(info, a.private, a.n, a.batch_size, settings, a.local_steps, a.local_lr, a.bn, defenses,
                                  a.public, utility, a.seed, a.workers,
-                                 log=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
+                                 log=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True)),
+                                 skip_bad=a.skip_bad)
         finish(out, r, f"wrote {a.out}/gradient_leakage.json, gradient_leakage.html, gradient_leakage.png, "
                        f"gradient_leakage_tradeoff.png, reconstructions/")
 

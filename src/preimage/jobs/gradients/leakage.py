@@ -29,7 +29,7 @@ import torch
 
 from ... import progress
 from ...data import Items, class_indices, list_items
-from ...errors import ConfigError
+from ...errors import ConfigError, ImageError
 from ...images import encode_png
 from ...keys import keyed
 from ...models.info import ModelInfo
@@ -120,9 +120,11 @@ def run_gradient_leakage(info: ModelInfo, private: str, n: int = 8, batch_size: 
                          settings: AttackSettings = AttackSettings(), local_steps: int = 1, local_lr: float = 1e-4,
                          bn: str = "eval", defenses: Sequence[Defense] = (), public: Optional[str] = None,
                          utility: UtilitySettings = UtilitySettings(), seed: int = 0, workers: int = 0,
-                         show: Optional[bool] = None, log: Callable[[str], None] = print) -> GradientLeakage:
+                         show: Optional[bool] = None, log: Callable[[str], None] = print,
+                         skip_bad: bool = False) -> GradientLeakage:
     """Attack the updates of ``n`` private images (evenly spaced in name order) in batches of
-    ``batch_size``, without and with each defense; see the module. Every check comes before any work."""
+    ``batch_size``, without and with each defense; see the module. Every check comes before any work;
+    with ``skip_bad`` unreadable private images are left out (and counted in the record)."""
     settings = settings.check()
     client = Client(info, bn, local_steps, local_lr)
     if batch_size < 1:
@@ -132,6 +134,21 @@ def run_gradient_leakage(info: ModelInfo, private: str, n: int = 8, batch_size: 
         raise ConfigError(f"--batch-size {batch_size} is larger than the {min(len(items), n)} private images "
                           f"({len(items)} in {private}, --n {n})")
     items = items.evenly_spaced(n)
+    size = info.input_size
+    pictures: List[torch.Tensor] = []
+    readable: List[int] = []
+    skipped: List[str] = []
+    for i in range(len(items)):  # decoded once, here: an unreadable image stops the run or, with skip_bad, leaves
+        try:
+            pictures.append(items.load(i, size))
+            readable.append(i)
+        except ImageError:
+            if not skip_bad:
+                raise
+            skipped.append(items.name(i))
+    items = items.subset(readable)
+    if len(items) < batch_size:
+        raise ConfigError(f"--batch-size {batch_size} is larger than the {len(items)} readable private images")
     batches = len(items) // batch_size
     if batches * batch_size < len(items):
         log(f"using {batches * batch_size} of the {len(items)} private images (whole batches of {batch_size})")
@@ -144,8 +161,7 @@ def run_gradient_leakage(info: ModelInfo, private: str, n: int = 8, batch_size: 
         client.head()
     per = PerExample(client.net, client.names, bn) if any(d.kind == "dpsgd" for d in defenses) else None
     public_data = load_public(public, utility.check(), workers) if public else None
-    size = info.input_size
-    originals = torch.stack([items.load(i, size) for i in range(n)])
+    originals = torch.stack(pictures[:n])
     device = client.params[0].device
     t0 = time.perf_counter()
 
@@ -227,7 +243,8 @@ def run_gradient_leakage(info: ModelInfo, private: str, n: int = 8, batch_size: 
             entry["utility_per_example"] = util[v.key]["per_example"]
         entries.append(entry)
     record: Dict[str, Any] = {
-        "model": info.name, "private": str(private), "n": n, "batch_size": batch_size, "batches": batches,
+        "model": info.name, "private": str(private), "n": n, "skipped_unreadable": skipped, "batch_size": batch_size,
+        "batches": batches,
         "image_size": size, "seed": seed, "classes": k, "class_names": class_names,
         "client": {"local_steps": client.local_steps, "local_lr": client.local_lr if client.local_steps > 1 else None,
                    "shares": "the gradient of the mean cross-entropy over the batch" if client.local_steps == 1 else
