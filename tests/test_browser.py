@@ -74,3 +74,26 @@ def test_leakage_page_in_a_browser(tmp_path):
                  "--defense", "noise:0.3,1|quantize:2|topk:0.1", "--quiet", "--out", str(tmp_path / "leak")]) == 0
     findings = check_page(tmp_path / "leak" / "leakage.html", (1280, 800), browser=b)
     assert problems(findings) == [] and len(findings[800]["images"]) >= 5
+
+
+def test_atlas_pages_in_a_browser(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from preimage.cli import main
+
+    b = _browser()
+    d = tmp_path / "imgs"
+    rng = np.random.default_rng(0)
+    for c in ("cat", "ship"):
+        (d / c).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(d / c / f"{i}.png")
+    site = tmp_path / "site"
+    assert main(["atlas", "--model", "refnet", "--data", str(d), "--layers", "relu3,fc8", "--channels", "0:4", "--k", "4",
+                 "--iters", "3", "--accent-iters", "2", "--workers", "0", "--quiet", "--out", str(site)]) == 0
+    for page in ("index.html", "layers/relu3.html", "units/relu3/2.html", "units/fc8/0.html"):
+        findings = check_page(site / page, (1280, 800), browser=b, site=site)
+        assert problems(findings) == [], page
+        assert all(im["w"] > 0 for im in findings[800]["images"])
+    assert len(check_page(site / "units/relu3/2.html", (1280,), browser=b, site=site)[1280]["images"]) >= 4 + 4 + 4 + 2

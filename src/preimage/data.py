@@ -102,6 +102,11 @@ class Items:
     def name(self, i: int) -> str:
         return self.names[i]
 
+    @property
+    def shard_of(self) -> np.ndarray:
+        """Each image's shard (its position in ``shards``); empty for a folder."""
+        return self._shard.astype(np.int64)
+
     def label(self, i: int) -> Optional[str]:
         k = int(self._labels[i])
         return self.label_names[k] if k >= 0 else None

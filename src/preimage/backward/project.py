@@ -7,7 +7,7 @@ convolution with the same filters, whatever the network calls them.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -47,3 +47,62 @@ def to_picture(p: torch.Tensor) -> torch.Tensor:
     largest magnitude (a projection that is all zeros stays flat gray: a blank, dead filter)."""
     m = p.abs().max()
     return (0.5 + 0.5 * p / m).clamp(0, 1) if float(m) > 0 else torch.full_like(p, 0.5)
+
+
+def project_batch(rep: Representation, x: torch.Tensor, channels: Sequence[int], where: Sequence[Tuple[int, ...]],
+                  rule: str = "deconvnet") -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`project_one` for many (image, channel, place) at once: ``x`` (B, 3, H, W), row b's
+    channel ``channels[b]`` at ``where[b]`` (a place in the map, ``()`` for a vector code). One
+    forward and one backward pass; each row's projection is its own (the network is in eval mode,
+    so rows do not mix). Returns the (B, 3, H, W) projections and the (B,) activations."""
+    if rule not in RULES:
+        raise ConfigError(f"unknown rule {rule!r}; valid: gradient, deconvnet, guided")
+    xi = x.detach().clone().requires_grad_(True)
+    with relu_rule(rule, model=rep.network):
+        f = rep.features(xi)
+        rows = torch.arange(len(xi), device=f.device)
+        c = torch.tensor([int(v) for v in channels], device=f.device)
+        if f.dim() == 4:
+            ys = torch.tensor([int(w[0]) for w in where], device=f.device)
+            xs = torch.tensor([int(w[1]) for w in where], device=f.device)
+            a = f[rows, c, ys, xs]
+        else:
+            a = f[rows, c]
+        (g,) = torch.autograd.grad(a.sum(), xi)
+    a = a.detach()
+    return g.detach() * a.clamp_min(0).view(-1, 1, 1, 1), a
+
+
+def receptive_field(rep: Representation, size: int, probes: int = 3) -> int:
+    """Side of the input region that reaches a unit at the center of ``rep``'s map: the support of
+    the unit's gradient with every ReLU passing gradient (leak 1) on a few random images."""
+    x = torch.rand(probes, 3, size, size, generator=torch.Generator().manual_seed(0)).to(rep.device)
+    x.requires_grad_(True)
+    with relu_rule("leaky", 1.0, model=rep.network):
+        f = rep.features(x)
+        if f.dim() == 2:
+            return size
+        c = f[:, :, f.shape[-2] // 2, f.shape[-1] // 2].sum()
+        (g,) = torch.autograd.grad(c, x)
+    support = g.abs().sum((0, 1)) > 0
+    ys, xs = support.any(1).nonzero(), support.any(0).nonzero()
+    if len(ys) == 0:
+        return size
+    return int(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1))
+
+
+def crop_box(place: Tuple[int, int], stride: int, field: int, size: int) -> Tuple[int, int, int, int]:
+    """(top, left, bottom, right) of a unit's receptive field, clipped to the image."""
+    cy, cx = place[0] * stride + stride // 2, place[1] * stride + stride // 2
+    h = field // 2
+    return max(0, cy - h), max(0, cx - h), min(size, cy - h + field), min(size, cx - h + field)
+
+
+def place_of(flat: int, shape: Sequence[int]) -> Tuple[int, ...]:
+    """A flat index into a (C, H, W) code's map as (y, x); ``()`` for a vector code (C,)."""
+    if len(shape) != 3:
+        return ()
+    return (int(flat) // int(shape[2]), int(flat) % int(shape[2]))
+
+
+__all__: List[str] = ["crop_box", "place_of", "project_batch", "project_one", "receptive_field", "strongest", "to_picture"]

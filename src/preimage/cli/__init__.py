@@ -17,7 +17,7 @@ import torch
 from .. import progress
 from ..data import usable_cores
 from ..errors import ConfigError, PreimageError
-from . import attacks, backward, classify, datasets, demo, gradients, inversion, learned, natural, privacy  # noqa: F401  (each registers its verbs)
+from . import atlas, attacks, backward, classify, datasets, demo, gradients, inversion, learned, natural, privacy  # noqa: F401  (each registers its verbs)
 from .common import COMMANDS, positive
 
 #: the order --help lists the verbs in

@@ -9,6 +9,7 @@ Nothing but Chromium is needed (``--dump-dom`` returns the probe's findings in t
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 import shutil
@@ -49,9 +50,13 @@ def find_browser() -> Optional[str]:
 
 
 def check_page(page: str | Path, widths: Sequence[int] = (1280, 800), browser: Optional[str] = None,
-               timeout: float = 60.0) -> Dict[int, Dict]:
+               timeout: float = 60.0, site: Optional[str | Path] = None) -> Dict[int, Dict]:
     """What a browser sees of ``page`` at each width: ``{width: {"images", "scrollWidth", "innerWidth",
-    "errors", "requests"}}``. Raises ``RuntimeError`` when no browser is installed or it fails."""
+    "errors", "requests"}}``. Raises ``RuntimeError`` when no browser is installed or it fails.
+
+    ``site``: the page belongs to a site of several files (the atlas): the probed copy is written
+    beside the page, so that its relative links resolve, and requests for files inside ``site`` are
+    not counted as leaving it."""
     browser = browser or find_browser()
     if browser is None:
         raise RuntimeError("no Chromium found (apt-get install chromium)")
@@ -61,22 +66,31 @@ def check_page(page: str | Path, widths: Sequence[int] = (1280, 800), browser: O
         probed = PROBE + html
     out: Dict[int, Dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "page.html"
+        copy = Path(page).with_name(f".probe-{Path(page).name}") if site is not None else Path(tmp) / "page.html"
         copy.write_text(probed, encoding="utf-8")
-        for w in widths:
-            cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                   "--disable-quic", f"--user-data-dir={tmp}/profile-{w}", f"--window-size={w},900",
-                   "--virtual-time-budget=5000", "--dump-dom", copy.as_uri()]
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-            m = re.search(r'<pre id="preimage-probe">(.*?)</pre>', r.stdout, flags=re.S)
-            if not m:
-                raise RuntimeError(f"the browser returned no probe result at width {w} (exit {r.returncode}): "
-                                   f"{r.stderr.strip().splitlines()[-1:] or ''}")
-            import html as _html
-
-            out[w] = json.loads(_html.unescape(m.group(1)))
+        try:
+            for w in widths:
+                out[w] = _probe(browser, copy, w, tmp, timeout)
+                if site is not None:
+                    inside = Path(site).resolve().as_uri() + "/"
+                    out[w]["requests"] = [u for u in out[w]["requests"] if not u.startswith(inside)]
+        finally:
+            if site is not None:
+                copy.unlink(missing_ok=True)
     return out
+
+
+def _probe(browser: str, copy: Path, w: int, tmp: str, timeout: float) -> Dict:
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-quic", f"--user-data-dir={tmp}/profile-{w}", f"--window-size={w},900",
+           "--virtual-time-budget=5000", "--dump-dom", copy.resolve().as_uri()]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    m = re.search(r'<pre id="preimage-probe">(.*?)</pre>', r.stdout, flags=re.S)
+    if not m:
+        raise RuntimeError(f"the browser returned no probe result at width {w} (exit {r.returncode}): "
+                           f"{r.stderr.strip().splitlines()[-1:] or ''}")
+    return json.loads(html_lib.unescape(m.group(1)))
 
 
 def problems(findings: Dict[int, Dict]) -> List[str]:

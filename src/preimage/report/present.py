@@ -17,6 +17,7 @@ import torch
 
 from ..backward.project import to_picture
 from ..images import amplified_difference, encode_png
+from ..jobs.atlas import Atlas
 from ..jobs.attacks import Attack, Robustness, Transfer
 from ..jobs.gradients.leakage import GradientLeakage
 from ..jobs.inversion.evaluate import Evaluation
@@ -30,7 +31,7 @@ from ..jobs.studies import Study
 from ..representations import HOG, glyphs
 from ..results import DISPLAYS, Display, Output, Result
 from ..results import save as save_result
-from . import diagnose_page, gradients_page, html, leakage_page, plot
+from . import atlas_site, diagnose_page, gradients_page, html, leakage_page, plot
 from .figures import grid, heatmap
 
 
@@ -194,7 +195,7 @@ PRESENTERS: Dict[type, Callable] = {
     Reconstruction: reconstruction, UnitImages: unit_images, Caricatures: caricatures, Accentuation: accentuation, Projection: projection,
     TopActivations: top_activations, Evaluation: evaluation, Study: study, Attack: attack, Robustness: robustness,
     Transfer: transfer, Diagnosis: diagnosis, Leakage: leakage,
-    GradientLeakage: gradient_leakage,
+    GradientLeakage: gradient_leakage, Atlas: atlas_site.site,
 }
 
 
@@ -354,6 +355,11 @@ def _gradient_leakage_summary(r: GradientLeakage) -> str:
             f"{base['label_rate']:.2f}, {_n(len(rec['variants']) - 1, 'defense')}")
 
 
+def _atlas_summary(r: Atlas) -> str:
+    units = sum(len(a.units) for a in r.layers.values())
+    return f"{r.model}, {_n(len(r.layers), 'layer')}, {_n(units, 'unit')} over {_n(r.images, 'image')}"
+
+
 def _leakage_summary(r: Leakage) -> str:
     rec = r.record
     return f"{rec['model']}, {_n(int(rec['n']), 'private image')}, layers {', '.join(rec['layers'])}"
@@ -375,3 +381,5 @@ for _cls, _summary, _main, _page in (
         (Leakage, _leakage_summary, "leakage_depth.png", "leakage.html"),
         (GradientLeakage, _gradient_leakage_summary, "gradient_leakage.png", "gradient_leakage.html")):
     register(_cls, figures, _summary, _main, _page)
+# in a notebook an atlas shows its index page (drawing the whole site for a repr would take long)
+register(Atlas, lambda r: {"index.html": atlas_site.index_page(r)}, _atlas_summary, None, "index.html")

@@ -6,67 +6,32 @@ folder's size), then crop each unit's receptive field from its image beside its 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ...backward.project import project_one
-from ...backward.relu import relu_rule
+from ...backward.project import crop_box, project_one, receptive_field
 from ...data import ImageStream
 from ...hooks import capture, eval_mode
 from ...models.loading import ModelInfo
-from ...representations.base import Representation
 from ...representations.cnn import CNNLayer
 from ...results import Shown
+from ...streams import Ranked
 
 
-def receptive_field(rep: Representation, size: int, probes: int = 3) -> int:
-    """Side of the input region that reaches a unit at the center of ``rep``'s map: the support of
-    the unit's gradient with every ReLU passing gradient (leak 1) on a few random images."""
-    x = torch.rand(probes, 3, size, size, generator=torch.Generator().manual_seed(0)).to(rep.device)
-    x.requires_grad_(True)
-    with relu_rule("leaky", 1.0, model=rep.network):
-        f = rep.features(x)
-        if f.dim() == 2:
-            return size
-        c = f[:, :, f.shape[-2] // 2, f.shape[-1] // 2].sum()
-        (g,) = torch.autograd.grad(c, x)
-    support = g.abs().sum((0, 1)) > 0
-    ys, xs = support.any(1).nonzero(), support.any(0).nonzero()
-    if len(ys) == 0:
-        return size
-    return int(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1))
-
-
-def crop_box(place: Tuple[int, int], stride: int, field: int, size: int) -> Tuple[int, int, int, int]:
-    """(top, left, bottom, right) of a unit's receptive field, clipped to the image."""
-    cy, cx = place[0] * stride + stride // 2, place[1] * stride + stride // 2
-    h = field // 2
-    return max(0, cy - h), max(0, cx - h), min(size, cy - h + field), min(size, cx - h + field)
-
-
-class TopK:
-    """Per channel the k strongest (value, image index, place) seen so far."""
+class TopK(Ranked):
+    """Per channel the k strongest (value, image index, place) seen so far (ties: the lower index)."""
 
     def __init__(self, channels: int, k: int):
-        self.k = k
-        self.values = torch.full((channels, 0), float("-inf"))
-        self.index = torch.zeros((channels, 0), dtype=torch.long)
-        self.place = torch.zeros((channels, 0), dtype=torch.long)
+        super().__init__(channels, k, largest=True)
 
-    def add(self, f: torch.Tensor, indices: torch.Tensor) -> None:
+    def add(self, f: torch.Tensor, indices: torch.Tensor, place: Optional[torch.Tensor] = None) -> None:
         """``f``: (B, C, H, W) or (B, C) codes of images ``indices`` (B,)."""
         if f.dim() == 4:
-            flat = f.flatten(2)
-            v, p = flat.max(2)                                       # (B, C)
+            v, p = f.flatten(2).max(2)                                       # (B, C)
         else:
             v, p = f, torch.zeros_like(f, dtype=torch.long)
-        vals = torch.cat([self.values, v.t().cpu()], 1)
-        idx = torch.cat([self.index, indices.view(1, -1).expand(v.shape[1], -1).cpu()], 1)
-        pl = torch.cat([self.place, p.t().cpu()], 1)
-        k = min(self.k, vals.shape[1])
-        top, order = vals.topk(k, dim=1)
-        self.values, self.index, self.place = top, idx.gather(1, order), pl.gather(1, order)
+        super().add(v, indices, p)
 
 
 @dataclass(repr=False)

@@ -1,0 +1,6 @@
+"""``preimage atlas``: every unit of every requested layer of a network on one browsable site."""
+
+from .build import Atlas, AtlasLayer, Settings, Store, atlas, slug
+from .stats import LayerStream, stats_pass
+
+__all__ = ["Atlas", "AtlasLayer", "LayerStream", "Settings", "Store", "atlas", "slug", "stats_pass"]
