@@ -36,7 +36,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import _io, progress
 from .errors import ImageError, OutputError
-from .images import IMAGE_SUFFIXES, decode_image, unreadable
+from .images import IMAGE_SUFFIXES, decode_image, resize_crop, unreadable
 from .keys import keyed
 
 SHARD_HINT = "make them with 'preimage make-shards DIR --out PREFIX'"
@@ -144,6 +144,26 @@ class Items:
         if n is None or n >= len(self):
             return self
         return self.subset([(i * len(self)) // n for i in range(n)])
+
+
+class TensorItems(Items):
+    """Images already decoded in memory, by index, with names (crops of photos, a test's pictures):
+    what a job that reads :class:`Items` takes when its images are not files."""
+
+    def __init__(self, images: torch.Tensor, names: Sequence[str]):
+        super().__init__(list(names))
+        self.images = images
+
+    def read(self, i: int) -> bytes:
+        raise ImageError(f"{self.names[i]} is held in memory, not encoded")
+
+    def load(self, i: int, size: Optional[int] = None) -> torch.Tensor:
+        x = self.images[i].float()
+        return resize_crop(x, size) if size is not None and tuple(x.shape[-2:]) != (size, size) else x
+
+    def subset(self, indices: Sequence[int]) -> "TensorItems":
+        idx = [int(i) for i in indices]
+        return TensorItems(self.images[idx], [self.names[i] for i in idx])
 
 
 def class_indices(items: Items, classes: Optional[Sequence[str]]) -> Optional[torch.Tensor]:

@@ -29,5 +29,8 @@ def cmd_demo(a):
     with output(a, "demo") as out:
         demo = run_demo(info, a.images, parse_list(a.layers, "--layers") if a.layers is not None else None, preset=a.preset or "default",
                         iters=a.iters, seed=a.seed, command=cmd)
-        finish(out, demo, f"wrote {a.out}/report.html, " + ", ".join(n for n in demo.pages if n != "report.html")
+        site = [n for n in demo.pages if n.startswith("atlas/")]
+        figures = [n for n in demo.pages if n != "report.html" and not n.startswith("atlas/")]
+        finish(out, demo, f"wrote {a.out}/report.html, " + ", ".join(figures)
+               + (f", a small atlas in atlas/ ({len(site)} files)" if site else "")
                + f" and results.json ({demo.record['seconds']:.0f}s)")

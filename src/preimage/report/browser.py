@@ -24,7 +24,7 @@ PROBE = """<script>
   var origError = console.error;
   console.error = function () { errors.push(Array.prototype.join.call(arguments, " ")); origError.apply(console, arguments); };
   window.addEventListener("error", function (e) { errors.push(String(e.message || e.type || "error")); }, true);
-  window.addEventListener("load", function () {
+  function report() {
     var imgs = Array.prototype.map.call(document.images, function (im) {
       return {alt: im.alt || "", w: im.naturalWidth, h: im.naturalHeight, complete: im.complete};
     });
@@ -36,6 +36,17 @@ PROBE = """<script>
     pre.id = "preimage-probe";
     pre.textContent = JSON.stringify(out);
     document.body.appendChild(pre);
+  }
+  window.addEventListener("load", function () {
+    // lazily loaded pictures below the fold: load them too, so that every picture is checked
+    var lazy = Array.prototype.filter.call(document.images, function (im) { return im.loading === "lazy"; });
+    if (!lazy.length) { report(); return; }
+    lazy.forEach(function (im) { im.loading = "eager"; });
+    var tries = 0;
+    (function wait() {
+      var pending = lazy.filter(function (im) { return !im.complete; }).length;
+      if (pending === 0 || ++tries > 40) { report(); } else { setTimeout(wait, 50); }
+    })();
   });
 })();
 </script>"""

@@ -10,15 +10,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, TypeVar
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import torch
 
 from .. import metrics
 from ..attacks import Classifier, outcome, pgd
-from ..data import TensorStream
+from ..data import TensorItems, TensorStream
 from ..errors import WeightsError
 from ..images import PHOTOS, amplified_difference, encode_png, labels_for, load_image, to_grayscale
+from ..jobs.atlas import Settings, atlas, slug
 from ..jobs.attacks import layers_see
 from ..jobs.inversion import default_layers, invert_grayscale, layer_sweep
 from ..jobs.natural import natural_images
@@ -29,7 +30,7 @@ from ..optimize.maximize import caricature, maximize, natural_maxima
 from ..optimize.presets import get_preset
 from ..representations import HOG, CNNLayer, glyphs
 from ..results import Shown
-from . import html, layers_page
+from . import atlas_site, html, layers_page
 from .figures import grid
 from .present import register, top_figure
 
@@ -107,6 +108,7 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     natural_html, natural_pngs, natural_rec = clock("natural pre-images", lambda: _natural_section(
         info, images, names, layers, iters, seed, show))
     deconv_html, deconv_png, deconv_rec = clock("deconvnet", lambda: _deconvnet_section(info, layers))
+    atlas_html, atlas_pages, atlas_rec = clock("atlas", lambda: _atlas_section(info, layers, seed, iters))
     adv_html, adv_png, adv_rec = clock("adversarial", lambda: _adversarial_section(info, images[:1], names[:1], layers,
                                                                                     seed))
     seconds = time.time() - t0
@@ -116,13 +118,14 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     series = ({"image error, trained inverter": [learned_by_layer.get(r.layer) for r in results]}
               if learned_rec else None)
     pages = layers_page.render(results, images, names, f"What {info.name} keeps, layer by layer", meta,
-                               extra_rows=learned_html + natural_html + deconv_html + adv_html + hog_html,
+                               extra_rows=learned_html + natural_html + deconv_html + atlas_html + adv_html + hog_html,
                                extra_series=series)
     if adv_png is not None:
         pages["adversarial.png"] = adv_png
     if deconv_png is not None:
         pages["deconvnet.png"] = deconv_png
     pages.update(natural_pngs)
+    pages.update(atlas_pages)
     pages["hog.png"] = hog_png
     if learned_png is not None:
         pages["learned.png"] = learned_png
@@ -136,7 +139,7 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
                           "image_error_mean": float(r.image_error.mean()), "seconds": round(r.seconds, 2)}
                          for r in results],
               "gray_image_error": layers_page.gray_reference(images), "hog": hog_rec, "learned": learned_rec,
-              "natural": natural_rec, "deconvnet": deconv_rec, "adversarial": adv_rec}
+              "natural": natural_rec, "deconvnet": deconv_rec, "atlas": atlas_rec, "adversarial": adv_rec}
     return Demo(pages, record)
 
 
@@ -179,14 +182,8 @@ def _adversarial_section(info: ModelInfo, x: torch.Tensor, names: Sequence[str],
                        "linf": float(o.linf[0]), "layers": seen["layers"]}
 
 
-def _deconvnet_section(info: ModelInfo, layers: Sequence[str], channels: int = 8, k: int = 9):
-    """Zeiler & Fergus's figure for the deepest conv layer: the top-k patches of the first channels
-    among crops of the scikit-image photos, beside their DeconvNet projections."""
-
-    convs = [lay for lay in layers if lay.startswith("conv")]
-    if not convs:
-        return "", None, {}
-    s = info.input_size
+def _photo_crops(s: int) -> Tuple[List[torch.Tensor], List[str]]:
+    """Overlapping s-pixel crops (stride s/2) of the scikit-image photos at 4s pixels, with names."""
     crops, names = [], []
     for n in PHOTOS:
         big = load_image(f"sample:{n}", 4 * s)
@@ -195,6 +192,47 @@ def _deconvnet_section(info: ModelInfo, layers: Sequence[str], channels: int = 8
                 if y + s <= 4 * s and x + s <= 4 * s:
                     crops.append(big[:, y:y + s, x:x + s])
                     names.append(f"{n}@{y},{x}")
+    return crops, names
+
+
+#: the demo's atlas: the deepest conv layer's first channels over the photo crops
+ATLAS_CHANNELS = 8
+
+
+def _atlas_section(info: ModelInfo, layers: Sequence[str], seed: int, iters: Optional[int] = None):
+    """A small atlas (the deepest conv layer's first channels, over the crops of the photos) in
+    ``atlas/``, linked from the report (``iters``: the demo's, for the visualizations and half as
+    many for the accentuations; default the atlas's own)."""
+    convs = [lay for lay in layers if lay.startswith("conv")]
+    if not convs:
+        return "", {}, {}
+    crops, names = _photo_crops(info.input_size)
+    layer = convs[-1]
+    settings = Settings(k=6, seed=seed)
+    if iters is not None:
+        settings.iters, settings.accent_iters = iters, max(1, iters // 2)
+    r = atlas(info, TensorItems(torch.stack(crops), names), [layer], None,
+              {layer: list(range(ATLAS_CHANNELS))}, settings, show=False)
+    pages = {f"atlas/{k}": v for k, v in atlas_site.site(r).items()}
+    a = r.layers[layer]
+    text = (f"<h2>Atlas: every unit of {layer}, browsable</h2><p>A small atlas of {html.esc(info.name)}: the first "
+            f"{len(a.units)} channels of {layer} over the {r.images} photo crops - per unit its visualization, its top "
+            "and least activating crops with their projections, its histogram, the classes it pushes up and down "
+            f"and an accentuation. <a href=\"atlas/layers/{slug(layer)}.html\">Open the atlas of {layer}</a> "
+            "(<code>preimage atlas</code> makes one for any network, layer and folder).</p>")
+    return text, pages, {"layer": layer, "units": len(a.units), "images": r.images,
+                         "site_files": len(pages), "site_bytes": sum(len(v) for v in pages.values())}
+
+
+def _deconvnet_section(info: ModelInfo, layers: Sequence[str], channels: int = 8, k: int = 9):
+    """Zeiler & Fergus's figure for the deepest conv layer: the top-k patches of the first channels
+    among crops of the scikit-image photos, beside their DeconvNet projections."""
+
+    convs = [lay for lay in layers if lay.startswith("conv")]
+    if not convs:
+        return "", None, {}
+    s = info.input_size
+    crops, names = _photo_crops(s)
     layer = convs[-1]
     rep = CNNLayer.from_info(info, layer, s)
     n_ch = min(channels, rep.output_shape(s)[0])

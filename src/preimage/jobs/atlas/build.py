@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -377,13 +377,15 @@ def _assemble(parts: List[Dict[str, torch.Tensor]], units: List[int]) -> Dict[st
     return out
 
 
-def atlas(info: ModelInfo, data: str, layers: Sequence[str], out: str | Path, channels: Optional[Dict[str, List[int]]] = None,
+def atlas(info: ModelInfo, data: Union[str, Items], layers: Sequence[str], out: Optional[str | Path],
+          channels: Optional[Dict[str, List[int]]] = None,
           settings: Optional[Settings] = None, n: Optional[int] = None, batch: int = 128, workers: int = 0,
           skip_bad: bool = False, rank: int = 0, world: int = 1, show: Optional[bool] = None,
           resume: bool = True) -> Atlas:
-    """The atlas of ``info``'s ``layers`` over the images of ``data`` (a folder or tar shards), its
-    pieces kept beside ``out`` as they finish (see the module's docstring). ``channels``: per layer
-    the units to show (default: all); the pass keeps every channel's statistics either way."""
+    """The atlas of ``info``'s ``layers`` over the images of ``data`` (a folder or tar shards, or
+    :class:`~preimage.data.Items` such as images in memory), its pieces kept beside ``out`` as they
+    finish (see the module's docstring; ``out`` None: nothing kept, nothing reused). ``channels``: per
+    layer the units to show (default: all); the pass keeps every channel's statistics either way."""
     s = settings or Settings()
     if s.k < 1:
         raise ConfigError(f"--k must be at least 1, got {s.k}")
@@ -402,11 +404,12 @@ def atlas(info: ModelInfo, data: str, layers: Sequence[str], out: str | Path, ch
         if not units:
             raise ConfigError(f"no channels chosen for {name}")
         chosen[name] = list(units)
-    items = list_items(data).evenly_spaced(n)
+    items = (list_items(data) if isinstance(data, str) else data).evenly_spaced(n)
     if not len(items):
         raise ImageError(f"no images in {data}")
     ident = identity_of(info, items, size, s)
-    store = Store(out, ident, write=rank == 0)
+    store = Store(out if out is not None else ".", ident, write=rank == 0 and out is not None)
+    resume = resume and out is not None
     seconds: Dict[str, float] = {}
     done: Dict[str, AtlasLayer] = {}
     if resume:
@@ -470,6 +473,7 @@ def atlas(info: ModelInfo, data: str, layers: Sequence[str], out: str | Path, ch
             for i in (*lay.stream.top.index[u].tolist(), *lay.stream.bottom.index[u].tolist()):
                 if int(i) not in pictures:
                     pictures[int(i)] = to_uint8(items.load(int(i), size))
-    return Atlas(info.name, str(data), size, tuple(info.mean), tuple(info.std), info.classes, int(run["images"]),
+    where = data if isinstance(data, str) else f"{len(items)} images in memory"
+    return Atlas(info.name, where, size, tuple(info.mean), tuple(info.std), info.classes, int(run["images"]),
                  run.get("correct"), list(items.names), ordered, s, ident, seconds, reused, list(run.get("skipped", [])),
                  pictures)
