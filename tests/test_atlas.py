@@ -19,7 +19,7 @@ from safetensors.torch import load
 from preimage.cli import main
 from preimage.data import make_shards, shard_pattern
 from preimage.jobs.atlas import build
-from preimage.streams import Histogram, Moments, Ranked
+from preimage.streams import Histogram, Moments, Ranked, spread
 
 NET = '''
 import torch
@@ -140,7 +140,8 @@ def test_streams_merge_exactly_whatever_the_split():
     for c in range(5):                # the counts are the exact histogram over the bins chosen
         assert torch.equal(torch.histogram(x[:, c].double(), bins=h.edges(c))[0].long(), h.counts[c])
     assert torch.equal(t.values, x.t().topk(7, dim=1).values)
-    assert b.index[4].tolist() == sorted(b.index[4].tolist())    # ties at zero: the lowest image indices
+    ties = b.index[4].tolist()                                   # ties at zero: in the fixed order of spread()
+    assert ties == sorted(ties, key=lambda i: int(spread(torch.tensor(i)))) and ties != sorted(ties)
     assert torch.allclose(m.correlation()[0, 0], torch.tensor(1.0, dtype=torch.float64))
 
 

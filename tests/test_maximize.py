@@ -92,10 +92,17 @@ def test_a_units_image_does_not_depend_on_the_batch(tiny_model):
 def test_maximization_raises_the_unit_and_caricature_gains(tiny_model, photos32):
     rep = CNNLayer(tiny_model, "conv3", input_size=32, aliases=tiny_model.preimage_aliases)
     nat = natural_maxima(rep, photos32)
-    m = maximize(rep, [0, 7], samples=2, iters=60, seed=0, normalizers=nat, show=False)
+    m = maximize(rep, [0, 7], samples=2, iters=60, seed=0, normalizers=nat, show=False, param="pixel")
     assert m.images.shape == (2, 2, 3, 32, 32) and (m.rank == 1).all() and (m.normalized > 1).all()
     c = caricature(rep, photos32[:2], iters=40, show=False)
     assert (c.gain > 1).all() and float(c.images.min()) >= 0 and float(c.images.max()) <= 1
+
+
+def test_the_default_preset_maximizes_in_fourier_and_the_papers_in_pixels(tiny_model):
+    rep = CNNLayer(tiny_model, "conv2", input_size=16, aliases=tiny_model.preimage_aliases)
+    assert maximize(rep, [1], iters=2, show=False).param == "fourier"
+    assert maximize(rep, [1], iters=2, show=False, preset="mv2016").param == "pixel"
+    assert maximize(rep, [1], iters=2, show=False, param="pixel").param == "pixel"
 
 
 def test_unit_out_of_range(tiny_model):

@@ -3,7 +3,8 @@ with memory that does not grow with the folder's size, and that merges exactly -
 whatever the batching, the order of the batches, or how the data was split between processes.
 
 - :class:`Ranked`: the k largest (or smallest) values with their image index and place; ties go
-  to the lower image index, so a merge of two halves equals one pass over the whole.
+  in a fixed order of the image indices (:func:`spread`), so a merge of two halves equals one pass
+  over the whole.
 - :class:`Histogram`: exact counts in 32 bins of width 2**e aligned on multiples of 2**e; e is the
   smallest that holds every value seen, and grows (pairs of bins merge) when a value falls outside.
   Two histograms merge exactly, so the bins depend only on the set of values.
@@ -21,9 +22,17 @@ BINS = 32
 E_MIN = -30     # the finest bin width, 2**-30: a constant channel gets one bin of this width
 
 
+def spread(index: torch.Tensor) -> torch.Tensor:
+    """A fixed shuffle of image indices (Knuth's multiplicative hash, a bijection mod 2**32): the
+    order ties are broken in. A function of the index alone, so merges stay exact; unlike the index
+    itself it does not pick the first class folder's images among the many a rectified unit gives 0."""
+    return (index.long() * 2654435761) % (2 ** 32)
+
+
 class Ranked:
     """Per channel the ``k`` largest (``largest=True``) or smallest values seen, with each value's
-    image index and place (the flat index of the strongest position in the map; 0 for vectors)."""
+    image index and place (the flat index of the strongest position in the map; 0 for vectors).
+    Equal values are ordered by :func:`spread` of their image index."""
 
     def __init__(self, channels: int, k: int, largest: bool = True):
         self.k, self.largest = int(k), bool(largest)
@@ -43,7 +52,7 @@ class Ranked:
                    torch.cat([self.place, other.place], 1))
 
     def _keep(self, v: torch.Tensor, i: torch.Tensor, p: torch.Tensor) -> None:
-        o = i.argsort(dim=1, stable=True)                         # first by image index ...
+        o = spread(i).argsort(dim=1, stable=True)               # first by a hash of the image index ...
         v, i, p = v.gather(1, o), i.gather(1, o), p.gather(1, o)
         o = (-v if self.largest else v).argsort(dim=1, stable=True)[:, :self.k]   # ... then by value
         self.values, self.index, self.place = v.gather(1, o), i.gather(1, o), p.gather(1, o)

@@ -5,18 +5,33 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 from ..errors import ConfigError
-from ..jobs.natural import accentuations, caricatures, check_accent_args, check_param_args, maximize_units, parse_units
+from ..jobs.natural import (
+    REFERENCE_IMAGES,
+    accentuations,
+    caricatures,
+    check_accent_args,
+    check_judge_args,
+    check_param_args,
+    load_judge,
+    load_reference,
+    maximize_param,
+    maximize_units,
+    parse_units,
+)
 from ..models.zoo import MODELS
 from ..optimize.accentuate import ITERS, KEEP
 from ..optimize.maximize import check_diversity
 from .common import add_device, add_model_args, add_run_args, build_rep, command, device, finish, output, positive
 
 
-def add_param_args(p) -> None:
-    """``--param`` and ``--spectrum-from`` (checked by the job, so a bad value is one line, exit 2)."""
-    p.add_argument("--param", default="pixel", metavar="pixel|fourier|maco",
-                   help="parameterization: pixel (default: the preset's recipe), fourier (lucid: decorrelated 1/f "
-                   "spectrum) or maco (phase only, natural amplitude); fourier and maco use lucid's recipe "
+def add_param_args(p, default: Optional[str] = "pixel") -> None:
+    """``--param`` and ``--spectrum-from`` (checked by the job, so a bad value is one line, exit 2);
+    ``default`` None: the preset's choice (``maximize``)."""
+    said = ("default: the preset's - fourier for default, classic and hybrid, pixel for mv2015 and mv2016"
+            if default is None else f"default {default}")
+    p.add_argument("--param", default=default, metavar="pixel|fourier|maco",
+                   help=f"parameterization ({said}): pixel (the preset's own recipe), fourier (lucid: decorrelated "
+                   "1/f spectrum) or maco (phase only, natural amplitude); fourier and maco use lucid's recipe "
                    "(transformation robustness, Adam 0.05, the preset's iterations)")
     p.add_argument("--spectrum-from", metavar="DIR", help="folder of natural images whose mean amplitude spectrum "
                    "--param maco keeps (default: the color photos scikit-image ships)")
@@ -24,7 +39,7 @@ def add_param_args(p) -> None:
 
 def _maximize_options(p):
     add_model_args(p)
-    add_param_args(p)
+    add_param_args(p, None)
     p.add_argument("--channels", help="channels (or vector elements) A:B")
     p.add_argument("--units", help="units 3,17,40")
     p.add_argument("--classes", help="class logits: all or 3,5 (the last layer)")
@@ -37,6 +52,13 @@ def _maximize_options(p):
                    "mean pairwise Gram cosine")
     p.add_argument("--normalize-on", help="folder of natural images whose maximum activation normalizes each unit "
                    "(default: the color photos scikit-image ships)")
+    p.add_argument("--judge", metavar="MODEL", help="with --reference: an independent network (zoo name or model "
+                   "file) whose penultimate features judge the images' naturalness - the interpretability score "
+                   "(MIS-style) and, for --classes, plausibility - recorded in results.json")
+    p.add_argument("--reference", metavar="DIR", help="with --judge: natural images in class folders (the "
+                   "visualized classes' names, for plausibility)")
+    p.add_argument("--reference-images", type=positive("--reference-images"), default=REFERENCE_IMAGES, metavar="N",
+                   help=f"images read from --reference, spread evenly over it (default {REFERENCE_IMAGES})")
     add_device(p)
     add_run_args(p, "preimage-maximize")
 
@@ -64,13 +86,20 @@ def cmd_maximize(a):
             raise ConfigError(f"--position must be Y,X, got {a.position!r}") from None
         position = (y, x)
     labels = entry.classes if (entry and a.classes and entry.classes and count == len(entry.classes)) else None
-    check_param_args(a.param, a.spectrum_from)  # a bad --param / --spectrum-from fails before --out is claimed
+    param = maximize_param(a.param, a.preset)
+    check_param_args(param, a.spectrum_from)  # a bad --param / --spectrum-from fails before --out is claimed
     check_diversity(a.diversity, a.samples)
+    check_judge_args(a.judge, a.reference, a.reference_images)
+    judge = reference = None
+    if a.judge is not None:   # the judge and its folder are loaded (and refused) before --out is claimed
+        judge = load_judge(a.judge)
+        reference = load_reference(a.reference, size, a.reference_images, labels)
+        judge.model.to(device(a))
     with output(a, "maximize") as out:
         r = maximize_units(rep, units, mode="position" if position else a.mode, position=position, samples=a.samples,
                            preset=a.preset, iters=a.iters, seed=a.seed, normalize_on=a.normalize_on, model=a.model,
-                           layer=a.layer, labels=labels, param=a.param, spectrum_from=a.spectrum_from,
-                           diversity=a.diversity)
+                           layer=a.layer, labels=labels, param=param, spectrum_from=a.spectrum_from,
+                           diversity=a.diversity, judge=judge, reference=reference, judge_classes=labels)
         finish(out, r, f"wrote {len(units) * a.samples} images, grid.png and results.json to {a.out} "
                        f"({r.result.seconds:.1f}s)")
 

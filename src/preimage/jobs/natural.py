@@ -2,6 +2,8 @@
 exaggerated by what a layer sees) and ``accentuate`` (one unit pushed in photos kept near
 themselves). The computation lives in :mod:`preimage.optimize.maximize` and ``accentuate``; this
 module chooses the units, normalizes them and returns results (``UnitImages``, ``Caricatures``, ``Accentuation``).
+With a judge network and a labelled folder (``--judge``, ``--reference``), ``maximize`` also measures
+the images' naturalness (:mod:`preimage.naturalness`: plausibility, the MIS-style score) - :func:`judge_units`.
 """
 
 from __future__ import annotations
@@ -12,13 +14,18 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from ..data import index_folder
 from ..errors import ConfigError
-from ..images import PHOTOS, encode_png, labels_for, list_images, load_image
+from ..images import PHOTOS, encode_png, labels_for, list_images, load_image, resize
 from ..metrics import spectrum_slope
+from ..models import load_model
+from ..models.classifier import Classifier
+from ..naturalness import QUERIES, interpretability, last_linear, penultimate, plausibility
 from ..optimize.accentuate import ITERS, KEEP, AccentuationResult, accentuate, check_accent_param
 from ..optimize.featurevis import check_param
 from ..optimize.maximize import Maximization, caricature, check_diversity, check_units, maximize, natural_maxima
 from ..optimize.param import mean_amplitude_spectrum
+from ..optimize.presets import get_preset
 from ..parsing import parse_ints, parse_range
 from ..representations.base import Representation
 from ..results import Shown
@@ -54,6 +61,14 @@ def natural_images(folder: Optional[str], size: int, option: str = "--normalize-
     if not files:
         raise ConfigError(f"{option} {folder} holds no images")
     return torch.stack([load_image(f, size) for f in files]), f"{folder} ({len(files)} images)"
+
+
+def maximize_param(param: Optional[str], preset=None) -> str:
+    """``--param`` for ``maximize``: as given, else the preset's choice (``default``: fourier; the
+    papers' presets: pixel)."""
+    if param is not None:
+        return param
+    return get_preset(preset or "default").maximize_param
 
 
 def check_param_args(param: str, spectrum_from: Optional[str]) -> None:
@@ -93,6 +108,8 @@ class UnitImages(Shown):
     natural_slope: Optional[float] = None
     #: where MACO's amplitude spectrum came from (``--param maco``)
     spectrum_from: Optional[str] = None
+    #: the naturalness measured by a judge network (:func:`judge_units`; ``--judge`` / ``--reference``)
+    naturalness: Optional[Dict] = None
 
     def slopes(self) -> torch.Tensor:
         """(U, S) each visualization's amplitude-spectrum slope."""
@@ -125,12 +142,27 @@ class UnitImages(Shown):
                                    "band": "2-14 cycles per 32 px image (same cycles per pixel at other sizes)"},
                 "not_normalized": [u for u, (d, _) in zip(m.units, norms) if d is None],
                 **({"diversity": self.diversity_record()} if m.diversity is not None else {}),
+                **({"naturalness": self.naturalness} if self.naturalness is not None else {}),
                 "units": [{"unit": u, "sample": k, "output": self.name(i, k), "activation": float(m.activation[i, k]),
                            "normalized_activation": float(m.normalized[i, k]), "normalizer": norms[i][0],
                            "normalized_by": norms[i][1], "rank": int(m.rank[i, k]),
                            "spectrum_slope": float(slopes[i, k]),
                            **({"label": self.labels[u]} if self.labels and u < len(self.labels) else {})}
                           for i, u in enumerate(m.units) for k in range(m.images.shape[1])]}
+
+    def naturalness_lines(self) -> List[str]:
+        r = self.naturalness
+        if r is None:
+            return []
+        i = r["interpretability"]
+        out = [f"interpretability (judge {r['judge']}, {r['reference']}): {i['accuracy']:.2f} of 2-alternative trials "
+               f"pick the most-activating image (chance 0.50), mean probability {i['probability']:.2f}"]
+        if "plausibility" in r:
+            p = r["plausibility"]
+            out.append(f"plausibility (judge {r['judge']}): {p['same_class_of_k_nearest']:.2f} of the {p['k']} nearest "
+                       f"natural images share the class (chance {p['chance']:.2f}), nearest-neighbour accuracy "
+                       f"{p['nearest_neighbour_accuracy']:.2f}")
+        return out
 
     def diversity_record(self) -> Dict:
         """``--diversity``: its weight and each unit's mean pairwise Gram cosine (and their mean)."""
@@ -161,21 +193,138 @@ class UnitImages(Shown):
 
     def lines(self) -> List[str]:
         nat = f" (photos {self.natural_slope:.2f})" if self.natural_slope is not None else ""
-        return [f"unit {r['unit']:>4} sample {r['sample']}  activation {r['activation']:.3f}  normalized "
+        return self.naturalness_lines() + [f"unit {r['unit']:>4} sample {r['sample']}  activation {r['activation']:.3f}  normalized "
                 f"{r['normalized_activation']:.2f}  rank {r['rank']}  spectrum slope {r['spectrum_slope']:.2f}{nat}"
                 + ("" if r["normalizer"] is not None else "  (raw activation: no natural normalizer)")
                 for r in self.to_json()["units"]]
 
 
+#: natural images read from ``--reference`` (evenly spaced over the folder in name order)
+REFERENCE_IMAGES = 1000
+
+
+@dataclass
+class Reference:
+    """Labelled natural images (``--reference DIR``, class subfolders): ``labels`` index ``classes``
+    (the folder's class names, sorted; -1: an image outside any class folder)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: List[str]
+    where: str
+
+
+@dataclass
+class Judge:
+    """An independent network whose penultimate features are the similarity space (``--judge``)."""
+
+    name: str
+    model: Classifier
+    input_size: int
+
+
+def check_judge_args(judge: Optional[str], reference: Optional[str], limit: int = REFERENCE_IMAGES) -> None:
+    """``--judge`` and ``--reference`` come together, the folder holds images (nothing loaded)."""
+    if (judge is None) != (reference is None):
+        raise ConfigError("--judge MODEL and --reference DIR go together: the judge network compares the "
+                          "visualizations with the reference folder's natural images")
+    if limit < 1:
+        raise ConfigError(f"--reference-images must be at least 1, got {limit}")
+    if reference is not None and not list_images(reference, recursive=True):
+        raise ConfigError(f"--reference {reference} holds no images")
+
+
+def load_judge(spec: str) -> Judge:
+    """The judge network ``spec`` (a zoo name or model file), refused when it has no linear layer."""
+    info = load_model(spec)
+    model = Classifier.from_info(info).eval()
+    last_linear(model)
+    return Judge(spec, model, int(info.input_size))
+
+
+def load_reference(folder: str, size: int, limit: int = REFERENCE_IMAGES,
+                   classes: Optional[Sequence[str]] = None) -> Reference:
+    """``limit`` images of ``folder`` spread evenly over it (name order, so over its class folders),
+    at ``size``. ``classes`` (the class names of the units to be judged for plausibility): the folder's
+    class folders must include every one of them."""
+    items = index_folder(folder)
+    if not len(items):
+        raise ConfigError(f"--reference {folder} holds no images")
+    names = sorted({v for v in items.labels() if v is not None})
+    if classes is not None:
+        missing = [c for c in classes if c not in names]
+        if missing:
+            raise ConfigError(f"--reference {folder} has no class folder for {', '.join(missing[:5])}"
+                              f"{' ...' if len(missing) > 5 else ''}: plausibility needs natural images of the "
+                              f"visualized classes (it has: {', '.join(names[:10]) or 'no class folders'})")
+    items = items.evenly_spaced(limit)
+    if len(items) < 2 * QUERIES:
+        raise ConfigError(f"--reference {folder}: {len(items)} images read, the interpretability score needs at least "
+                          f"{2 * QUERIES} ({QUERIES} most- and {QUERIES} least-activating per unit)")
+    index = {c: i for i, c in enumerate(names)}
+    labels = torch.tensor([index[v] if v is not None else -1 for v in items.labels()], dtype=torch.long)
+    images = torch.stack([items.load(i, size) for i in range(len(items))])
+    return Reference(images, labels, names, f"{folder} ({len(items)} images)")
+
+
+@torch.no_grad()
+def unit_activations(rep: Representation, images: torch.Tensor, units: Sequence[int], batch: int = 256) -> torch.Tensor:
+    """(N, U) each unit's activation on natural ``images``: a vector element, or a channel's spatial
+    mean (a natural image may show the feature anywhere)."""
+    out = []
+    idx = torch.tensor([int(u) for u in units])
+    for i in range(0, len(images), batch):
+        f = rep(images[i:i + batch].to(rep.device)).float().cpu()
+        f = f.flatten(2).mean(2) if f.dim() == 4 else f
+        out.append(f[:, idx])
+    return torch.cat(out)
+
+
+def judge_units(images: torch.Tensor, units: Sequence[int], rep: Representation, judge: Judge, reference: Reference,
+                classes: Optional[Sequence[str]] = None, seed: int = 0,
+                activations: Optional[torch.Tensor] = None) -> Dict:
+    """The naturalness of visualizations ``images`` (U, S, 3, H, W) of ``units`` of ``rep``, judged
+    by ``judge`` against ``reference``: the MIS-style interpretability score (queries: each unit's
+    most- and least-activating reference images), and where ``classes`` names each unit's class
+    (class visualizations; ``classes[unit]``) the plausibility. ``activations``: the units' (N, U)
+    activations on the reference images, if already computed. A record (dict)."""
+    n_units, samples = images.shape[:2]
+    vis = images.flatten(0, 1).float()
+    if vis.shape[-1] != judge.input_size or vis.shape[-2] != judge.input_size:
+        vis = resize(vis, (judge.input_size, judge.input_size))
+    ref = reference.images
+    if ref.shape[-1] != judge.input_size or ref.shape[-2] != judge.input_size:
+        ref = resize(ref, (judge.input_size, judge.input_size))
+    fv = penultimate(judge.model, vis)
+    fn = penultimate(judge.model, ref)
+    acts = activations if activations is not None else unit_activations(rep, reference.images, units)
+    mis = interpretability(fv.view(n_units, samples, -1), fn, acts, units, seed=seed)
+    rec: Dict = {"judge": judge.name, "reference": reference.where,
+                 "similarity": "cosine of the judge's penultimate features (the input of its last linear layer)",
+                 "interpretability": {**mis.record(), "query_activation": "a vector element, or a channel's spatial "
+                                      "mean, on the reference images"}}
+    if classes is not None:
+        index = {c: i for i, c in enumerate(reference.classes)}
+        want = torch.tensor([index[classes[int(u)]] for u in units for _ in range(samples)])
+        keep = reference.labels >= 0
+        rec["plausibility"] = plausibility(fv, want, fn[keep], reference.labels[keep]).record()
+    return rec
+
+
 def maximize_units(rep: Representation, units: Sequence[int], *, mode: str = "center", position: Optional[Tuple[int, int]] = None,
                    samples: int = 1, preset=None, iters: Optional[int] = None, seed: int = 0,
                    normalize_on: Optional[str] = None, model: str = "", layer: str = "",
-                   labels: Optional[Sequence[str]] = None, show: Optional[bool] = None, param: str = "pixel",
-                   spectrum_from: Optional[str] = None, diversity: Optional[float] = None) -> UnitImages:
+                   labels: Optional[Sequence[str]] = None, show: Optional[bool] = None, param: Optional[str] = None,
+                   spectrum_from: Optional[str] = None, diversity: Optional[float] = None,
+                   judge: Optional[Judge] = None, reference: Optional[Reference] = None,
+                   judge_classes: Optional[Sequence[str]] = None) -> UnitImages:
     """Maximize ``units`` of ``rep`` as one batch, normalized on natural images; ``param``: pixel,
-    fourier or maco (``spectrum_from``: the folder of MACO's natural amplitude spectrum);
-    ``diversity``: the weight of the term that makes a unit's ``samples`` differ."""
+    fourier or maco (None: the preset's, :func:`maximize_param`; ``spectrum_from``: the folder of
+    MACO's natural amplitude spectrum); ``diversity``: the weight of the term that makes a unit's ``samples`` differ. With ``judge`` and
+    ``reference``: their naturalness (:func:`judge_units`; plausibility where ``judge_classes`` names
+    the units' classes)."""
     check_diversity(diversity, samples)
+    param = maximize_param(param, preset)
     size = rep.input_size
     spectrum, spectrum_where = natural_spectrum(param, spectrum_from, size)
     check_units(rep, units, (size, size))
@@ -183,7 +332,10 @@ def maximize_units(rep: Representation, units: Sequence[int], *, mode: str = "ce
     maxima = natural_maxima(rep, nat, mode)
     m = maximize(rep, units, mode, position, samples, preset or "default", iters, seed, normalizers=maxima, show=show,
                  param=param, spectrum=spectrum, diversity=diversity)
-    return UnitImages(m, model, layer, where, labels, float(spectrum_slope(nat).mean()), spectrum_where)
+    judged = None
+    if judge is not None and reference is not None:
+        judged = judge_units(m.images, m.units, rep, judge, reference, judge_classes, seed)
+    return UnitImages(m, model, layer, where, labels, float(spectrum_slope(nat).mean()), spectrum_where, judged)
 
 
 @dataclass(repr=False)

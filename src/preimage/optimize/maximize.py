@@ -211,7 +211,7 @@ def check_units(rep: Representation, units: Sequence[int], size: Tuple[int, int]
 def maximize(rep: Representation, units: Sequence[int], mode: str = "center", position: Optional[Tuple[int, int]] = None,
              samples: int = 1, preset: Union[str, Preset] = "default", iters: Optional[int] = None, seed: int = 0,
              normalizers: Optional[torch.Tensor] = None, size: Optional[int] = None,
-             show: Optional[bool] = None, contrast: Optional[float] = None, param: str = "pixel",
+             show: Optional[bool] = None, contrast: Optional[float] = None, param: Optional[str] = None,
              spectrum: Optional[torch.Tensor] = None, diversity: Optional[float] = None) -> Maximization:
     """Synthesize, for every unit and each of ``samples`` starts, an image that maximizes it.
 
@@ -224,14 +224,16 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
 
     ``param``: ``pixel`` (the preset's own recipe) or ``fourier`` / ``maco`` (lucid's recipe for the
     preset's iteration count, :func:`preimage.optimize.featurevis.restyle`; ``spectrum``: MACO's
-    magnitude). Their starts and transform draws also come from ``(seed, unit, sample)`` alone.
+    magnitude); None: the preset's ``maximize_param`` (``fourier`` for ``default``, ``pixel`` for the
+    papers' presets). Their starts and transform draws also come from ``(seed, unit, sample)`` alone.
 
     ``diversity`` W (needs ``samples`` > 1): adds W x :class:`Diversity` on the unit's layer, which
     couples the samples of a unit (never two units); the result then records each unit's mean
     pairwise Gram cosine (``similarity``; W = 0 measures it without the term).
     """
     rep.require_differentiable("activation maximization")
-    check_param(param)
+    preset_obj = get_preset(preset)
+    param = check_param(param if param is not None else preset_obj.maximize_param)
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
     check_diversity(diversity, samples)
@@ -243,7 +245,6 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
             raise ConfigError(f"--position {position[0]},{position[1]} is outside the {shape[1]}x{shape[2]} map")
     if len(shape) != 3 and (mode != "center" or position is not None):
         raise ConfigError(f"{rep.name} is a vector code: units are its elements, no position or spatial mean")
-    preset_obj = get_preset(preset)
     u = torch.tensor([int(v) for v in units for _ in range(samples)])
     natural = normalizers.detach().cpu().float()[u] if normalizers is not None else None
     # a unit is divided by its natural maximum only where some natural image activates it (> 0);

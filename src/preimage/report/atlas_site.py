@@ -138,19 +138,24 @@ def unit_page(r: Atlas, name: str, a: AtlasLayer, j: int, dead: set, rare: set) 
     for t in range(k):
         i = int(st.top.index[u, t])
         box = [int(v) for v in a.boxes[j, t]]
-        proj = (f'<span class="crop" style="width:{PATCH}px;height:{PATCH}px"><img src="proj_{u}.png" alt="projection {t}" '
-                f'loading="lazy" width="{PATCH * k}" height="{PATCH}" style="left:-{PATCH * t}px;top:0"></span>')
+        sc = PATCH / max(a.field, 1)   # the projection's cell holds the crop at its top left: show that part
+        proj = (f'<span class="crop" style="width:{(box[3] - box[1]) * sc:.0f}px;height:{(box[2] - box[0]) * sc:.0f}px">'
+                f'<img src="proj_{u}.png" alt="projection {t}" loading="lazy" width="{PATCH * k}" height="{PATCH}" '
+                f'style="left:-{PATCH * t}px;top:0"></span>')
         tops.append(f'<div class="cell"><div class="pair">{_crop(r, i, box, a.field, root)}{proj}</div>'
                     f'<span title="{esc(r.names[i])}">{float(st.top.values[u, t]):.3g}</span></div>')
     bottoms = "".join(f'<div class="cell">{_img(f"{root}img/{int(i)}.png", f"image {int(i)}", 48)}<br>'
                       f'<span title="{esc(r.names[int(i)])}">{float(v):.3g}</span></div>'
                       for i, v in zip(st.bottom.index[u], st.bottom.values[u]))
+    ties = k > 1 and float(st.bottom.values[u, 0]) == float(st.bottom.values[u, -1])
+    tie_note = (f"<p class='meta'>All {k} give the same value: many images tie there (for a rectified unit, every "
+                "image it is silent on); these are a fixed spread of them.</p>") if ties else ""
     body = [head, "<h2>Visualization</h2>", f'<div class="row">{vis}</div>',
             f"<p class='meta'>{esc(r.settings.param)} parameterization, {r.settings.iters} iterations; normalized = the "
             "activation reached / the unit's strongest value over the data.</p>",
             f"<h2>Top {k} images</h2><p class='meta'>Each patch (the receptive field, cropped from the image) beside its "
             f"{esc(r.settings.rule)} projection; the number is the unit's strongest value in the image.</p>",
-            f'<div class="row">{"".join(tops)}</div>', f"<h2>Least activating {k}</h2>", f'<div class="row">{bottoms}</div>',
+            f'<div class="row">{"".join(tops)}</div>', f"<h2>Least activating {k}</h2>", tie_note, f'<div class="row">{bottoms}</div>',
             "<h2>Histogram</h2>", _histogram_svg(a, u)]
     push = a.pushes()
     if push is not None and r.classes:
@@ -161,11 +166,14 @@ def unit_page(r: Atlas, name: str, a: AtlasLayer, j: int, dead: set, rare: set) 
                  "data between the unit's strongest value in an image and each class's logit.</p>"]
     top0 = int(st.top.index[u, 0])
     g = float(a.gain[j])
+    before, after = (float(v) for v in a.accent_act[j])
+    what = "its mean over the map" if len(a.stream.shape) == 3 else "its value"
     body += ["<h2>Accentuation</h2>", '<div class="row">'
              f'<div class="cell">{_img(f"{root}img/{top0}.png", "top image", show)}<br>top image</div>'
              f'<div class="cell">{_img(f"acc_{u}.png", "accentuated", show)}<br>accentuated</div></div>',
              f"<p class='meta'>The unit pushed in its top image while a pixel penalty keeps the photo ({r.settings.accent_iters} "
-             f"iterations): gain {_fmt(g)}, SSIM to the photo {float(a.accent_ssim[j]):.3f}.</p>"]
+             f"iterations): the unit ({what}) goes from {before:.3g} to {after:.3g}"
+             + (f" (gain {_fmt(g)})" if not math.isnan(g) else "") + f"; SSIM to the photo {float(a.accent_ssim[j]):.3f}.</p>"]
     script = ("document.addEventListener('keydown',function(e){if(e.altKey||e.ctrlKey||e.metaKey)return;"
               "var m={ArrowLeft:'prev',ArrowRight:'next',u:'up'}[e.key];var l=m&&document.getElementById(m);"
               "if(l){location.href=l.getAttribute('href');}});")

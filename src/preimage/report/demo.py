@@ -277,7 +277,7 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
         pngs[f"maximize_{layer}.png"] = png
         rec[f"maximize_{layer}"] = {"units": units, "normalized_activation": [float(v) for v in m.normalized[:, 0]],
                                     "normalizer": [float(v) if ok else None for v, ok in zip(m.normalizer, has)],
-                                    "rank": [int(v) for v in m.rank[:, 0]]}
+                                    "rank": [int(v) for v in m.rank[:, 0]], "param": m.param}
         raw = [lab for lab, ok in zip(labels, has) if not ok]
         unnormalized = (f" No scikit-image photo activates {', '.join(raw)}: {'its' if len(raw) == 1 else 'their'} "
                         f"number is the raw activation (marked raw)." if raw else "")
@@ -286,10 +286,11 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
             with torch.no_grad():
                 p = torch.softmax(rep(m.images[:, 0]), 1).diagonal()
             rec[f"maximize_{layer}"]["probability"] = [float(v) for v in p]
-            line = (f"Each image is what {info.name} finds most like one class ({layer}, the class scores), starting "
-                    f"from gray under the default prior; {info.name} gives its own class a probability of "
-                    f"{float(p.min()):.3f} or more. The textures and fragments are the evidence the classifier counts, "
-                    f"not a picture of an object. The numbers are normalized class scores.{unnormalized}")
+            line = (f"Each image is what {info.name} finds most like one class ({layer}, the class scores), from a "
+                    f"random start under the default recipe (a decorrelated 1/f Fourier parameterization with "
+                    f"transformation robustness, lucid's); {info.name} gives its own class a probability of "
+                    f"{float(p.min()):.3f} or more. Shapes and colors are the evidence the classifier counts, bolder "
+                    f"than a photo's. The numbers are normalized class scores.{unnormalized}")
         else:
             line = (f"The first {len(units)} channels of {layer}, each maximized at the center of its map. The numbers "
                     f"are activations divided by the channel's largest on the scikit-image photos (1 = as strong as the "

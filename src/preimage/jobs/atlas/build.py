@@ -14,8 +14,8 @@ piece is used only if its identity - model (name, a checksum of its weights), da
 names), size, k and every visualization setting - equals this run's.
 
 **Past one machine.** Under torchrun each rank streams its share of the data (its tar shards, or
-every world-th image of a folder) and the ranks merge their streams exactly (ties go to the lower
-image index); each rank visualizes every world-th unit; rank 0 gathers them and writes the site,
+every world-th image of a folder) and the ranks merge their streams exactly (ties in a fixed order of
+the image indices); each rank visualizes every world-th unit; rank 0 gathers them and writes the site,
 which equals a one-process run's.
 """
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -39,6 +38,7 @@ from ...errors import ConfigError, ImageError, LayerError
 from ...models.loading import ModelInfo
 from ...optimize.accentuate import accentuate
 from ...optimize.maximize import maximize
+from ...optimize.presets import get_preset
 from ...representations.cnn import CNNLayer
 from ...results import Shown
 from ...trainkit import gather, param_checksum, read_safetensors, save_safetensors
@@ -53,7 +53,7 @@ class Settings:
     """What a stored piece must match to be reused (with the model and the data)."""
 
     k: int = 9
-    param: str = "fourier"
+    param: str = get_preset("default").maximize_param     # the maximization default (issue 26)
     iters: int = 128
     samples: int = 1
     diversity: Optional[float] = None
@@ -81,12 +81,19 @@ class AtlasLayer:
     proj: torch.Tensor              # (U, k, 3, F, F) uint8, the projections cropped (gray where clipped)
     boxes: torch.Tensor             # (U, k, 4) crop boxes (top, left, bottom, right) in the image
     accent: torch.Tensor            # (U, 3, H, W) uint8: the unit accentuated in its top image
-    gain: torch.Tensor              # (U,) activation after / before (NaN where the top image does not activate it)
+    accent_act: torch.Tensor        # (U, 2) the unit's activation in its top image before and after the accentuation
     accent_ssim: torch.Tensor       # (U,)
     seconds: float
     classifier: bool = False        # its output is the model's output (no class push)
     rare_below: float = RARE_BELOW
     run: Dict[str, Any] = dc_field(default_factory=dict)   # the pass: images, correct, skipped, classifier
+
+    @property
+    def gain(self) -> torch.Tensor:
+        """(U,) activation after / before the accentuation; NaN where the top image does not activate
+        the unit (before <= 0: a ratio says nothing there)."""
+        before, after = self.accent_act[:, 0], self.accent_act[:, 1]
+        return torch.where(before > 0, after / before.clamp_min(1e-12), torch.full_like(before, float("nan")))
 
     @property
     def judged(self) -> bool:
@@ -120,12 +127,12 @@ class AtlasLayer:
     def state(self) -> Dict[str, torch.Tensor]:
         return {**self.stream.state(), "units": torch.tensor(self.units, dtype=torch.long), "vis": self.vis,
                 "normalized": self.normalized, "proj": self.proj, "boxes": self.boxes, "accent": self.accent,
-                "gain": self.gain, "accent_ssim": self.accent_ssim}
+                "accent_act": self.accent_act, "accent_ssim": self.accent_ssim}
 
     @classmethod
     def from_state(cls, name: str, t: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> "AtlasLayer":
         return cls(name, LayerStream.from_state(t, int(meta["k"])), [int(u) for u in t["units"]], int(meta["field"]),
-                   int(meta["stride"]), t["vis"], t["normalized"], t["proj"], t["boxes"], t["accent"], t["gain"],
+                   int(meta["stride"]), t["vis"], t["normalized"], t["proj"], t["boxes"], t["accent"], t["accent_act"],
                    t["accent_ssim"], float(meta["seconds"]), bool(meta["classifier"]), float(meta["rare_below"]),
                    dict(meta["run"]))
 
@@ -173,7 +180,7 @@ class Atlas(Shown):
                                      "normalized_activation": [round(float(v), 4) for v in a.normalized[j]],
                                      "top": [int(i) for i in a.stream.top.index[u]],
                                      "bottom": [int(i) for i in a.stream.bottom.index[u]],
-                                     "accentuation_gain": None if math.isnan(float(a.gain[j])) else round(float(a.gain[j]), 4)}
+                                     "accentuation": [round(float(v), 4) for v in a.accent_act[j]]}
                 if push is not None and self.classes:
                     d["pushes_up"] = [self.classes[int(c)] for c in push[0][j]]
                     d["pushes_down"] = [self.classes[int(c)] for c in push[1][j]]
@@ -324,7 +331,7 @@ def _visualize(info: ModelInfo, name: str, stream: LayerStream, units: List[int]
     field = receptive_field(rep, size)
     stride = rep.stride if len(shape) == 3 else size
     normalizers = stream.top.values[:, 0].clone()
-    vis, normalized, proj, boxes, accent, gain, assim = [], [], [], [], [], [], []
+    vis, normalized, proj, boxes, accent, act, assim = [], [], [], [], [], [], []
     bar = progress.bar(total=len(mine), desc=f"atlas: {name}", show=show, unit="unit")
     try:
         for c0 in range(0, len(mine), CHUNK):
@@ -348,7 +355,7 @@ def _visualize(info: ModelInfo, name: str, stream: LayerStream, units: List[int]
             tops = torch.stack([load(int(stream.top.index[u, 0])) for u in chunk])
             a = accentuate(rep, tops, chunk, mode="mean" if len(shape) == 3 else "center", iters=s.accent_iters, show=False)
             accent.append(to_uint8(a.images))
-            gain.append(a.gain.float())
+            act.append(torch.stack([a.before.float(), a.after.float()], 1))
             assim.append(a.ssim.float())
             bar.update(len(chunk))
     finally:
@@ -359,7 +366,7 @@ def _visualize(info: ModelInfo, name: str, stream: LayerStream, units: List[int]
         return {"units": torch.zeros(0, dtype=torch.long)}
     return {"units": torch.tensor(mine), "vis": torch.cat(vis), "normalized": torch.cat(normalized),
             "proj": torch.stack(proj).view(n, k, *proj[0].shape), "boxes": torch.stack(boxes).view(n, k, 4),
-            "accent": torch.cat(accent), "gain": torch.cat(gain), "accent_ssim": torch.cat(assim),
+            "accent": torch.cat(accent), "accent_act": torch.cat(act), "accent_ssim": torch.cat(assim),
             "field": torch.tensor(field), "stride": torch.tensor(stride)}
 
 
@@ -370,7 +377,7 @@ def _assemble(parts: List[Dict[str, torch.Tensor]], units: List[int]) -> Dict[st
         for j, u in enumerate(part["units"].tolist()):
             where[int(u)] = (r, j)
     out = {}
-    for key in ("vis", "normalized", "proj", "boxes", "accent", "gain", "accent_ssim"):
+    for key in ("vis", "normalized", "proj", "boxes", "accent", "accent_act", "accent_ssim"):
         out[key] = torch.stack([parts[where[u][0]][key][where[u][1]] for u in units])
     first = next(p for p in parts if len(p["units"]))
     out["field"], out["stride"] = first["field"], first["stride"]
@@ -459,7 +466,7 @@ def atlas(info: ModelInfo, data: Union[str, Items], layers: Sequence[str], out: 
         parts = gather(part, world) if world > 1 else [part]
         a = _assemble(parts, chosen[name])
         layer = AtlasLayer(name, st, chosen[name], int(a["field"]), int(a["stride"]), a["vis"], a["normalized"],
-                           a["proj"], a["boxes"], a["accent"], a["gain"], a["accent_ssim"], 0.0,
+                           a["proj"], a["boxes"], a["accent"], a["accent_act"], a["accent_ssim"], 0.0,
                            classifier=run.get("classifier") == name, rare_below=s.rare_below, run=run)
         layer.seconds = time.perf_counter() - t1
         seconds[f"layer {name}"] = layer.seconds

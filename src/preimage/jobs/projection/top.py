@@ -20,7 +20,7 @@ from ...streams import Ranked
 
 
 class TopK(Ranked):
-    """Per channel the k strongest (value, image index, place) seen so far (ties: the lower index)."""
+    """Per channel the k strongest (value, image index, place) seen so far (ties in the fixed order of ``streams.spread``)."""
 
     def __init__(self, channels: int, k: int):
         super().__init__(channels, k, largest=True)
