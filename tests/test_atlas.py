@@ -242,3 +242,13 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, net, capsys, bad):
     assert len(err.splitlines()) == 1 and err.startswith("preimage: error:"), err
     assert {"layer": "nope", "channels": "0:7", "empty": "no images", "corrupt": "999_bad.png"}[bad] in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "net.py"] + (["none"] if bad == "empty" else [])
+
+
+def test_default_layers_are_the_units_not_their_bookkeeping(net):
+    from preimage.jobs.atlas import default_layers
+    from preimage.models import load_model
+
+    assert default_layers(load_model("refnet")) == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
+    resnet = default_layers(load_model("cifar-resnet"))
+    assert {"stage1", "block2_1", "logits"} <= set(resnet) and not any(a.startswith(("bn", "relu", "pool")) for a in resnet)
+    assert default_layers(load_model(net)) == ["stem", "block.conv1", "block.conv2", "head.1"]   # no aliases: module paths

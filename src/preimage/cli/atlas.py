@@ -5,8 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from ..errors import ConfigError
-from ..jobs.atlas import Settings, Store, atlas
-from ..jobs.projection import addressable_layers
+from ..jobs.atlas import Settings, Store, atlas, default_layers
 from ..optimize.featurevis import PARAMS
 from ..parsing import parse_list, parse_range
 from ..results import Output
@@ -22,8 +21,8 @@ def _options(p):
                    "(under torchrun each process reads its own shards)")
     p.add_argument("--size", type=positive("--size"), help="input size in pixels (default: the model's)")
     p.add_argument("--n", type=positive("--n"), help="N images, evenly spaced in name order (default: all)")
-    p.add_argument("--layers", help="comma-separated layers (aliases or module paths; default: the model's aliases, "
-                   "else every named module)")
+    p.add_argument("--layers", help="comma-separated layers (aliases or module paths; default: the network's "
+                   "convolutions and linear layers)")
     p.add_argument("--channels", help="units A:B of every layer (default: all)")
     p.add_argument("--k", type=positive("--k"), default=DEFAULT.k, help=f"top and bottom images per unit (default {DEFAULT.k})")
     p.add_argument("--param", default=DEFAULT.param, help=f"visualization parameterization: {', '.join(PARAMS)} "
@@ -53,7 +52,7 @@ def cmd_atlas(a):
     if a.diversity is not None and a.samples < 2:
         raise ConfigError(f"--diversity makes the samples of a unit differ: it needs --samples 2 or more (got {a.samples})")
     info = load_model(a)
-    layers = parse_list(a.layers, "--layers") if a.layers is not None else addressable_layers(info)
+    layers = parse_list(a.layers, "--layers") if a.layers is not None else default_layers(info)
     channels = None
     if a.channels is not None:
         lo, hi = parse_range(a.channels, "--channels")

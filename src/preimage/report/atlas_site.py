@@ -92,7 +92,7 @@ def _histogram_svg(a: AtlasLayer, u: int) -> str:
         zero = f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{pad / 2}" y2="{ht - pad}" stroke="#999" stroke-dasharray="3,3"/>'
     labels = (f'<text x="{pad}" y="{ht - 6}" font-size="11">{edges[0]:.3g}</text>'
               f'<text x="{w - pad}" y="{ht - 6}" font-size="11" text-anchor="end">{edges[-1]:.3g}</text>'
-              f'<text x="{pad}" y="12" font-size="11">{top} images</text>') if edges else ""
+              f'<text x="{pad}" y="12" font-size="11">{top} image{"" if top == 1 else "s"}</text>') if edges else ""
     return (f'<svg viewBox="0 0 {w} {ht}" width="{w}" height="{ht}" role="img" style="max-width:100%;height:auto" '
             f'aria-label="histogram of the unit\'s strongest value per image">{bars}{zero}'
             f'<line x1="{pad}" x2="{w - pad}" y1="{ht - pad}" y2="{ht - pad}" stroke="#333"/>{labels}</svg>')

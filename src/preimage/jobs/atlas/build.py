@@ -35,6 +35,7 @@ from ... import progress
 from ...backward.project import crop_box, place_of, project_batch, receptive_field, to_picture
 from ...data import Items, list_items
 from ...errors import ConfigError, ImageError, LayerError
+from ...images import resize
 from ...models.loading import ModelInfo
 from ...optimize.accentuate import accentuate
 from ...optimize.maximize import maximize
@@ -46,6 +47,7 @@ from .stats import LayerStream, Pass, merge_passes, stats_pass
 
 RARE_BELOW = 0.01
 CHUNK = 64            # units optimized together (memory, not results: every unit's image is its own)
+PICTURE = 160         # px the data images are kept at for the site (larger inputs are shown smaller anyway)
 
 
 @dataclass
@@ -163,7 +165,7 @@ class Atlas(Shown):
     seconds: Dict[str, float]
     reused: List[str] = dc_field(default_factory=list)
     skipped: List[str] = dc_field(default_factory=list)
-    pictures: Dict[int, torch.Tensor] = dc_field(default_factory=dict)   # data images shown, by global index (uint8)
+    pictures: Dict[int, torch.Tensor] = dc_field(default_factory=dict)   # data images shown (uint8, <= PICTURE px)
 
     @property
     def accuracy(self) -> Optional[float]:
@@ -314,6 +316,26 @@ def check_layers(info: ModelInfo, layers: Sequence[str], size: int) -> Dict[str,
         if len(shapes[name]) not in (1, 3):
             raise LayerError(f"layer {name!r} gives a {len(shapes[name]) + 1}-D output; the atlas shows 2-D and 4-D ones")
     return shapes
+
+
+def _bookkeeping(m: torch.nn.Module) -> bool:
+    """A normalization, activation, pooling, dropout, flatten or identity module: the same units as
+    the layer before it, seen again."""
+    mod = type(m).__module__
+    return mod.startswith("torch.nn.modules.") and mod.rsplit(".", 1)[-1] in (
+        "batchnorm", "normalization", "activation", "pooling", "dropout", "flatten", "linear") and \
+        not isinstance(m, (torch.nn.Linear, torch.nn.Bilinear))
+
+
+def default_layers(info: ModelInfo) -> List[str]:
+    """The layers an atlas shows when none are named. With aliases: every alias but those of
+    normalization, activation, pooling and dropout modules (refnet: conv1 ... conv5, fc6, fc7, fc8;
+    a ResNet: its stem, stages and blocks, logits). Without: the convolutions and linear layers, by
+    module path. In the model's order."""
+    named = dict(info.module.named_modules())
+    if info.aliases:
+        return [a for a, path in info.aliases.items() if path in named and not _bookkeeping(named[path])]
+    return [n for n, m in named.items() if n and isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
 
 
 def identity_of(info: ModelInfo, items: Items, size: int, s: Settings) -> Dict[str, Any]:
@@ -479,7 +501,8 @@ def atlas(info: ModelInfo, data: Union[str, Items], layers: Sequence[str], out: 
         for u in lay.units:
             for i in (*lay.stream.top.index[u].tolist(), *lay.stream.bottom.index[u].tolist()):
                 if int(i) not in pictures:
-                    pictures[int(i)] = to_uint8(items.load(int(i), size))
+                    x = items.load(int(i), size)
+                    pictures[int(i)] = to_uint8(resize(x, PICTURE) if size > PICTURE else x)
     where = data if isinstance(data, str) else f"{len(items)} images in memory"
     return Atlas(info.name, where, size, tuple(info.mean), tuple(info.std), info.classes, int(run["images"]),
                  run.get("correct"), list(items.names), ordered, s, ident, seconds, reused, list(run.get("skipped", [])),
