@@ -213,9 +213,10 @@ def index_page(r: Atlas) -> bytes:
     for name, a in r.layers.items():
         ls = slug(name)
         verdict = (str(len(a.dead)), str(len(a.rare))) if a.judged else ("not judged", "-")
+        silent = int((a.stream.active == 0).sum())
         rows.append(f"<tr><td class=l><a href='layers/{esc(ls)}.html'>{esc(name)}</a></td>"
                     f"<td>{' x '.join(map(str, a.stream.shape))}</td><td>{a.field}</td><td>{len(a.units)}</td>"
-                    f"<td>{verdict[0]}</td><td>{verdict[1]}</td></tr>")
+                    f"<td>{silent}</td><td>{verdict[0]}</td><td>{verdict[1]}</td></tr>")
     acc = f", top-1 accuracy {r.accuracy:.4f} on the folder's labels" if r.accuracy is not None else ""
     s = r.settings
     body = (f"<h1>Atlas of {esc(r.model)}</h1>"
@@ -223,12 +224,14 @@ def index_page(r: Atlas) -> bytes:
             f"std {', '.join(f'{v:g}' for v in r.std)}; {r.images} images of {esc(r.data)}{acc}"
             + (f"; {len(r.skipped)} unreadable images skipped" if r.skipped else "") + ".</p>"
             "<div class='wrap'><table><tr><th class=l>layer</th><th>output</th><th>receptive field (px)</th><th>units shown</th>"
-            f"<th>dead</th><th>rare</th></tr>{''.join(rows)}</table></div>"
+            f"<th>never above zero</th><th>dead</th><th>rare</th></tr>{''.join(rows)}</table></div>"
             f"<p class='meta'>Each unit: its visualization ({esc(s.param)}, {s.iters} iterations, {s.samples} sample(s)), "
             f"its top {s.k} and least activating {s.k} images, the {esc(s.rule)} projections of its top patches, the "
             f"histogram of its strongest value per image, the classes it pushes up and down, and an accentuation "
             f"of its top image. Dead / rare: never / on fewer than {100 * s.rare_below:g}% of the images above zero, "
-            "judged only in layers whose output is never negative.</p>")
+            "judged only in layers whose output is never negative; elsewhere (a convolution before its BatchNorm and "
+            "ReLU, an fc layer before its ReLU) a channel never above zero is counted but not called dead: after "
+            "a BatchNorm it can still fire, and its sign is information.</p>")
     return _page(f"Atlas of {r.model}", body, "")
 
 

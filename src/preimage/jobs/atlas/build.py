@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -338,8 +339,19 @@ def default_layers(info: ModelInfo) -> List[str]:
     return [n for n, m in named.items() if n and isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
 
 
+def _relative_names(names: List[str]) -> List[str]:
+    """The images' names below the folder (or shards' folder) they share, so that the same data given
+    as another path (relative, absolute, through a link) is the same data."""
+    dirs = [os.path.dirname(n.split(":", 1)[0] if ".tar:" in n else n) for n in names]
+    try:
+        root = os.path.commonpath(dirs) if all(dirs) else ""
+    except ValueError:       # absolute and relative names mixed
+        root = ""
+    return [os.path.relpath(n, root) if root else n for n in names]
+
+
 def identity_of(info: ModelInfo, items: Items, size: int, s: Settings) -> Dict[str, Any]:
-    names = hashlib.sha256("\n".join(items.names).encode()).hexdigest()[:16]
+    names = hashlib.sha256("\n".join(_relative_names(items.names)).encode()).hexdigest()[:16]
     return {"model": info.name, "weights": round(param_checksum(info.module), 6), "size": size,
             "mean": list(info.mean), "std": list(info.std), "data": names, "images": len(items), **vars(s)}
 
