@@ -255,3 +255,22 @@ def test_default_layers_are_the_units_not_their_bookkeeping(net):
     resnet = default_layers(load_model("cifar-resnet"))
     assert {"stage1", "block2_1", "logits"} <= set(resnet) and not any(a.startswith(("bn", "relu", "pool")) for a in resnet)
     assert default_layers(load_model(net)) == ["stem", "block.conv1", "block.conv2", "head.1"]   # no aliases: module paths
+
+
+def test_accuracy_of_a_share_counts_its_own_images(tmp_path):
+    """A rank's pass compares its images' predictions with their own labels (global indices)."""
+    from preimage.data import list_items
+    from preimage.jobs.atlas.stats import stats_pass
+    from preimage.models import load_model
+    from preimage.models.classifier import Classifier
+
+    info = load_model("refnet")
+    data = _folder(tmp_path / "imgs", n=10, side=32, classes=("cat", "ship"))
+    items = list_items(str(data))
+    x = torch.stack([items.load(i, 32) for i in range(len(items))])
+    with torch.no_grad():
+        pred = Classifier.from_info(info).eval()(x).argmax(1)
+    truth = torch.tensor([info.classes.index(v) for v in items.labels()])
+    share = torch.arange(1, 10, 2)
+    p = stats_pass(info, items, share, ["fc8"], 2, 32, batch=3, show=False)
+    assert p.images == 5 and p.correct == int((pred[share] == truth[share]).sum())

@@ -94,6 +94,9 @@ class Histogram:
         lower = torch.where(span > 0, torch.floor(torch.log2(span.clamp_min(1e-300) / BINS)),
                             torch.full_like(span, E_MIN)).long()
         e = torch.maximum(self.exponent, lower.clamp_min(E_MIN))
+        mag = torch.maximum(lo.abs(), hi.abs()).nan_to_num(0.0, posinf=0.0)
+        e = torch.maximum(e, torch.where(mag > 0, torch.floor(torch.log2(mag.clamp_min(1e-300))) - 52,
+                                         torch.full_like(mag, E_MIN)).long())   # bin indices below 2**53
         if at_least is not None:
             e = torch.maximum(e, at_least)
         while True:
@@ -106,7 +109,7 @@ class Histogram:
         counts = torch.zeros_like(self.counts)
         full = ~self.empty
         if bool(full.any()):
-            shift = (e - self.exponent)[full]                                          # >= 0
+            shift = (e - self.exponent)[full].clamp_max(62)                            # >= 0
             absolute = self.start[full, None] + torch.arange(BINS)[None]               # old bins' absolute index
             new = torch.div(absolute, torch.pow(2, shift)[:, None], rounding_mode="floor") - start[full, None]
             new = new.clamp(0, BINS - 1)          # only empty old bins fall outside the data's range

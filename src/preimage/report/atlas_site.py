@@ -5,7 +5,7 @@ least-activating images, its histogram, the classes it pushes up and down, its a
 previous / next / back, with the keyboard too).
 
 Everything is relative to the site's root and nothing is fetched from outside it. Each data image
-is stored once (``img/N.png``, at the network's input size); a patch is that image cropped by CSS
+is stored once (``img/N.png``, at the network's input size up to 160 px); a patch is that image cropped by CSS
 (an ``overflow:hidden`` box), so no pixel of the data is written twice. Pictures are loaded lazily,
 and a layer page holds thumbnails, never figures: a page of 256 units stays small.
 """
@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-from ..images import encode_png
+from ..images import encode_png, resize
 from ..jobs.atlas import Atlas, AtlasLayer, slug
 from .html import esc
 
@@ -107,6 +107,13 @@ def _crop(r: Atlas, i: int, box: List[int], field: int, root: str) -> str:
             f'height="{r.size * s:.0f}" style="left:-{left * s:.0f}px;top:-{t * s:.0f}px"></span>')
 
 
+THUMB = 64         # px of a layer page's thumbnails (a larger visualization gets a thumbnail of its own)
+
+
+def _thumb_path(r: Atlas, ls: str, u: int) -> str:
+    return f"../vis/{ls}/{u}" + ("_t" if r.size > THUMB else "") + ".png"
+
+
 def _vis_path(root: str, ls: str, u: int, k: int = 0) -> str:
     return f"{root}vis/{ls}/{u}" + (f"_s{k}" if k else "") + ".png"
 
@@ -189,7 +196,7 @@ def layer_page(r: Atlas, name: str, a: AtlasLayer) -> bytes:
         frac = float(a.active_fraction[u])
         tiles.append(f'<a class="tile {flag}" href="../units/{esc(ls)}/{u}.html" data-unit="{u}" data-active="{frac:.6f}" '
                      f'title="unit {u}: active on {100 * frac:.1f}% of the images">'
-                     f'{_img(f"../vis/{ls}/{u}.png", f"unit {u}", 64)}{u}' + (f" {flag}" if flag else "") + "</a>")
+                     f'{_img(_thumb_path(r, ls, u), f"unit {u}", 64)}{u}' + (f" {flag}" if flag else "") + "</a>")
     verdict = (f"{len(a.dead)} dead (red), {len(a.rare)} rare (orange)" if a.judged else
                "not judged: the layer's output goes negative, so a channel never above zero can still carry signal "
                "(see the layer after its non-linearity)")
@@ -252,6 +259,8 @@ def site(r: Atlas) -> Dict[str, bytes]:
         for j, u in enumerate(a.units):
             for k in range(a.vis.shape[1]):
                 out[_vis_path("", ls, u, k)] = _png(a.vis[j, k])
+            if r.size > THUMB:
+                out[f"vis/{ls}/{u}_t.png"] = encode_png(resize(a.vis[j, 0].float() / 255, THUMB))
             out[f"units/{ls}/proj_{u}.png"] = _png(torch.cat(list(a.proj[j]), dim=2))
             out[f"units/{ls}/acc_{u}.png"] = _png(a.accent[j])
             out[f"units/{ls}/{u}.html"] = unit_page(r, name, a, j, dead, rare)

@@ -43,7 +43,7 @@ from ...optimize.maximize import maximize
 from ...optimize.presets import get_preset
 from ...representations.cnn import CNNLayer
 from ...results import Shown
-from ...trainkit import gather, param_checksum, read_safetensors, save_safetensors
+from ...trainkit import gather, read_safetensors, save_safetensors
 from .stats import LayerStream, Pass, merge_passes, stats_pass
 
 RARE_BELOW = 0.01
@@ -295,11 +295,15 @@ def share(items: Items, rank: int, world: int) -> torch.Tensor:
     if world <= 1:
         return torch.arange(n)
     if items.sharded:
+        # the same verdict on every rank (before any collective call): no rank left without data
+        used = sorted({int(v) for v in items.shard_of})
+        if len(used) < world:
+            raise ImageError(f"{len(used)} shard(s) with images for {world} processes: each process needs at least "
+                             "one of its own; write more shards (--per-shard) or run fewer processes")
         shard = torch.as_tensor(items.shard_of)
-        mine = (shard % world == rank).nonzero().flatten()
-        if not len(mine):
-            raise ImageError(f"{len(items.shards)} shard(s) for {world} processes: rank {rank} has none")
-        return mine
+        return (shard % world == rank).nonzero().flatten()
+    if n < world:
+        raise ImageError(f"{n} image(s) for {world} processes")
     return torch.arange(rank, n, world)
 
 
@@ -350,14 +354,35 @@ def _relative_names(names: List[str]) -> List[str]:
     return [os.path.relpath(n, root) if root else n for n in names]
 
 
+def _data_digest(items: Items) -> str:
+    """The data's identity: the images' names below the folder they share (the same folder named
+    another way is the same data), that folder's real path and every file's (or shard's) size."""
+    names = items.names
+    files = list(items.shards) if items.sharded else [n for n in names if os.path.isfile(n)]
+    h = hashlib.sha256("\n".join(_relative_names(names)).encode())
+    dirs = [os.path.dirname(os.path.realpath(f)) for f in files]
+    if dirs:
+        h.update(os.path.commonpath(dirs).encode())
+    for f in files:
+        h.update(str(os.path.getsize(f)).encode())
+    return h.hexdigest()[:16]
+
+
+def _weights_digest(module: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for k, t in module.state_dict().items():
+        h.update(k.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def identity_of(info: ModelInfo, items: Items, size: int, s: Settings) -> Dict[str, Any]:
-    names = hashlib.sha256("\n".join(_relative_names(items.names)).encode()).hexdigest()[:16]
-    return {"model": info.name, "weights": round(param_checksum(info.module), 6), "size": size,
-            "mean": list(info.mean), "std": list(info.std), "data": names, "images": len(items), **vars(s)}
+    return {"model": info.name, "weights": _weights_digest(info.module), "size": size, "mean": list(info.mean),
+            "std": list(info.std), "data": _data_digest(items), "images": len(items), **vars(s)}
 
 
 def _visualize(info: ModelInfo, name: str, stream: LayerStream, units: List[int], s: Settings, size: int,
-               load, rank: int, world: int, show: Optional[bool]) -> Dict[str, torch.Tensor]:
+               load, clear, rank: int, world: int, show: Optional[bool]) -> Dict[str, torch.Tensor]:
     """This rank's share of ``units`` (every world-th): visualizations, top-k projections, accentuations."""
     rep = CNNLayer.from_info(info, name, size)
     mine = units[rank::world]
@@ -376,9 +401,10 @@ def _visualize(info: ModelInfo, name: str, stream: LayerStream, units: List[int]
             normalized.append(m.normalized.float())
             rows = [(u, int(i), place_of(int(p), shape)) for u in chunk
                     for i, p in zip(stream.top.index[u], stream.top.place[u])]
-            x = torch.stack([load(i) for _, i, _ in rows]).to(rep.device)
-            q, _ = project_batch(rep, x, [u for u, _, _ in rows], [w for _, _, w in rows], s.rule)
-            for (_, _, w), pq in zip(rows, q.cpu()):
+            q = torch.cat([project_batch(rep, torch.stack([load(i) for _, i, _ in part]).to(rep.device),
+                                         [u for u, _, _ in part], [w for _, _, w in part], s.rule)[0].cpu()
+                           for part in (rows[r0:r0 + CHUNK] for r0 in range(0, len(rows), CHUNK))])
+            for (_, _, w), pq in zip(rows, q):
                 box = crop_box((w[0], w[1]), stride, field, size) if w else (0, 0, size, size)
                 t, left, b, r = box
                 f = field if w else size
@@ -392,6 +418,7 @@ def _visualize(info: ModelInfo, name: str, stream: LayerStream, units: List[int]
             act.append(torch.stack([a.before.float(), a.after.float()], 1))
             assim.append(a.ssim.float())
             bar.update(len(chunk))
+            clear()      # the chunk's images: memory grows with a chunk, not with a layer
     finally:
         bar.close()
     k = stream.top.index.shape[1]
@@ -434,6 +461,12 @@ def atlas(info: ModelInfo, data: Union[str, Items], layers: Sequence[str], out: 
         raise ConfigError("--samples, --iters and --accent-iters must be at least 1")
     if not layers:
         raise LayerError("no layers chosen")
+    layers = list(dict.fromkeys(layers))          # a layer named twice is shown once
+    slugs: Dict[str, str] = {}
+    for name in layers:
+        if slug(name) in slugs:
+            raise LayerError(f"layers {slugs[slug(name)]!r} and {name!r} would share the site's file names")
+        slugs[slug(name)] = name
     size = int(info.input_size)
     shapes = check_layers(info, layers, size)
     chosen = {name: list(range(shapes[name][0])) for name in layers}
@@ -496,7 +529,8 @@ def atlas(info: ModelInfo, data: Union[str, Items], layers: Sequence[str], out: 
     for name in todo:
         t1 = time.perf_counter()
         st = streams[name]
-        part = _visualize(info, name, st, chosen[name], s, size, load, rank, world, show)
+        part = _visualize(info, name, st, chosen[name], s, size, load, cache.clear, rank, world,
+                          show if rank == 0 else False)
         parts = gather(part, world) if world > 1 else [part]
         a = _assemble(parts, chosen[name])
         layer = AtlasLayer(name, st, chosen[name], int(a["field"]), int(a["stride"]), a["vis"], a["normalized"],

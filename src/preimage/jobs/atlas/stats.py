@@ -142,7 +142,7 @@ def stats_pass(info: ModelInfo, items: Items, indices: torch.Tensor, layers: Seq
                     classifier = name
                 out[name].add(v, p, low, gidx, y if out[name].moments.sy.numel() else None)
             if labels is not None and y is not None:
-                correct += int((y.argmax(1).cpu() == labels[idx]).sum())
+                correct += int((y.argmax(1).cpu() == labels[gidx]).sum())   # labels: the whole list
             n += len(idx)
     missing = [name for name in layers if name not in ran]
     if missing and n:
