@@ -204,8 +204,16 @@ def test_killed_after_its_first_layer_it_resumes_without_recomputing_it(tmp_path
     _same_sites(tmp_path / "whole", tmp_path / "site")
     # a re-run with the same layers reuses all of them from the site itself, the data named another way
     computed.clear()
+    passes = []
+    real_pass = build.stats_pass
+    monkeypatch.setattr(build, "stats_pass", lambda *a, **k: passes.append(1) or real_pass(*a, **k))
     assert _atlas(net, tmp_path / "imgs" / ".." / "imgs", tmp_path / "site") == 0
-    assert computed == []
+    assert computed == [] and passes == []
+    # other pictures (more iterations): every layer pictured again, the data's streams read from the site
+    assert _atlas(net, data, tmp_path / "site", "--iters", "4") == 0
+    assert computed == ["stem", "block", "head.1"] and passes == []
+    rec = json.loads((tmp_path / "site" / "results.json").read_text())
+    assert rec["images"] == 12 and rec["layers"]["block"]["dead"] == [1, 4] and "pass" not in rec["seconds"]
 
 
 def _free_port() -> int:

@@ -10,8 +10,10 @@ per chunk), and an accentuation of each unit in its top image; (3) the report dr
 (``.SITE.atlas-work``) as it finishes: the pass's per-layer streams, then each finished layer. A
 run that is killed continues from what its work folder holds; a finished site keeps every layer's
 data in ``data/LAYER.safetensors``, so a re-run with more layers reads the old ones from it. A stored
-piece is used only if its identity - model (name, a checksum of its weights), data (the files'
-names), size, k and every visualization setting - equals this run's.
+piece is used only if its identity - model (name, a digest of its weights), data (the files' names
+below their folder, its real path, their sizes), size, k and every visualization setting - equals
+this run's; a layer's streams only need the pass's part of it, so a run that changes only how units
+are pictured (``--iters``, ``--param`` ...) reads them from the site instead of passing over the data.
 
 **Past one machine.** Under torchrun each rank streams its share of the data (its tar shards, or
 every world-th image of a folder) and the ranks merge their streams exactly (ties in a fixed order of
@@ -89,7 +91,7 @@ class AtlasLayer:
     seconds: float
     classifier: bool = False        # its output is the model's output (no class push)
     rare_below: float = RARE_BELOW
-    run: Dict[str, Any] = dc_field(default_factory=dict)   # the pass: images, correct, skipped, classifier
+    run: Dict[str, Any] = dc_field(default_factory=dict)   # the pass: images, correct, skipped
 
     @property
     def gain(self) -> torch.Tensor:
@@ -218,67 +220,74 @@ def slug(name: str) -> str:
 def _layer_bytes(a: AtlasLayer, identity: Dict[str, Any], k: int) -> bytes:
     from safetensors.torch import save  # the writer of bytes (trainkit writes files)
 
-    meta = {"identity": json.dumps(identity, sort_keys=True), "layer": json.dumps(a.meta(k))}
+    meta = {"identity": json.dumps(identity, sort_keys=True), "layer": json.dumps(a.meta(k)),
+            "pass_identity": json.dumps({key: identity[key] for key in PASS_KEYS}, sort_keys=True)}
     return save({n: t.detach().cpu().contiguous() for n, t in a.state().items()}, metadata=meta)
 
 
 # ---------------------------------------------------------------- where the pieces are kept
+#: what the one pass over the data depends on (the rest of the identity only changes the pictures)
+PASS_KEYS = ("model", "weights", "size", "mean", "std", "data", "images", "k")
+
+
 class Store:
     """The work folder beside the site (``.SITE.atlas-work``) and the finished site's ``data/``:
-    pieces are read from either when their identity matches, and written to the work folder."""
+    pieces are read from either when their identity matches, and written to the work folder. A
+    layer's streams are reused whenever the pass's part of the identity matches (``PASS_KEYS``), so
+    changing only how units are pictured (``--iters``, ``--param`` ...) does not pass over the data again."""
 
     def __init__(self, out: str | Path, identity: Dict[str, Any], write: bool = True):
         out = Path(out)
         self.work = out.parent / f".{out.name}.atlas-work"
         self.site = out / "data"
         self.identity = json.dumps(identity, sort_keys=True)
+        self.pass_identity = json.dumps({k: identity[k] for k in PASS_KEYS}, sort_keys=True)
         self.write = write
 
-    def _read(self, path: Path) -> Optional[Tuple[Dict[str, torch.Tensor], Dict[str, str]]]:
+    @staticmethod
+    def _read(path: Path, key: str, value: str) -> Optional[Tuple[Dict[str, torch.Tensor], Dict[str, str]]]:
         if not path.is_file():
             return None
         try:
             t, meta = read_safetensors(path)
         except Exception:  # a torn or foreign file is not reused: the piece is computed again
             return None
-        return (t, meta) if meta.get("identity") == self.identity else None
+        return (t, meta) if meta.get(key) == value else None
 
     def layer(self, name: str, units: List[int]) -> Optional[AtlasLayer]:
         for folder in (self.work, self.site):
-            got = self._read(folder / f"{slug(name)}.safetensors")
+            got = self._read(folder / f"{slug(name)}.safetensors", "identity", self.identity)
             if got is not None and [int(u) for u in got[0]["units"]] == units:
                 return AtlasLayer.from_state(name, got[0], json.loads(got[1]["layer"]))
         return None
 
-    def stream(self, name: str, k: int) -> Optional[LayerStream]:
-        got = self._read(self.work / f"{slug(name)}.pass.safetensors")
-        return LayerStream.from_state(got[0], k) if got is not None else None
+    def stream(self, name: str, k: int) -> Optional[Tuple[LayerStream, Dict[str, Any]]]:
+        """A layer's streams and its pass's record (images, correct, skipped, whether it is the
+        classifier): from a killed run's pass, or from any stored layer of the same pass."""
+        got = self._read(self.work / f"{slug(name)}.pass.safetensors", "pass_identity", self.pass_identity)
+        if got is not None:
+            return LayerStream.from_state(got[0], k), json.loads(got[1]["run"])
+        for folder in (self.work, self.site):
+            got = self._read(folder / f"{slug(name)}.safetensors", "pass_identity", self.pass_identity)
+            if got is not None:
+                meta = json.loads(got[1]["layer"])
+                return LayerStream.from_state(got[0], k), {**meta["run"], "classifier": name if meta["classifier"] else None}
+        return None
 
-    def pass_info(self) -> Optional[Dict[str, Any]]:
-        p = self.work / "pass.json"
-        if not p.is_file():
-            return None
-        info = json.loads(p.read_text())
-        return info if info.get("identity") == self.identity else None
-
-    def save_pass(self, p: Pass) -> None:
+    def save_pass(self, p: Pass, run: Dict[str, Any]) -> None:
         if not self.write:
             return
         self.work.mkdir(parents=True, exist_ok=True)
         for name, s in p.layers.items():
-            save_safetensors(s.state(), self.work / f"{slug(name)}.pass.safetensors", {"identity": self.identity})
-        info = {"identity": self.identity, "layers": sorted(p.layers), "images": p.images, "correct": p.correct,
-                "skipped": p.skipped, "classifier": p.classifier}
-        tmp = self.work / "pass.json.tmp"
-        tmp.write_text(json.dumps(info))
-        tmp.replace(self.work / "pass.json")
+            save_safetensors(s.state(), self.work / f"{slug(name)}.pass.safetensors",
+                             {"pass_identity": self.pass_identity, "run": json.dumps(run)})
 
     def save_layer(self, a: AtlasLayer, k: int) -> None:
         if not self.write:
             return
         self.work.mkdir(parents=True, exist_ok=True)
         save_safetensors(a.state(), self.work / f"{slug(a.name)}.safetensors",
-                         {"identity": self.identity, "layer": json.dumps(a.meta(k))})
+                         {"identity": self.identity, "pass_identity": self.pass_identity, "layer": json.dumps(a.meta(k))})
 
     def clear(self) -> None:
         if self.write and self.work.is_dir():
@@ -497,26 +506,30 @@ def atlas(info: ModelInfo, data: Union[str, Items], layers: Sequence[str], out: 
     # (1) one pass over the data for every layer not done (or its streams, kept by a killed run)
     t0 = time.perf_counter()
     streams: Dict[str, LayerStream] = {}
-    run: Dict[str, Any] = dict(next(iter(done.values())).run) if done else {}
+    run: Dict[str, Any] = {k: v for k, v in next(iter(done.values())).run.items() if k != "classifier"} if done else {}
+    classifier: Dict[str, bool] = {}
     if todo:
-        kept = store.pass_info() if resume else None
-        if kept is not None and all(name in kept["layers"] for name in todo):
+        found: Dict[str, Tuple[LayerStream, Dict[str, Any]]] = {}
+        if resume:
             for name in todo:
-                kept_stream = store.stream(name, s.k)
-                if kept_stream is not None:
-                    streams[name] = kept_stream
-        if len(streams) == len(todo) and kept is not None:
-            run = {k: kept[k] for k in ("images", "correct", "skipped", "classifier")}
+                kept = store.stream(name, s.k)
+                if kept is not None:
+                    found[name] = kept
+        if len(found) == len(todo):
+            streams = {name: g[0] for name, g in found.items()}
+            classifier = {name: g[1].get("classifier") == name for name, g in found.items()}
+            run = {key: next(iter(found.values()))[1][key] for key in ("images", "correct", "skipped")}
         else:
-            p = stats_pass(info, items, share(items, rank, world), todo, s.k, size, batch, workers, skip_bad, show)
+            p = stats_pass(info, items, share(items, rank, world), todo, s.k, size, batch, workers, skip_bad,
+                           show if rank == 0 else False)
             merged = merge_passes(gather(p, world)) if world > 1 else p
             if merged.images == 0:
                 raise ImageError(f"no readable images in {data}")
             streams = {name: merged.layers[name] for name in todo}
-            run = {"images": merged.images, "correct": merged.correct, "skipped": merged.skipped,
-                   "classifier": merged.classifier}
-            store.save_pass(merged)
-        seconds["pass"] = time.perf_counter() - t0
+            classifier = {name: merged.classifier == name for name in todo}
+            run = {"images": merged.images, "correct": merged.correct, "skipped": merged.skipped}
+            store.save_pass(merged, {**run, "classifier": merged.classifier})
+            seconds["pass"] = time.perf_counter() - t0
 
     # (2) per layer: visualizations, projections, accentuations - each layer stored when done
     cache: Dict[int, torch.Tensor] = {}
@@ -535,7 +548,7 @@ def atlas(info: ModelInfo, data: Union[str, Items], layers: Sequence[str], out: 
         a = _assemble(parts, chosen[name])
         layer = AtlasLayer(name, st, chosen[name], int(a["field"]), int(a["stride"]), a["vis"], a["normalized"],
                            a["proj"], a["boxes"], a["accent"], a["accent_act"], a["accent_ssim"], 0.0,
-                           classifier=run.get("classifier") == name, rare_below=s.rare_below, run=run)
+                           classifier=classifier[name], rare_below=s.rare_below, run=run)
         layer.seconds = time.perf_counter() - t1
         seconds[f"layer {name}"] = layer.seconds
         store.save_layer(layer, s.k)
