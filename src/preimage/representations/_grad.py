@@ -4,6 +4,7 @@ triangular (bilinear) spatial pooling. Pure batched functions with shape docstri
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -25,17 +26,22 @@ def central_gradient(g: torch.Tensor):
     return gx, gy
 
 
-def magnitude(gx: torch.Tensor, gy: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """sqrt(gx^2 + gy^2 + eps): finite gradient where the image is flat."""
-    return (gx * gx + gy * gy + eps).sqrt()
+def magnitude(gx: torch.Tensor, gy: torch.Tensor, eps: float = 1e-12, sq: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """sqrt(gx^2 + gy^2 + eps): finite gradient where the image is flat (``sq``: gx^2 + gy^2, if
+    the caller has it)."""
+    return ((gx * gx + gy * gy if sq is None else sq) + eps).sqrt()
 
 
-def safe_angle(gx: torch.Tensor, gy: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
-    """atan2(gy, gx) in [0, 2pi); where the gradient vanishes the angle is 0 with zero derivative."""
-    small = (gx * gx + gy * gy) < eps
-    gx_s = torch.where(small, torch.ones_like(gx), gx)
-    gy_s = torch.where(small, torch.zeros_like(gy), gy)
-    return torch.remainder(torch.atan2(gy_s, gx_s), 2 * math.pi)
+def safe_angle(gx: torch.Tensor, gy: torch.Tensor, eps: float = 1e-10, sq: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """atan2(gy, gx) in [0, 2pi); where the gradient vanishes the angle is 0 with zero derivative
+    (``sq``: gx^2 + gy^2, if the caller has it)."""
+    small = (gx * gx + gy * gy if sq is None else sq) < eps
+    if torch.is_grad_enabled() and (gx.requires_grad or gy.requires_grad):
+        # atan2's derivative at (0, 0) is 0/0: feed it a safe point there, so that no NaN flows back
+        a = torch.atan2(torch.where(small, torch.zeros_like(gy), gy), torch.where(small, torch.ones_like(gx), gx))
+    else:   # the same values, one pass fewer
+        a = torch.atan2(gy, gx).masked_fill_(small, 0.0)
+    return torch.where(a < 0, a + 2 * math.pi, a)    # (-pi, pi] -> [0, 2 pi)
 
 
 def soft_orientation_bins(theta: torch.Tensor, mag: torch.Tensor, bins: int) -> torch.Tensor:
@@ -141,13 +147,19 @@ def binned_cell_pool(mag: torch.Tensor, theta: torch.Tensor, bins: int, cell: in
         k0 = torch.remainder(f.long(), bins)
         orient = [(k0, (1 - wo1) * mag), (torch.remainder(k0 + 1, bins), wo1 * mag)]
     else:
-        orient = [(torch.remainder(torch.round(b).long(), bins), mag)]
-    out = torch.zeros((n, bins * hp * wp), dtype=mag.dtype, device=mag.device)
+        # theta in [0, 2 pi) rounds to 0 ... bins; slot ``bins`` is direction 0 again, folded in below
+        orient = [(torch.round(b).long(), mag)]
+    out = torch.zeros((n, (bins + 1) * hp * wp), dtype=mag.dtype, device=mag.device)
+    bases = [(k[:, 0] * (hp * wp), v[:, 0]) for k, v in orient]         # each orientation's offset, once
     for ys, wy in ((y0, wy0), (y1, wy1)):
         for xs, wx in ((x0, wx0), (x1, wx1)):
             sp = (ys.view(-1, 1) * wp + xs.view(1, -1))                    # (H, W)
             wsp = wy.view(-1, 1) * wx.view(1, -1)
-            for k, v in orient:
-                idx = (k[:, 0] * (hp * wp) + sp).reshape(n, -1)
-                out = out.scatter_add(1, idx, (v[:, 0] * wsp).reshape(n, -1))
-    return out.view(n, bins, hp, wp)[:, :, 1:1 + hc, 1:1 + wc]
+            for base, v in bases:
+                out = out.scatter_add(1, (base + sp).reshape(n, -1), (v * wsp).reshape(n, -1))
+    out = out.view(n, bins + 1, hp, wp)
+    if not soft:
+        out = torch.cat([out[:, :1] + out[:, bins:], out[:, 1:bins]], 1)
+    else:
+        out = out[:, :bins]
+    return out[:, :, 1:1 + hc, 1:1 + wc]

@@ -7,6 +7,7 @@ output has relative to the input (for jitter), the smallest input it accepts, an
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -79,7 +80,9 @@ class Representation(nn.Module):
             x = x[None]
         if x.dim() != 4 or x.shape[1] != 3:
             raise ImageError(f"{self.name}: expected images of shape (N, 3, H, W), got {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
+        # one sum decides for finite images (a NaN or an inf makes it non-finite); only a sum that
+        # overflows has the elements looked at one by one
+        if not math.isfinite(float(x.detach().sum())) and not torch.isfinite(x).all():
             raise ImageError(f"{self.name}: the input contains non-finite values (NaN or inf)")
         if min(x.shape[-2:]) < self.min_size:
             raise ImageError(f"{self.name}: input {x.shape[-2]}x{x.shape[-1]} is smaller than the "

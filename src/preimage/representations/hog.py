@@ -39,8 +39,8 @@ def hog(x: torch.Tensor, cell: int = 8, orientations: int = 9, soft: bool = Fals
     """
     g = luma(x)
     gx, gy = central_gradient(g)
-    mag = magnitude(gx, gy)
-    signed = binned_cell_pool(mag, safe_angle(gx, gy), 2 * orientations, cell, soft)  # (N, 2O, Hc, Wc)
+    sq = gx * gx + gy * gy
+    signed = binned_cell_pool(magnitude(gx, gy, sq=sq), safe_angle(gx, gy, sq=sq), 2 * orientations, cell, soft)  # (N, 2O, Hc, Wc)
     unsigned = signed[:, :orientations] + signed[:, orientations:]  # (N, O, Hc, Wc)
     energy = unsigned.pow(2).sum(1, keepdim=True)                # (N, 1, Hc, Wc)
     # block (a, b) covers cells (a-1..a, b-1..b) of the replicated-border energy map

@@ -20,7 +20,8 @@ def dsift(x: torch.Tensor, bin_size: int = 8, orientations: int = 8, spatial: in
     with Hb = H // bin_size; channel order (bin row, bin column, orientation)."""
     g = luma(x)
     gx, gy = central_gradient(g)
-    b = binned_cell_pool(magnitude(gx, gy), safe_angle(gx, gy), orientations, bin_size, soft=True)  # (N, O, Hb, Wb)
+    sq = gx * gx + gy * gy
+    b = binned_cell_pool(magnitude(gx, gy, sq=sq), safe_angle(gx, gy, sq=sq), orientations, bin_size, soft=True)  # (N, O, Hb, Wb)
     n, o = b.shape[:2]
     d = b.unfold(2, spatial, 1).unfold(3, spatial, 1)                 # (N, O, Hd, Wd, s, s)
     c = torch.arange(spatial, dtype=x.dtype, device=x.device) - (spatial - 1) / 2
