@@ -33,8 +33,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from safetensors.torch import save as save_bytes
 
 from ... import progress
+from ..._io import write_bytes
 from ...backward.project import crop_box, place_of, project_batch, receptive_field, to_picture
 from ...data import Items, list_items
 from ...errors import ConfigError, ImageError, LayerError
@@ -50,6 +52,8 @@ from .stats import LayerStream, Pass, merge_passes, stats_pass
 
 RARE_BELOW = 0.01
 CHUNK = 64            # units optimized together (memory, not results: every unit's image is its own)
+#: what the one pass over the data depends on (the rest of the identity only changes the pictures)
+PASS_KEYS = ("model", "weights", "size", "mean", "std", "data", "images", "k")
 PICTURE = 160         # px the data images are kept at for the site (larger inputs are shown smaller anyway)
 
 
@@ -217,17 +221,17 @@ def slug(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name) or "_"
 
 
+def _keyed(identity: Dict[str, Any], pass_only: bool = False) -> str:
+    """The identity as stored in a piece's metadata: all of it, or the pass's part (``PASS_KEYS``)."""
+    return json.dumps({k: identity[k] for k in PASS_KEYS} if pass_only else identity, sort_keys=True)
+
+
 def _layer_bytes(a: AtlasLayer, identity: Dict[str, Any], k: int) -> bytes:
-    from safetensors.torch import save  # the writer of bytes (trainkit writes files)
-
-    meta = {"identity": json.dumps(identity, sort_keys=True), "layer": json.dumps(a.meta(k)),
-            "pass_identity": json.dumps({key: identity[key] for key in PASS_KEYS}, sort_keys=True)}
-    return save({n: t.detach().cpu().contiguous() for n, t in a.state().items()}, metadata=meta)
-
-
-# ---------------------------------------------------------------- where the pieces are kept
-#: what the one pass over the data depends on (the rest of the identity only changes the pictures)
-PASS_KEYS = ("model", "weights", "size", "mean", "std", "data", "images", "k")
+    """A finished layer as a safetensors file: its tensors, both identities and its record (what the
+    work folder holds and what the site's ``data/`` keeps)."""
+    meta = {"identity": _keyed(identity), "pass_identity": _keyed(identity, pass_only=True),
+            "layer": json.dumps(a.meta(k))}
+    return save_bytes({n: t.detach().cpu().contiguous() for n, t in a.state().items()}, metadata=meta)
 
 
 class Store:
@@ -240,8 +244,9 @@ class Store:
         out = Path(out)
         self.work = out.parent / f".{out.name}.atlas-work"
         self.site = out / "data"
-        self.identity = json.dumps(identity, sort_keys=True)
-        self.pass_identity = json.dumps({k: identity[k] for k in PASS_KEYS}, sort_keys=True)
+        self.fields = identity
+        self.identity = _keyed(identity)
+        self.pass_identity = _keyed(identity, pass_only=True)
         self.write = write
 
     @staticmethod
@@ -286,8 +291,7 @@ class Store:
         if not self.write:
             return
         self.work.mkdir(parents=True, exist_ok=True)
-        save_safetensors(a.state(), self.work / f"{slug(a.name)}.safetensors",
-                         {"identity": self.identity, "pass_identity": self.pass_identity, "layer": json.dumps(a.meta(k))})
+        write_bytes(self.work / f"{slug(a.name)}.safetensors", _layer_bytes(a, self.fields, k))
 
     def clear(self) -> None:
         if self.write and self.work.is_dir():
