@@ -14,12 +14,21 @@ whatever the batching, the order of the batches, or how the data was split betwe
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 
 BINS = 32
 E_MIN = -30     # the finest bin width, 2**-30: a constant channel gets one bin of this width
+
+
+def reduce_maps(f: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A layer's (B, C, H, W) or (B, C) output -> per image and channel its largest value, that
+    value's flat place in the map and the map's mean (each (B, C)), and per channel the smallest
+    value over the batch (C,): what the streams and the dead-channel diagnosis keep of a batch."""
+    flat = f.detach().float().flatten(2) if f.dim() == 4 else f.detach().float().unsqueeze(2)
+    v, p = flat.max(2)
+    return v, p, flat.mean(2), flat.amin(2).amin(0)
 
 
 def spread(index: torch.Tensor) -> torch.Tensor:

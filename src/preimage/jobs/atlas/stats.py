@@ -20,7 +20,7 @@ from ...data import Items, Stream, class_indices
 from ...errors import LayerError
 from ...hooks import device_of, eval_mode, first_tensor, forward_hooks, resolve_module
 from ...models.loading import ModelInfo
-from ...streams import Histogram, Moments, Ranked
+from ...streams import Histogram, Moments, Ranked, reduce_maps
 
 
 @dataclass
@@ -74,14 +74,6 @@ class LayerStream:
                    Moments.from_state(t, "moments"), t["active"], t["low"])
 
 
-def _reduce(f: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(B, C, H, W) or (B, C) -> per image and channel the strongest value and its flat place (B, C),
-    and per channel the smallest output (C,)."""
-    flat = f.detach().float().flatten(2) if f.dim() == 4 else f.detach().float().unsqueeze(2)
-    v, p = flat.max(2)
-    return v, p, flat.amin(2).amin(0)
-
-
 @dataclass
 class Pass:
     """The pass's outcome: per layer its stream; the logits' classes; images seen, correct, skipped."""
@@ -116,7 +108,7 @@ def stats_pass(info: ModelInfo, items: Items, indices: torch.Tensor, layers: Seq
             if f is None or f.dim() not in (2, 4) or f.shape[0] == 0:
                 return
             ran.add(name)
-            v, p, low = _reduce(f)
+            v, p, _, low = reduce_maps(f)
             old = batch_out.get(name)
             if old is not None and old[0].shape == v.shape:
                 better = v > old[0]

@@ -27,6 +27,7 @@ from ...hooks import StopForward, device_of, eval_mode, first_tensor, forward_ho
 from ...models.loading import ModelInfo
 from ...representations.cnn import CNNLayer
 from ...results import Shown
+from ...streams import reduce_maps
 
 RULE = ("A layer is judged only if its output is rectified: never negative over the images seen (after a "
         "ReLU or a pooling of rectified maps). There a channel never above zero is dead and one above zero "
@@ -137,12 +138,6 @@ class _Stats:
         self.low = torch.minimum(self.low, fmin)
 
 
-def _reduce(f: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A (B, C, H, W) or (B, C) output -> per image and channel max and mean (B, C), per channel min (C,)."""
-    flat = f.detach().float().flatten(2) if f.dim() == 4 else f.detach().float().unsqueeze(2)
-    return flat.amax(2), flat.mean(2), flat.amin(2).amin(0)
-
-
 @torch.no_grad()
 def diagnose(info: ModelInfo, batches: Iterable[Tuple[torch.Tensor, torch.Tensor]],
              layers: Optional[Sequence[str]] = None, rare_below: float = 0.01,
@@ -169,7 +164,7 @@ def diagnose(info: ModelInfo, batches: Iterable[Tuple[torch.Tensor, torch.Tensor
             ran.add(key)
             f = first_tensor(out)
             if f is not None and f.dim() in (2, 4) and f.shape[0] > 0:
-                fmax, fmean, fmin = _reduce(f)
+                fmax, _, fmean, fmin = reduce_maps(f)
                 old = batch.get(key)
                 if old is not None and old[0].shape == fmax.shape:
                     # a module run several times in one pass: its calls count together
