@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 
-from ..errors import ConfigError
 from ..jobs.atlas import Settings, Store, atlas, default_layers
-from ..optimize.featurevis import PARAMS
+from ..optimize.featurevis import PARAMS, check_param
+from ..optimize.maximize import check_diversity
 from ..parsing import parse_list, parse_range
 from ..results import Output
 from ..trainkit import distributed, finish_distributed
@@ -47,10 +47,8 @@ def _options(p):
          "preimage atlas --model refnet --data ../shared/data/cifar10/test --layers conv5 --channels 0:16 --out atlas "
          "(two processes: torchrun --nproc_per_node 2 -m preimage.cli atlas ...)", _options)
 def cmd_atlas(a):
-    if a.param not in PARAMS:
-        raise ConfigError(f"unknown --param {a.param!r}; valid: {', '.join(PARAMS)}")
-    if a.diversity is not None and a.samples < 2:
-        raise ConfigError(f"--diversity makes the samples of a unit differ: it needs --samples 2 or more (got {a.samples})")
+    check_param(a.param)                  # both before the model loads or --out is claimed
+    check_diversity(a.diversity, a.samples)
     info = load_model(a)
     layers = parse_list(a.layers, "--layers") if a.layers is not None else default_layers(info)
     channels = None
