@@ -18,8 +18,15 @@ perturb: the bundled refnet relu6 (fc6 after its ReLU, the code the paper binari
 the ReLU) and conv5 inverters on N cifar10/test images: decode the clean, binarized and
 50%-dropped codes (``preimage.jobs.studies.perturb``).
 
+speed (issue 25): for each differentiable case, the seconds per image of optimization (default
+preset, 300 iterations, batches of 25) against the trained inverter's one pass: the decoder alone on
+the given codes (what the inverter computes; optimization also starts from a code it is given) and
+the codes computed from the images and decoded (``decode``); medians of 7 timed passes over the N
+images. Writes inverters_speed.{json,txt}.
+
     python benchmarks/bench_inverters.py table --n 100
     python benchmarks/bench_inverters.py perturb --n 1000
+    python benchmarks/bench_inverters.py speed --n 50
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from preimage.data import list_items
 from preimage.images import encode_png, load_image
 from preimage.jobs.studies import perturb
 from preimage.learned import decode, find_bundled, hybrid
+from preimage.learned.data import in_batches
 from preimage.optimize import invert
 from preimage.report import grid
 from preimage.representations import build
@@ -119,6 +127,45 @@ def table(a):
             _io.write_bytes(RESULTS / f"inverters_{name}.png", encode_png(png))
 
 
+def speed(a):
+    rows = []
+    for model, layer, data, size in CASES:
+        rep = build(model, layer, size=size).eval()
+        if not rep.differentiable:
+            continue
+        inv = find_bundled(rep, size)
+        x = _images(Path(a.data) / data, a.n, size)
+        with torch.no_grad():
+            codes = in_batches(rep, x, 256)
+        dec, full = [], []
+        for _ in range(7):
+            t = time.perf_counter()
+            with torch.no_grad():
+                in_batches(inv, codes, 256)
+            dec.append(time.perf_counter() - t)
+            full.append(decode(rep, inv, x).seconds)
+        t = time.perf_counter()
+        for i in range(0, len(x), 25):
+            invert(rep, x[i:i + 25], seed=i, show=False)
+        opt = (time.perf_counter() - t) / len(x)
+        r = {"representation": rep.name, "n": len(x), "size": size, "optimization_ms": 1000 * opt,
+             "decoder_ms": 1000 * statistics.median(dec) / len(x), "codes_and_decoder_ms": 1000 * statistics.median(full) / len(x)}
+        r["speedup_decoder"] = r["optimization_ms"] / r["decoder_ms"]
+        r["speedup_codes_and_decoder"] = r["optimization_ms"] / r["codes_and_decoder_ms"]
+        rows.append(r)
+        print(r, flush=True)
+    lines = [f"torch threads: {torch.get_num_threads()}; optimization: default preset, 300 iterations, batches of 25",
+             "| representation | n | optimization ms / image | decoder ms / image | speed-up | codes + decoder ms / image | speed-up |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['representation']} | {r['n']} | {r['optimization_ms']:.1f} | {r['decoder_ms']:.3f} | "
+              f"{r['speedup_decoder']:.0f}x | {r['codes_and_decoder_ms']:.3f} | {r['speedup_codes_and_decoder']:.0f}x |"
+              for r in rows]
+    text = "\n".join(lines)
+    print(text)
+    _io.write_json(RESULTS / "inverters_speed.json", {"n": a.n, "threads": torch.get_num_threads(), "rows": rows})
+    _io.write_text(RESULTS / "inverters_speed.txt", text + "\n")
+
+
 def perturb_study(a):
     rows = []
     for layer in ("relu6", "fc6", "conv5"):
@@ -144,13 +191,13 @@ def perturb_study(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("table", "perturb"))
+    ap.add_argument("what", choices=("table", "perturb", "speed"))
     ap.add_argument("--data", default=str(DATA), help="the shared data folder")
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--show", type=int, default=4, help="images per representation in the figure")
     a = ap.parse_args()
     torch.manual_seed(0)
-    {"table": table, "perturb": perturb_study}[a.what](a)
+    {"table": table, "perturb": perturb_study, "speed": speed}[a.what](a)
 
 
 if __name__ == "__main__":

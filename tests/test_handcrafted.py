@@ -15,6 +15,7 @@ from preimage.representations._grad import (
     binned_cell_pool,
     cell_pool,
     central_gradient,
+    hard_direction,
     hard_orientation_bins,
     luma,
     magnitude,
@@ -59,6 +60,41 @@ def test_fused_binning_equals_the_reference_path(soft):
     mag, th = magnitude(gx, gy), safe_angle(gx, gy)
     ref = cell_pool(soft_orientation_bins(th, mag, 18) if soft else hard_orientation_bins(gx, gy, mag, 18), 8)
     assert torch.allclose(binned_cell_pool(mag, th, 18, 8, soft), ref, atol=1e-12)
+
+
+def test_fused_hard_direction_equals_the_reference_path():
+    """hog's fast path (negated differences, one atan2, the halving moved into the pooling weights)
+    picks the reference path's direction for every pixel - flat patches, axis-aligned and diagonal
+    gradients included - and pools to the same histogram, gradient included."""
+    x = torch.rand(2, 3, 37, 45, dtype=torch.float64)
+    x[0, :, 5:15, 5:15] = 0.5                                   # flat: direction 0
+    x[1, :, :, 20:] = torch.linspace(0, 1, 25, dtype=torch.float64)   # exact horizontal gradient
+    x[1, :, 20:, :] = torch.linspace(0, 1, 17, dtype=torch.float64).view(-1, 1)
+    x[0, :, 20:, 20:] = (torch.arange(17).view(-1, 1) + torch.arange(25)).double() / 50   # exact diagonal
+    g = luma(x)
+    gx, gy = central_gradient(g)
+    mag = magnitude(gx, gy)
+    ref_k = torch.remainder(torch.round(safe_angle(gx, gy) * (18 / (2 * np.pi))).long(), 18)
+    mag2, k = hard_direction(g, 18)
+    assert torch.equal(torch.remainder(k, 18), ref_k) and not k.requires_grad
+    assert torch.allclose(0.5 * mag2, mag, rtol=1e-12, atol=1e-15)
+    ref = cell_pool(hard_orientation_bins(gx, gy, mag, 18), 8)
+    assert torch.allclose(binned_cell_pool(mag2, None, 18, 8, False, index=k, scale=0.5), ref, atol=1e-12)
+    xx = x.clone().requires_grad_(True)
+    w = torch.rand_like(ref)
+
+    def grad(fn):
+        return torch.autograd.grad((fn(luma(xx)) * w).sum(), xx)[0]
+
+    def reference(gl):
+        ax, ay = central_gradient(gl)
+        return cell_pool(hard_orientation_bins(ax, ay, magnitude(ax, ay), 18), 8)
+
+    def fast(gl):
+        m2, kk = hard_direction(gl, 18)
+        return binned_cell_pool(m2, None, 18, 8, False, index=kk, scale=0.5)
+
+    assert torch.allclose(grad(fast), grad(reference), atol=1e-10)
 
 
 def test_shapes_ranges_and_strides():

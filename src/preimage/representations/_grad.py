@@ -127,40 +127,71 @@ def _axis_weights(n: int, cell: int, dtype, device):
     return r
 
 
-def binned_cell_pool(mag: torch.Tensor, theta: torch.Tensor, bins: int, cell: int, soft: bool) -> torch.Tensor:
+def hard_direction(g: torch.Tensor, bins: int, eps: float = 1e-12, small: float = 1e-10):
+    """The gradient of a luma image ``g`` (N, 1, H, W) for hard orientation binning, fused:
+    ``(mag2, k)`` with ``mag2 = 2 * magnitude(gx, gy)`` (the central differences before their
+    halving; the caller scales by 0.5 where it is free) and ``k`` (long, N, 1, H, W) the nearest of
+    ``bins`` directions as :func:`hard_orientation_bins` picks it, in 0 ... ``bins`` (``bins`` is
+    direction 0 again, as in :func:`binned_cell_pool`'s spare slot). ``k`` carries no gradient (it
+    is a rounding); ``mag2`` does.
+
+    The differences are taken negated (left minus right): the angle of the gradient is then
+    ``atan2(-gy, -gx) + pi`` in (0, 2 pi] with one ``atan2`` and no wrap-around.
+    """
+    p = F.pad(g, (1, 1, 1, 1), mode="replicate")
+    ndx = p[..., 1:-1, :-2] - p[..., 1:-1, 2:]          # -2 gx
+    ndy = p[..., :-2, 1:-1] - p[..., 2:, 1:-1]          # -2 gy
+    sq = ndx * ndx + ndy * ndy                          # 4 (gx^2 + gy^2)
+    mag2 = (sq + 4 * eps).sqrt()
+    with torch.no_grad():
+        k = torch.atan2(ndy, ndx).mul_(bins / (2 * math.pi)).add_(bins / 2).round_()
+        k = k.masked_fill_(sq < 4 * small, 0.0).long()  # a vanishing gradient: direction 0, as safe_angle
+    return mag2, k
+
+
+def binned_cell_pool(mag: torch.Tensor, theta: Optional[torch.Tensor], bins: int, cell: int, soft: bool,
+                     index: Optional[torch.Tensor] = None, scale: float = 1.0) -> torch.Tensor:
     """Orientation binning and bilinear cell pooling in one pass, without materializing the
     (N, bins, H, W) histogram image: each pixel's magnitude is scattered straight into its 2
     nearest cell columns (rows kept) and its 1 (hard) or 2 (soft) nearest directions, then a matrix
     product pools the rows into their 2 nearest cell rows (separable bilinear pooling).
 
     Equal to ``cell_pool(hard/soft_orientation_bins(...), cell)``. mag, theta: (N, 1, H, W) ->
-    (N, bins, H // cell, W // cell).
+    (N, bins, H // cell, W // cell). Hard binning may instead take ``index`` (the direction per
+    pixel, 0 ... bins, from :func:`hard_direction`; ``theta`` unused); ``scale`` multiplies ``mag``.
     """
     n, _, H, W = mag.shape
     hc, wc = H // cell, W // cell
     hp, wp = -(-H // cell) + 2, -(-W // cell) + 2
     y0, y1, wy0, wy1 = _axis_weights(H, cell, mag.dtype, mag.device)
-    x0, x1, wx0, wx1 = _axis_weights(W, cell, mag.dtype, mag.device)
-    b = theta * (bins / (2 * math.pi))
+    x0, _, wx0, wx1 = _axis_weights(W, cell, mag.dtype, mag.device)    # the second column is x0 + 1
+    if scale != 1.0:
+        wx0, wx1 = wx0 * scale, wx1 * scale                                 # W numbers, not H * W
     if soft:
+        assert theta is not None
+        b = theta * (bins / (2 * math.pi))
         f = torch.floor(b)
         wo1 = b - f
         k0 = torch.remainder(f.long(), bins)
         orient = [(k0, (1 - wo1) * mag), (torch.remainder(k0 + 1, bins), wo1 * mag)]
     else:
         # theta in [0, 2 pi) rounds to 0 ... bins; slot ``bins`` is direction 0 again, folded in below
-        orient = [(torch.round(b).long(), mag)]
+        if index is None:
+            assert theta is not None
+            index = torch.round(theta * (bins / (2 * math.pi))).long()
+        orient = [(index, mag)]
     # along x: scatter into the 2 nearest cell columns (rows kept), then along y: a matrix product
     # with each row's 2 cell weights (separable: 2 scatters instead of 4)
     slots = bins + 1
-    bases = [(k[:, 0] * (H * wp), v[:, 0]) for k, v in orient]           # each orientation's offset, once
-    rows = torch.arange(H, device=mag.device).view(-1, 1) * wp
+    sp = torch.arange(H, device=mag.device).view(-1, 1) * wp + x0.view(1, -1)  # (H, W): row, first column
     inplace = not (torch.is_grad_enabled() and mag.requires_grad)
     ox = torch.zeros((n, slots * H * wp), dtype=mag.dtype, device=mag.device)
-    for xs, wx in ((x0, wx0), (x1, wx1)):
-        sp = rows + xs.view(1, -1)                                         # (H, W)
-        for base, v in bases:
-            idx, val = (base + sp).reshape(n, -1), (v * wx.view(1, -1)).reshape(n, -1)
+    for k, v in orient:
+        idx = torch.add(sp, k[:, 0], alpha=H * wp).reshape(n, -1)           # orientation's plane + place
+        for step, wx in ((0, wx0), (1, wx1)):                              # x1 = x0 + 1: the next column
+            if step:
+                idx = idx + 1
+            val = (v[:, 0] * wx.view(1, -1)).reshape(n, -1)
             ox = ox.scatter_add_(1, idx, val) if inplace else ox.scatter_add(1, idx, val)
     my = torch.zeros((hp, H), dtype=mag.dtype, device=mag.device)
     hs = torch.arange(H, device=mag.device)

@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ._grad import binned_cell_pool, central_gradient, luma, magnitude, safe_angle
+from ._grad import binned_cell_pool, central_gradient, hard_direction, luma, magnitude, safe_angle
 from .base import Handcrafted
 
 HOG_CLAMP = 0.2
@@ -38,9 +38,13 @@ def hog(x: torch.Tensor, cell: int = 8, orientations: int = 9, soft: bool = Fals
     normalization clamped at ``clamp``; each cell sums its 4 block normalizations weighted 0.5.
     """
     g = luma(x)
-    gx, gy = central_gradient(g)
-    sq = gx * gx + gy * gy
-    signed = binned_cell_pool(magnitude(gx, gy, sq=sq), safe_angle(gx, gy, sq=sq), 2 * orientations, cell, soft)  # (N, 2O, Hc, Wc)
+    if soft:
+        gx, gy = central_gradient(g)
+        sq = gx * gx + gy * gy
+        signed = binned_cell_pool(magnitude(gx, gy, sq=sq), safe_angle(gx, gy, sq=sq), 2 * orientations, cell, True)
+    else:   # the direction is a rounding: fused, without autograd; the differences' halving is in the pooling
+        mag2, k = hard_direction(g, 2 * orientations)
+        signed = binned_cell_pool(mag2, None, 2 * orientations, cell, False, index=k, scale=0.5)  # (N, 2O, Hc, Wc)
     unsigned = signed[:, :orientations] + signed[:, orientations:]  # (N, O, Hc, Wc)
     energy = unsigned.pow(2).sum(1, keepdim=True)                # (N, 1, Hc, Wc)
     # block (a, b) covers cells (a-1..a, b-1..b) of the replicated-border energy map
