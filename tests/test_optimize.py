@@ -17,6 +17,7 @@ from preimage.optimize import (
     Selection,
     Stage,
     get_preset,
+    invert,
     jitter_amount,
     optimize,
     rescale_stages,
@@ -409,3 +410,34 @@ def test_plateau_stops_early_on_a_flat_energy():
     obj = Objective(lambda c: c.pixels.pow(2).flatten(1).sum(1) + 1.0, "flat")
     res = optimize(p, obj, MomentumSGD(0.1), [Stage(500, 0.1)], stop=Plateau(500, patience=10))
     assert res.iterations == 11 and res.history.shape == (11, 1)
+
+
+def test_converged_ends_each_image_on_its_own_and_holds_it():
+    """Two independent quadratics, one 100x stiffer: the stiff one converges first, is held from
+    then on, and the run ends when the second one converges, before the cap."""
+    from preimage.optimize.loop import Converged
+
+    p = PixelParam(torch.stack([torch.full((3, 2, 2), 0.9), torch.full((3, 2, 2), 0.9)]), constraint="box")
+    k = torch.tensor([100.0, 1.0])
+    obj = Objective(lambda c: k * (c.pixels - 0.5).pow(2).flatten(1).sum(1), "q")
+    stop = Converged(2000, window=10, rel_tol=1e-3)
+    res = optimize(p, obj, MomentumSGD(0.001), [Stage(2000, 0.001)], stop=stop)
+    first, second = res.stopped.tolist()
+    assert first < second == res.iterations < 2000
+    held = res.history[first:, 0]              # the stiff image's energy no longer moves once it is done
+    assert torch.allclose(held, held[0].expand_as(held))
+    with pytest.raises(ConfigError, match="window"):
+        Converged(10, window=0)
+
+
+def test_inversion_stops_per_image_independently_of_its_batch(tiny_model, photos32):
+    """With the classic recipe (a constant TV weight) the convergence test ends images early; an
+    image's result and its iteration count are the same alone and beside another image."""
+    rep = CNNLayer(tiny_model, "conv2", input_size=32)
+    both = invert(rep, photos32[:2], preset="classic", iters=200, converge=(10, 1e-2), show=False)
+    alone = invert(rep, photos32[1:2], preset="classic", iters=200, converge=(10, 1e-2), show=False)
+    assert both.stopped is not None and int(both.stopped.max()) < 200
+    assert int(alone.stopped[0, 0]) == int(both.stopped[1, 0])
+    assert torch.allclose(alone.images[0], both.images[1], atol=1e-6)
+    full = invert(rep, photos32[1:2], preset="classic", iters=200, converge=False, show=False)
+    assert full.stopped is None and full.iterations == 200

@@ -63,6 +63,22 @@ def positive(name: str, kind=int):
     return f
 
 
+def converge_option(s: str):
+    """An argparse type for ``--converge``: ``WINDOW,TOL`` (an image ends when its energy improved by at
+    most TOL, relative, over its last WINDOW iterations) or ``off``."""
+    if s.strip().lower() == "off":
+        return False
+    parts = s.split(",")
+    try:
+        window, tol = int(parts[0]), float(parts[1])
+        if len(parts) != 2 or window < 1 or not (math.isfinite(tol) and tol >= 0):
+            raise ValueError
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"--converge must be WINDOW,TOL (a window of at least 1 iteration and a "
+                                         f"tolerance >= 0, e.g. 30,1e-3) or off, got {s!r}") from None
+    return window, tol
+
+
 MODEL_HELP = ("zoo name (refnet, cifar-resnet, cifar-vgg, alexnet, vgg16), a model file (.toml), hand-crafted "
               "(hog, hogb, hog-dt, dsift, lbp; options as dsift:bin_size=5), package.module:factory or file.py:factory")
 

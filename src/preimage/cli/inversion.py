@@ -7,7 +7,19 @@ import argparse
 from ..jobs.inversion import check_options, evaluate, reconstruct
 from ..optimize.objectives import parse_channels
 from ..representations import describe_layers
-from .common import add_device, add_model_args, add_run_args, add_workers, build_rep, command, device, finish, output, positive
+from .common import (
+    add_device,
+    add_model_args,
+    add_run_args,
+    add_workers,
+    build_rep,
+    command,
+    converge_option,
+    device,
+    finish,
+    output,
+    positive,
+)
 
 
 def _layers_options(p):
@@ -36,6 +48,10 @@ def _invert_options(p):
                         "started from the inverter's reconstruction")
     p.add_argument("--inverter", help="inverter file for --method learned/hybrid (default: the bundled one for "
                    "this model and layer; 'preimage train-inverter' makes others)")
+    p.add_argument("--converge", type=converge_option, metavar="WINDOW,TOL",
+                   help="end each image on its own when its energy improved by at most TOL (relative) over its last "
+                        "WINDOW iterations, --iters being the cap (default: the preset's test, 30,1e-3 for default; "
+                        "off: every iteration)")
     add_run_args(p, "preimage-out")
 
 
@@ -50,7 +66,7 @@ def cmd_invert(a):
     with output(a, "invert") as out:
         r = reconstruct(rep, a.images, a.method, inverter=a.inverter, preset=a.preset, iters=a.iters,
                         samples=a.samples, window=a.window, channels=channels, seed=a.seed, size=a.size,
-                        layer=a.layer, model=a.model)
+                        layer=a.layer, model=a.model, converge=a.converge)
         finish(out, r, f"wrote {len(r.records())} reconstructions, side_by_side.png and results.json to {a.out} "
                        f"({r.seconds:.1f}s)")
 

@@ -11,7 +11,7 @@ from .. import metrics
 from ..errors import ConfigError, ImageError
 from ..keys import content_key, keyed
 from ..representations.base import Representation
-from .loop import StopRule, rescale_stages
+from .loop import Converged, StopRule, rescale_stages
 from .objectives import Objective, Selection
 from .optimizers import as_optimizer
 from .presets import Preset, get_preset
@@ -42,6 +42,8 @@ class InversionResult:
     selection: Selection
     originals: Optional[torch.Tensor] = None
     terms: Dict[str, torch.Tensor] = field(default_factory=dict)
+    #: (N, K) iterations each reconstruction ran (its own convergence test), or None without one
+    stopped: Optional[torch.Tensor] = None
 
     @property
     def samples(self) -> int:
@@ -74,7 +76,8 @@ def invert(rep: Representation, images: Optional[torch.Tensor] = None, target: O
            window: Optional[int] = None, channels: Optional[Tuple[int, int]] = None,
            size: Optional[Tuple[int, int]] = None, seed: int = 0, init: Optional[torch.Tensor] = None,
            show: Optional[bool] = None, optimizer=None, transforms=None,
-           objective: Optional[Objective] = None) -> InversionResult:
+           objective: Optional[Objective] = None,
+           converge: Optional[Tuple[int, float]] | bool = None) -> InversionResult:
     """Reconstruct images from the code ``Phi0 = rep(images)`` (or a given ``target``).
 
     Args:
@@ -134,7 +137,14 @@ def invert(rep: Representation, images: Optional[torch.Tensor] = None, target: O
         setup.extra_transforms = list(transforms)
     stages = rescale_stages(setup.stages, iters) if iters is not None else setup.stages
     total = sum(s.iters for s in stages)
-    stop = StopRule(total, desc=f"inverting {getattr(rep, 'name', 'code')} ({preset_obj.name})", show=show)
+    desc = f"inverting {getattr(rep, 'name', 'code')} ({preset_obj.name})"
+    test = preset_obj.converge if converge is None or converge is True else converge
+    if test:
+        window, tol = test
+        stop: StopRule = Converged(total, window, tol, after=sum(s.iters for s in stages if s.jitter), desc=desc,
+                                   show=show)
+    else:
+        stop = StopRule(total, desc=desc, show=show)
     res = setup.run(rep, stages, stop)
     with torch.no_grad():
         phi = rep(res.image)
@@ -146,4 +156,5 @@ def invert(rep: Representation, images: Optional[torch.Tensor] = None, target: O
         history=res.history.view(res.iterations, n, samples), seconds=res.seconds,
         iterations=res.iterations, preset=preset_obj.name, objective=setup.objective.name,
         selection=selection, originals=originals,
-        terms={k: v.view(n, samples) for k, v in res.terms.items()})
+        terms={k: v.view(n, samples) for k, v in res.terms.items()},
+        stopped=None if res.stopped is None else res.stopped.view(n, samples))

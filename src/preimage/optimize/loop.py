@@ -71,6 +71,11 @@ class StopRule:
                 self.bar.set_postfix(energy=f"{float(losses.mean()):.4g}")
         return step + 1 >= self.total
 
+    def frozen(self) -> Optional[torch.Tensor]:
+        """(N,) bool: the images whose run has ended (their parameters are held from then on), or
+        None when this rule ends the whole batch at once. Read after each ``__call__``."""
+        return None
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -95,6 +100,49 @@ class Plateau(StopRule):
         return done
 
 
+class Converged(StopRule):
+    """Stops each image on its own when it has converged: when the best energy of its last
+    ``window`` iterations is lower than its best before them by at most ``rel_tol`` of that
+    (relative), its parameters are held from then on and it is done; the run ends when every image
+    is done, or at ``total`` (a cap). Each image's decision reads its own energies only, so a result
+    never depends on its batch companions (its start, jitter and optimizer state are its own too).
+    The test starts at iteration ``after`` (the end of a jittered phase, whose energies are noisy and
+    whose finish is still to come). ``stopped``: (N,) the iterations each image ran."""
+
+    def __init__(self, total: int, window: int = 30, rel_tol: float = 1e-3, after: int = 0, **kw):
+        super().__init__(total, **kw)
+        if window < 1 or rel_tol < 0:
+            raise ConfigError(f"a convergence test needs a window of at least 1 and a tolerance >= 0, got "
+                              f"{window} and {rel_tol}")
+        self.window, self.rel_tol, self.after = int(window), float(rel_tol), int(after)
+        self.recent: List[torch.Tensor] = []
+        self.best_before: Optional[torch.Tensor] = None
+        self.done: Optional[torch.Tensor] = None
+        self.stopped: Optional[torch.Tensor] = None
+
+    def __call__(self, step, losses):
+        cap = super().__call__(step, losses)
+        e = losses.detach().double().cpu()
+        if self.done is None:
+            self.done = torch.zeros(e.shape[0], dtype=torch.bool)
+            self.stopped = torch.full((e.shape[0],), self.total, dtype=torch.long)
+        assert self.stopped is not None
+        if step < self.after:
+            return cap
+        self.recent.append(e)
+        if len(self.recent) > self.window:
+            old = self.recent.pop(0)
+            self.best_before = old if self.best_before is None else torch.minimum(self.best_before, old)
+            best_recent = torch.stack(self.recent).min(0).values
+            now = (self.best_before - best_recent <= self.rel_tol * self.best_before.abs()) & ~self.done
+            self.stopped[now] = step + 1
+            self.done |= now
+        return cap or bool(self.done.all())
+
+    def frozen(self):
+        return self.done
+
+
 @dataclass
 class OptimResult:
     image: torch.Tensor                 # (N, 3, H, W) in [0, 1], center crop, clamped
@@ -102,6 +150,7 @@ class OptimResult:
     iterations: int
     seconds: float
     terms: dict = field(default_factory=dict)   # name -> (N,) final value of each summand
+    stopped: Optional[torch.Tensor] = None      # (N,) iterations each image ran, if the stop rule ends images on their own
 
 
 def optimize(param: Param, objective: Objective, optimizer: Optimizer, stages: Sequence[Stage],
@@ -136,6 +185,8 @@ def _optimize(param, objective, optimizer, stages, rep: Optional[Representation]
     history: List[torch.Tensor] = []
     step = 0
     prev_lr = None
+    held: Optional[torch.Tensor] = None     # the parameters of images whose run has ended
+    frozen: Optional[torch.Tensor] = None
     t0 = time.perf_counter()
     stop.start()
     try:
@@ -158,12 +209,25 @@ def _optimize(param, objective, optimizer, stages, rep: Optional[Representation]
                 (g,) = torch.autograd.grad(e.sum(), param.u)
                 optimizer.step(param.u, g)
                 param.project()
+                if frozen is not None and held is not None:
+                    with torch.no_grad():               # ended images keep their parameters
+                        param.u[frozen] = held[frozen]
                 e = e.detach()
                 history.append(e)
                 if callback is not None:
                     callback(step, e)
                 if stop(step, e):
                     done = True
+                mask = stop.frozen()
+                if mask is not None and bool(mask.any()):
+                    mask = mask.to(param.u.device)
+                    if held is None:
+                        held = param.u.detach().clone()
+                    else:
+                        new = mask & ~frozen if frozen is not None else mask
+                        held[new] = param.u.detach()[new]
+                    frozen = mask.clone()
+                if done:
                     break
                 step += 1
             if done:
@@ -176,5 +240,7 @@ def _optimize(param, objective, optimizer, stages, rep: Optional[Representation]
         ctx = Context(apply(chain, full, random=False), param.u, rep, layers)
         terms = {t.name: t(ctx).detach() for t in objective.terms()}
         image = center(full, pad).clamp(0, 1)
+    stopped = getattr(stop, "stopped", None)
     return OptimResult(image=image.detach(), history=torch.stack(history) if history else torch.empty(0),
-                       iterations=len(history), seconds=seconds, terms=terms)
+                       iterations=len(history), seconds=seconds, terms=terms,
+                       stopped=None if stopped is None else stopped.clamp(max=len(history)))

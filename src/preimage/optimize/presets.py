@@ -91,6 +91,9 @@ class Preset:
     #: the parameterization activation maximization uses with this preset when ``--param`` is not
     #: given: the papers' presets keep their pixels
     maximize_param = "pixel"
+    #: inversion's convergence test ``(window, rel_tol)`` (:class:`~preimage.optimize.loop.Converged`):
+    #: each image ends on its own once converged; None: every iteration runs (the papers' presets)
+    converge: Optional[Tuple[int, float]] = None
 
     def setup(self, rep: Representation, target: torch.Tensor, selection: Selection, size: Tuple[int, int],
               generator: torch.Generator, init: Optional[torch.Tensor] = None,
@@ -215,6 +218,7 @@ class Default(Preset):
     """
 
     name = "default"
+    converge = (30, 1e-3)
     about = ("Adam on [0,1] pixels in a box, TV^2 prior and learning rate set by depth, cosine finish; "
              "for network codes a soft ReLU backward, pyramid gradient and annealed TV")
 

@@ -65,6 +65,8 @@ class Reconstruction(Shown):
                 out.append({"input": src, "output": f"{self.stem(i)}_s{k}.png", "sample": k,
                             "feature_error": float(self.result.feature_error[i, k]),
                             **{m: float(self.metrics[m][i, k]) for m in ("image_error", "psnr", "ssim")}})
+                if self.result.stopped is not None:
+                    out[-1]["iterations"] = int(self.result.stopped[i, k])
             if self.samples > 1:
                 out[-1]["std"] = f"{self.stem(i)}_std.png"
         return out
@@ -107,14 +109,16 @@ def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
                 inverter: Union[None, str, Inverter] = None, preset=None, iters: Optional[int] = None, samples: int = 1,
                 window: Optional[int] = None, channels: Optional[Tuple[int, int]] = None, seed: int = 0,
                 size: Optional[int] = None, labels: Optional[Sequence[str]] = None, layer: Optional[str] = None,
-                model: Optional[str] = None, show: Optional[bool] = None) -> Reconstruction:
+                model: Optional[str] = None, show: Optional[bool] = None,
+                converge: Optional[Tuple[int, float]] | bool = None) -> Reconstruction:
     """Reconstruct ``inputs`` (image paths / ``sample:NAME``, or an (N, 3, H, W) tensor) from ``rep``.
 
     ``method``: ``optimization`` (``preset``, ``iters``, ``samples``, ``window``, ``channels``),
     ``learned`` (one pass of ``inverter``: a file, an :class:`~preimage.learned.Inverter`, or
     None for the bundled one), or ``hybrid`` (optimization started from the inverter's output).
     Images are loaded at the inverter's size for learned/hybrid, else at ``size`` or the
-    representation's input size.
+    representation's input size. ``converge``: each image's convergence test (see
+    :func:`~preimage.optimize.invert`; None: the preset's, False: every iteration).
     """
     check_options(rep, method, inverter, samples, window, channels)
     preset_obj = get_preset(preset or ("hybrid" if method == "hybrid" else "default"))
@@ -137,7 +141,7 @@ def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
     t0 = time.time()
     if method == "optimization":
         res = invert(rep, images, preset=preset_obj, iters=iters, samples=samples, window=window,
-                     channels=channels, seed=seed, show=show)
+                     channels=channels, seed=seed, show=show, converge=converge)
     elif method == "learned":
         assert inv is not None
         res = decode(rep, inv, images)
