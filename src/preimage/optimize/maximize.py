@@ -327,7 +327,7 @@ def caricature(rep: Representation, images: torch.Tensor, preset: Union[str, Pre
     if param != "pixel":
         tkeys = [keyed(seed, "caricature", param, content_key(im)) for im in x0]
         setup = restyle(setup, param, hw, objective, tkeys, tkeys, init=x0, spectrum=spectrum, device=rep.device,
-                        robust=False, lr=CARICATURE_LR[param])
+                        robust=False, lr=CARICATURE_LR[param], lr_floor=1.0)   # measured at a constant step
     stages = rescale_stages(setup.stages, iters) if iters is not None else setup.stages
     stop = StopRule(sum(st.iters for st in stages), desc=f"caricature of {rep.name} ({preset_obj.name})", show=show)
     t0 = time.perf_counter()
