@@ -3,9 +3,10 @@ keep its printed table in benchmarks/results/demo.txt, and regenerate the README
 (docs/demo.png: the report's main figure, every layer's reconstruction of the three photos).
 
 Before it, in the same run and at the same thread count, the bare sweep of issue 25: the demo's
-8 refnet layers x 3 photos x 300 iterations of forward-to-the-layer, gradient to the pixels and a
-plain step, with nothing else (``bench_invert_speed.bare_step_fn``); demo.txt ends with both and
-their ratio (results also in benchmarks/results/demo_ratio.json).
+8 refnet layers x 3 photos x 300 iterations of forward-to-the-layer (``CNNLayer.features``: the
+model stops at the layer), squared error, gradient to the pixels and a plain step, with nothing else
+(``bench_invert_speed.time_bare``); demo.txt ends with both and their ratio (results also in
+benchmarks/results/demo_ratio.json).
 
     python benchmarks/demo_run.py            # add --threads N to time another thread count
 """
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 import torch
-from bench_invert_speed import bare_step_fn, time_bare
+from bench_invert_speed import time_bare
 
 from preimage.data import usable_cores
 from preimage.images import load_image
@@ -40,7 +41,7 @@ def bare_sweep(threads: int) -> float:
     x = torch.stack([load_image(s, info.input_size) for s in DEMO_IMAGES])
     total = 0.0
     for layer in default_layers(info):
-        fwd = bare_step_fn(info, CNNLayer.from_info(info, layer).path)
+        fwd = CNNLayer.from_info(info, layer).features
         time_bare(fwd, x, 2)
         total += 300 * time_bare(fwd, x, 300)
     return total
