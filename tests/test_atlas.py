@@ -3,11 +3,7 @@ link resolves, a killed run that resumes without recomputing a finished layer an
 uninterrupted one, two torchrun processes that equal one, and bad input refused before any work."""
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load
+from torchrun import torchrun
 
 from preimage.cli import main
 from preimage.data import make_shards, shard_pattern
@@ -216,21 +213,13 @@ def test_killed_after_its_first_layer_it_resumes_without_recomputing_it(tmp_path
     assert rec["images"] == 12 and rec["layers"]["block"]["dead"] == [1, 4] and "pass" not in rec["seconds"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_torchrun_processes_over_shards_make_the_same_site_as_one(tmp_path, net):
     data = _folder(tmp_path / "imgs", n=16)
     (tmp_path / "sh").mkdir()
     shards = shard_pattern(make_shards(str(data), str(tmp_path / "sh" / "part"), per_shard=4, show=False))
     assert _atlas(net, shards, tmp_path / "one") == 0
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "preimage.cli", "--quiet", "atlas", "--model", net, "--data", shards,
-           "--layers", "stem,block,head.1", "--out", str(tmp_path / "two"), *COMMON]
-    r = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=300)
+    r = torchrun(["atlas", "--model", net, "--data", shards, "--layers", "stem,block,head.1",
+                  "--out", str(tmp_path / "two"), *COMMON])
     assert r.returncode == 0, r.stderr[-3000:]
     _same_sites(tmp_path / "one", tmp_path / "two")
 

@@ -4,9 +4,6 @@ two-process torchrun run over shards that equals its own resume bit for bit."""
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchrun import torchrun
 
 from preimage.cli import main
 from preimage.data import crop_batches, expand_pattern, list_items, make_shards, shard_pattern, split_items, stream_folder
@@ -167,16 +165,8 @@ def test_make_shards_command_refuses_to_overwrite(tmp_path, folder, capsys):
     assert main(["--quiet", "make-shards", str(folder), "--out", prefix, "--per-shard", "5", "--force"]) == 0
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _torchrun(args, env):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "preimage.cli", "--quiet", "train-inverter", *args]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    r = torchrun(["train-inverter", *args], env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     return r
 

@@ -1,14 +1,11 @@
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchrun import torchrun
 
 from preimage.cli import main
 from preimage.errors import ConfigError, WeightsError
@@ -263,20 +260,10 @@ def test_train_inverter_cli_with_a_comparator(image_dir, tmp_path):
     assert s["command"].startswith("preimage --quiet train-inverter --model hog")
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_processes_under_torchrun_stay_in_sync(image_dir, tmp_path):
     out = tmp_path / "ddp.safetensors"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "preimage.cli", "--quiet", "train-inverter", "--model", "hog",
-           "--data", str(image_dir), "--size", "32", "--steps", "8", "--batch-size", "8", "--width", "8",
-           "--val-n", "4", "--out", str(out)]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    r = torchrun(["train-inverter", "--model", "hog", "--data", str(image_dir), "--size", "32", "--steps", "8",
+                  "--batch-size", "8", "--width", "8", "--val-n", "4", "--out", str(out)])
     assert r.returncode == 0, r.stderr[-2000:]
     s = json.loads(out.with_name(out.name + ".json").read_text())
     assert s["world_size"] == 2 and len(s["rank_checksums"]) == 2

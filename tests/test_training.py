@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchrun import torchrun
 
 from preimage.cli import main
 from preimage.models import load_model, read_state_dict
@@ -82,20 +83,10 @@ def test_missing_data_folder_is_one_line(tmp_path, capsys):
 
 
 def test_two_processes_train_a_classifier_on_their_own_halves(tmp_path):
-    import os
-    import socket
-    import subprocess
-    import sys
-
     data = _folder(tmp_path / "data", per_class=4)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     out = tmp_path / "ddp.safetensors"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(port), "-m", "preimage.cli", "--quiet", "train-classifier", "--data", str(data),
-           "--arch", TINY, "--batch-size", "10", "--epochs", "2", "--workers", "1", "--out", str(out)]
-    r = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=300)
+    r = torchrun(["train-classifier", "--data", str(data), "--arch", TINY, "--batch-size", "10", "--epochs", "2",
+                  "--workers", "1", "--out", str(out)])
     assert r.returncode == 0, r.stderr[-3000:]
     s = json.loads(out.with_name(out.name + ".json").read_text())
     assert s["world_size"] == 2 and s["ranks_in_sync"] and s["train_images"] == 20  # 40 images, half each
