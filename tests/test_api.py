@@ -1,6 +1,7 @@
 """The package-top one-liners, results that show themselves (repr, PNG, HTML), and the small
 conveniences notebooks lean on (hooks.capture finding a model's own aliases, invert(objective=))."""
 
+import os
 import subprocess
 import sys
 
@@ -121,3 +122,17 @@ def test_import_keeps_matplotlibs_backend():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "preimage.api"
+
+
+@pytest.mark.parametrize("env, first, expected", [
+    ({}, "", "10000"),                                       # torch loads after: a short spin
+    ({"GOMP_SPINCOUNT": "777"}, "", "777"),                  # the user's own setting stays
+    ({"OMP_WAIT_POLICY": "PASSIVE"}, "", None),              # so does a wait policy
+    ({}, "import torch; ", None),                            # torch already loaded: too late, left alone
+])
+def test_import_shortens_openmps_spin_only_when_it_still_can(env, first, expected):
+    base = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    code = f"import os; {first}import preimage; print(os.environ.get('GOMP_SPINCOUNT'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**base, **env})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(expected)
