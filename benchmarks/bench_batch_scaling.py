@@ -37,7 +37,7 @@ def main():
         invert(rep, x[:1], iters=5, show=False)
         for n in (1, 3, 9, 18, 36):
             t = time.perf_counter()
-            invert(rep, x[:n], iters=a.iters, show=False)
+            invert(rep, x[:n], iters=a.iters, show=False, converge=False)
             dt = time.perf_counter() - t
             rows.append({"layer": layer, "batch": n, "ms_per_iteration": 1000 * dt / a.iters,
                          "ms_per_image_iteration": 1000 * dt / a.iters / n})

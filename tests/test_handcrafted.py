@@ -62,6 +62,23 @@ def test_fused_binning_equals_the_reference_path(soft):
     assert torch.allclose(binned_cell_pool(mag, th, 18, 8, soft), ref, atol=1e-12)
 
 
+@pytest.mark.parametrize("bins", [12, 18, 36])
+def test_fused_hard_direction_agrees_off_exact_ties_for_other_bin_counts(bins):
+    """With 12 or 36 directions 45 degrees lies exactly between two; away from such ties the fast
+    path picks the reference's direction, for every sign of gx and gy. With hog's 18, everywhere
+    (its ties, 90 and 270 degrees, go the same way)."""
+    torch.manual_seed(1)
+    x = (torch.rand(2, 3, 40, 40, dtype=torch.float64) * 4).round() / 4     # few levels: many exact axes
+    g = luma(x)
+    gx, gy = central_gradient(g)
+    b = safe_angle(gx, gy) * (bins / (2 * np.pi))
+    ref_k = torch.remainder(torch.round(b).long(), bins)
+    _, k = hard_direction(g, bins)
+    clear = ((b - b.floor()) - 0.5).abs() > 1e-6 if bins != 18 else torch.ones_like(b, dtype=torch.bool)
+    assert bool((gx < 0).any() and (gy < 0).any() and (gx == 0).any() and (gy == 0).any())
+    assert torch.equal(torch.remainder(k, bins)[clear], ref_k[clear])
+
+
 def test_fused_hard_direction_equals_the_reference_path():
     """hog's fast path (negated differences, one atan2, the halving moved into the pooling weights)
     picks the reference path's direction for every pixel - flat patches, axis-aligned and diagonal

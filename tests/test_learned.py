@@ -9,6 +9,7 @@ from torchrun import torchrun
 
 from preimage.cli import main
 from preimage.errors import ConfigError, WeightsError
+from preimage.jobs.inversion import reconstruct
 from preimage.jobs.studies import binarize, dropout, interpolate, perturb, sample_codes
 from preimage.learned import Decoder, build_decoder, load_inverter, save_inverter
 from preimage.learned.apply import decode, hybrid
@@ -185,6 +186,13 @@ def test_learned_and_hybrid_reconstructions(hog_inverter, photos32):
     assert (hyb.feature_error < learned.feature_error).all()
     with pytest.raises(ConfigError, match="32x32"):
         decode(rep, inv, torch.rand(1, 3, 64, 64))
+    # the convergence test reaches hybrid through the job; a learned pass has none to take
+    full = reconstruct(rep, photos32[:1], "hybrid", inverter=inv, iters=40, converge=False, show=False)
+    capped = reconstruct(rep, photos32[:1], "hybrid", inverter=inv, iters=40, converge=(5, 1.0), show=False)
+    assert full.result.stopped is None and full.result.iterations == 40
+    assert int(capped.result.stopped[0, 0]) < 40 and capped.records()[0]["iterations"] < 40
+    with pytest.raises(ConfigError, match="--converge"):
+        reconstruct(rep, photos32[:1], "learned", inverter=inv, converge=(30, 1e-3))
 
 
 def test_binarize_keeps_which_units_are_active_and_two_values():

@@ -438,6 +438,6 @@ def test_inversion_stops_per_image_independently_of_its_batch(tiny_model, photos
     alone = invert(rep, photos32[1:2], preset="classic", iters=200, converge=(10, 1e-2), show=False)
     assert both.stopped is not None and int(both.stopped.max()) < 200
     assert int(alone.stopped[0, 0]) == int(both.stopped[1, 0])
-    assert torch.allclose(alone.images[0], both.images[1], atol=1e-6)
+    assert torch.allclose(alone.images[0], both.images[1], atol=1e-5)     # the same within float noise
     full = invert(rep, photos32[1:2], preset="classic", iters=200, converge=False, show=False)
     assert full.stopped is None and full.iterations == 200

@@ -16,8 +16,9 @@ def free_port() -> int:
 
 
 def torchrun(args, timeout: int = 300, env=None) -> subprocess.CompletedProcess:
-    """Run ``preimage ARGS`` (``--quiet`` first) as 2 torchrun processes with one thread each, on a
-    free port; once more on another port if the first port was taken meanwhile."""
+    """Run ``preimage ARGS`` (``--quiet`` first) as 2 torchrun processes on a free port (``env``:
+    default this environment with one OpenMP thread per process); once more on another port if the
+    first port was taken meanwhile (before any work: the store binds the port first)."""
     env = dict(os.environ, OMP_NUM_THREADS="1") if env is None else env
     for attempt in range(2):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",

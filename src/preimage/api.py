@@ -104,18 +104,19 @@ def invert(model: ModelLike, layer: Optional[str], images: ImagesLike, *, method
            inverter=None, preset=None, iters: Optional[int] = None, samples: int = 1, window: Optional[int] = None,
            channels: Union[None, str, Tuple[int, int]] = None, seed: int = 0, size: Optional[int] = None,
            mean=None, std=None, weights: Optional[str] = None, device=None, labels: Optional[Sequence[str]] = None,
-           show: Optional[bool] = None) -> Reconstruction:
+           show: Optional[bool] = None, converge: Optional[Tuple[int, float]] | bool = None) -> Reconstruction:
     """Reconstruct ``images`` from the code of ``layer`` of ``model`` (``preimage invert``).
 
     ``method``: ``optimization`` (``preset``, ``iters``, ``samples``, ``window``, ``channels`` as
-    ``"A:B"`` or a pair), ``learned`` (one pass of ``inverter``, default the bundled one) or
-    ``hybrid``. Returns a :class:`~preimage.jobs.inversion.Reconstruction` (``.result`` holds the
+    ``"A:B"`` or a pair, ``converge``: each image's convergence test as ``(window, rel_tol)``, None
+    for the preset's, False for none), ``learned`` (one pass of ``inverter``, default the bundled
+    one) or ``hybrid``. Returns a :class:`~preimage.jobs.inversion.Reconstruction` (``.result`` holds the
     tensors: images (N, K, 3, H, W), std, feature_error)."""
     rep, name, _ = _representation(model, layer, mean, std, size, weights, seed, device)
     chans = parse_channels(channels) if isinstance(channels, str) else channels
     return reconstruct(rep, _images(images), method, inverter=inverter, preset=preset, iters=iters, samples=samples,
                        window=window, channels=chans, seed=seed, size=size, labels=labels, layer=layer, model=name,
-                       show=show)
+                       show=show, converge=converge)
 
 
 def _units(units: UnitsLike, count: int) -> List[int]:

@@ -50,8 +50,8 @@ def _invert_options(p):
                    "this model and layer; 'preimage train-inverter' makes others)")
     p.add_argument("--converge", type=converge_option, metavar="WINDOW,TOL",
                    help="end each image on its own when its energy improved by at most TOL (relative) over its last "
-                        "WINDOW iterations, --iters being the cap (default: the preset's test, 30,1e-3 for default; "
-                        "off: every iteration)")
+                        "WINDOW iterations, --iters being the cap (default: the preset's test, 30,1e-3 for default, "
+                        "classic and hybrid, none for mv2015 and mv2016; off: every iteration)")
     add_run_args(p, "preimage-out")
 
 
@@ -62,7 +62,7 @@ def cmd_invert(a):
     channels = parse_channels(a.channels)
     dev = device(a)
     rep = build_rep(a).to(dev)
-    check_options(rep, a.method, a.inverter, a.samples, a.window, channels)
+    check_options(rep, a.method, a.inverter, a.samples, a.window, channels, a.converge)
     with output(a, "invert") as out:
         r = reconstruct(rep, a.images, a.method, inverter=a.inverter, preset=a.preset, iters=a.iters,
                         samples=a.samples, window=a.window, channels=channels, seed=a.seed, size=a.size,

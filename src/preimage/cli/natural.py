@@ -29,10 +29,12 @@ def add_param_args(p, default: Optional[str] = "pixel") -> None:
     ``default`` None: the preset's choice (``maximize``)."""
     said = ("default: the preset's - fourier for default, classic and hybrid, pixel for mv2015 and mv2016"
             if default is None else f"default {default}")
+    recipe = ("lucid's recipe (transformation robustness, Adam 0.05 - fourier's falling to 0.005 -, the preset's "
+              "iterations)" if default is None else
+              "Adam 0.05 from the photo's own spectrum or phase, without transforms, for the preset's iterations")
     p.add_argument("--param", default=default, metavar="pixel|fourier|maco",
                    help=f"parameterization ({said}): pixel (the preset's own recipe), fourier (lucid: decorrelated "
-                   "1/f spectrum) or maco (phase only, natural amplitude); fourier and maco use lucid's recipe "
-                   "(transformation robustness, Adam 0.05 - fourier's falling to 0.005 -, the preset's iterations)")
+                   f"1/f spectrum) or maco (phase only, natural amplitude); fourier and maco use {recipe}")
     p.add_argument("--spectrum-from", metavar="DIR", help="folder of natural images whose mean amplitude spectrum "
                    "--param maco keeps (default: the color photos scikit-image ships)")
 

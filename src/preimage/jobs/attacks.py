@@ -252,8 +252,8 @@ def layers_see(info: ModelInfo, x: torch.Tensor, adv: torch.Tensor, layers: Sequ
             how = f"trained inverter {Path(inv.path or '').name}"
         except WeightsError:
             hw = (int(x.shape[-2]), int(x.shape[-1]))
-            clean = invert(rep, target=f0, size=hw, iters=iters, seed=seed, show=False).images[:, 0]
-            dirty = invert(rep, target=f1, size=hw, iters=iters, seed=seed, show=False).images[:, 0]
+            clean = invert(rep, target=f0, size=hw, iters=iters, seed=seed, show=False, converge=False).images[:, 0]
+            dirty = invert(rep, target=f1, size=hw, iters=iters, seed=seed, show=False, converge=False).images[:, 0]
             how = f"optimization, default preset, {iters} iterations"
         out["decoded"][layer] = (clean, dirty)
         out["layers"].append({"layer": layer, "decoded_by": how, "code_change": [float(v) for v in change],

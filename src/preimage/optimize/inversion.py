@@ -98,6 +98,11 @@ def invert(rep: Representation, images: Optional[torch.Tensor] = None, target: O
             parameterization (its priors read ``ctx.pixels`` in the preset's pixel units: [0, 1] for
             ``default``), start, optimizer, schedule, jitter and ReLU rule. Its targets are one code per
             image, so ``samples`` must be 1. ``feature_error`` still compares ``rep``'s own code.
+        converge: ``(window, rel_tol)``: each reconstruction ends on its own when its energy has
+            converged (:class:`~preimage.optimize.loop.Converged`, tested after the jittered
+            iterations), ``iters`` being the cap; ``None`` or ``True``: the preset's test (none for
+            mv2015 / mv2016); ``False``: every iteration runs. ``stopped`` then records each
+            reconstruction's iterations.
     """
     rep.require_differentiable("optimization inversion")
     if samples < 1:
@@ -140,9 +145,9 @@ def invert(rep: Representation, images: Optional[torch.Tensor] = None, target: O
     desc = f"inverting {getattr(rep, 'name', 'code')} ({preset_obj.name})"
     test = preset_obj.converge if converge is None or converge is True else converge
     if test:
-        window, tol = test
-        stop: StopRule = Converged(total, window, tol, after=sum(s.iters for s in stages if s.jitter), desc=desc,
-                                   show=show)
+        test_window, test_tol = test
+        stop: StopRule = Converged(total, test_window, test_tol, after=sum(s.iters for s in stages if s.jitter),
+                                   desc=desc, show=show)
     else:
         stop = StopRule(total, desc=desc, show=show)
     res = setup.run(rep, stages, stop)

@@ -82,7 +82,8 @@ def invert_grayscale(rep: Representation, x: torch.Tensor, preset="default", ite
     t0 = time.perf_counter()
     recs = []
     for i in progress.bar(range(0, len(x), batch), desc=f"inverting {rep.name}", show=show, unit="batch"):
-        res = invert(rep, x[i:i + batch], preset=preset, iters=iters, seed=seed + i, show=show)
+        # the CVPR-2015 protocol: every image runs the same iterations
+        res = invert(rep, x[i:i + batch], preset=preset, iters=iters, seed=seed + i, show=show, converge=False)
         recs.append(res.images[:, 0])
     seconds = time.perf_counter() - t0
     rec = to_grayscale(torch.cat(recs))

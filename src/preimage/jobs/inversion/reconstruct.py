@@ -92,15 +92,16 @@ class Reconstruction(Shown):
 
 
 def check_options(rep: Representation, method: str, inverter: Union[None, str, Inverter] = None,
-                  samples: int = 1, window: Optional[int] = None, channels: Optional[Tuple[int, int]] = None) -> None:
+                  samples: int = 1, window: Optional[int] = None, channels: Optional[Tuple[int, int]] = None,
+                  converge: Optional[Tuple[int, float]] | bool = None) -> None:
     """Which options go with which method; a :class:`ConfigError` naming the conflict."""
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
     if inverter is not None and method == "optimization":
         raise ConfigError("--inverter goes with --method learned or hybrid")
-    if method == "learned" and (samples > 1 or window or channels):
-        raise ConfigError("--method learned decodes the whole code once; --samples, --window and --channels "
-                          "are for optimization and hybrid")
+    if method == "learned" and (samples > 1 or window or channels or converge is not None):
+        raise ConfigError("--method learned decodes the whole code once; --samples, --window, --channels and "
+                          "--converge are for optimization and hybrid")
     if method != "learned":
         rep.require_differentiable(f"--method {method}")
 
@@ -120,7 +121,7 @@ def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
     representation's input size. ``converge``: each image's convergence test (see
     :func:`~preimage.optimize.invert`; None: the preset's, False: every iteration).
     """
-    check_options(rep, method, inverter, samples, window, channels)
+    check_options(rep, method, inverter, samples, window, channels, converge)
     preset_obj = get_preset(preset or ("hybrid" if method == "hybrid" else "default"))
     inv = None
     if method != "optimization":
@@ -148,7 +149,7 @@ def reconstruct(rep: Representation, inputs: Union[Sequence[str], torch.Tensor],
     else:
         assert inv is not None
         res = hybrid(rep, inv, images, preset=preset_obj, iters=iters, samples=samples, window=window,
-                     channels=channels, seed=seed, show=show)
+                     channels=channels, seed=seed, show=show, converge=converge)
     seconds = time.time() - t0
     if not rep.sees_color:
         # color is left undetermined by a luma code: show the reconstruction's luma (its code is unchanged)
