@@ -243,10 +243,11 @@ class Default(Preset):
     #: undiminished activation (BENCHMARKS.md, "Activation maximization")
     contrast = 0.5
     #: maximization's parameterization (``--param``'s default): lucid's decorrelated 1/f spectrum with
-    #: transformation robustness. Against the pixel recipe on refnet's ten classes and first 64 conv5
-    #: channels: spectrum slope -1.02 (pixel -0.62; photos -1.25 to -1.47), held-out recognition p
-    #: 0.94 / 0.98 (pixel 0.92 / 0.84), MIS-style score on conv5 0.88 / 0.83 (pixel 0.71 / 0.63), about
-    #: the same plausibility (0.97 / 0.97; pixel 0.99 / 0.96), lucent's seconds per unit (BENCHMARKS.md, "Feature visualization")
+    #: transformation robustness (and a step falling to a tenth, ``featurevis.LR_FLOOR``). Against the
+    #: pixel recipe on refnet's ten classes and first 64 conv5 channels: spectrum slope -1.07 (pixel
+    #: -0.62; photos -1.25 to -1.47), held-out recognition p 0.946 / 0.949 (pixel 0.92 / 0.84),
+    #: MIS-style score on conv5 0.89 / 0.84 (pixel 0.71 / 0.63), about the same plausibility (0.98 /
+    #: 0.98; pixel 0.99 / 0.96), lucent's seconds per unit (BENCHMARKS.md, "Feature visualization")
     maximize_param = "fourier"
 
     def __init__(self, lr: Optional[float] = None, iters: int = 300, jitter_frac: Optional[float] = None,
