@@ -2,8 +2,8 @@
 and objectives as every other optimization here: a preset's :class:`~preimage.optimize.presets.Setup`
 re-dressed with another parameterization (``fourier``: a decorrelated 1/f spectrum; ``maco``: the
 phase alone, the amplitude of natural images), lucid's transformation robustness drawn per image,
-Adam at 0.05 falling on a cosine to a tenth, the data term alone (the sigmoid keeps the image in [0, 1]; no pixel prior), for the
-preset's iteration count.
+Adam at 0.05 (fourier's falling on a cosine to a tenth), the data term alone (the sigmoid keeps the
+image in [0, 1]; no pixel prior), for the preset's iteration count.
 """
 
 from __future__ import annotations
@@ -59,9 +59,8 @@ def restyle(setup: Setup, param: str, size: Tuple[int, int], data_term, keys: Se
     """``setup`` with the ``param`` parameterization (``pixel``: unchanged), lucid's transforms
     (``robust``; their draws from ``transform_keys``, one generator per image), Adam at ``lr`` and one
     stage of the preset's length, the step falling on a cosine to ``lr * lr_floor`` (default
-    :data:`LR_FLOOR`). Starts: from
-    ``keys`` (one per image) or ``init`` (N, 3, H, W) images. ``spectrum``: MACO's magnitude (3, H,
-    W // 2 + 1)."""
+    :data:`LR_FLOOR`). Starts: from ``keys`` (one per image) or ``init`` (N, 3, H, W) images.
+    ``spectrum``: MACO's magnitude (3, H, W // 2 + 1)."""
     check_param(param)
     if param == "pixel":
         return setup

@@ -134,8 +134,8 @@ def hard_direction(g: torch.Tensor, bins: int, eps: float = 1e-12, small: float 
     ``bins`` directions as :func:`hard_orientation_bins` picks it, in 0 ... ``bins`` (``bins`` is
     direction 0 again, as in :func:`binned_cell_pool`'s spare slot). Where two directions are exactly
     equally near (a tie: 45 degrees with 12 or 36 bins) the rounding may pick the other of the two;
-    with 18 bins, hog's, the ties (90 and 270 degrees) go the same way in both (tested). ``k`` carries no gradient (it is a
-    rounding); ``mag2`` does.
+    with 18 bins, hog's, the ties (90 and 270 degrees) go the same way in both (tested). ``k``
+    carries no gradient (it is a rounding); ``mag2`` does.
 
     The differences are taken negated (left minus right): the angle of the gradient is then
     ``atan2(-gy, -gx) + pi`` in (0, 2 pi] with one ``atan2`` and no wrap-around.
