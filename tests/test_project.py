@@ -125,3 +125,31 @@ def test_project_command_and_bad_input(tmp_path, capsys):
     assert not (tmp_path / "q").exists()
     with pytest.raises(Exception, match="--channel C or --top N"):
         project(CNNLayer(nn.Sequential(nn.Conv2d(3, 2, 1)), "0", input_size=8), torch.rand(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("net, layer", [
+    (nn.Sequential(nn.Conv2d(3, 4, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 5), nn.ReLU()), "3"),  # unpadded
+    (nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, padding=1)), "3"),
+    (nn.Sequential(nn.Conv2d(3, 4, 11, stride=4, padding=2), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1)), "2"),  # AlexNet's stem
+])
+def test_a_units_crop_is_where_its_gradient_reaches(net, layer):
+    """crop_box with the measured Field puts each unit's box on the input pixels that reach it (its
+    gradient's support), for padded, unpadded and strided stems alike; the old centered box was off
+    by up to half a field on the unpadded network."""
+    from preimage.backward.project import crop_box, field_of
+
+    torch.manual_seed(0)
+    size = 48
+    rep = CNNLayer(net, layer, input_size=size)
+    geometry = field_of(rep, size, probes=8)
+    assert geometry.first is not None
+    x = torch.rand(8, 3, size, size, requires_grad=True)
+    with relu_rule("leaky", 1.0, model=net):
+        f = rep.features(x)
+        h, w = f.shape[-2:]
+        for y, xx in ((1, 2), (h // 2, w // 2 - 1), (h - 2, w - 3)):
+            (g,) = torch.autograd.grad(f[:, :, y, xx].sum(), x, retain_graph=True)
+            support = g.abs().sum((0, 1)) > 0
+            rows, cols = support.any(1).nonzero(), support.any(0).nonzero()
+            reach = (int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1)
+            assert crop_box((y, xx), rep.stride, geometry, size) == reach

@@ -37,7 +37,7 @@ from safetensors.torch import save as save_bytes
 
 from ... import progress
 from ..._io import write_bytes
-from ...backward.project import crop_box, place_of, project_batch, receptive_field, to_picture
+from ...backward.project import crop_box, field_of, place_of, project_batch, to_picture
 from ...data import Items, list_items
 from ...errors import ConfigError, ImageError, LayerError
 from ...images import resize
@@ -400,7 +400,8 @@ def _visualize(info: ModelInfo, name: str, stream: LayerStream, units: List[int]
     rep = CNNLayer.from_info(info, name, size)
     mine = units[rank::world]
     shape = stream.shape
-    field = receptive_field(rep, size)
+    geometry = field_of(rep, size)
+    field = geometry.side
     stride = rep.stride if len(shape) == 3 else size
     normalizers = stream.top.values[:, 0].clone()
     vis, normalized, proj, boxes, accent, act, assim = [], [], [], [], [], [], []
@@ -418,7 +419,7 @@ def _visualize(info: ModelInfo, name: str, stream: LayerStream, units: List[int]
                                          [u for u, _, _ in part], [w for _, _, w in part], s.rule)[0].cpu()
                            for part in (rows[r0:r0 + CHUNK] for r0 in range(0, len(rows), CHUNK))])
             for (_, _, w), pq in zip(rows, q):
-                box = crop_box((w[0], w[1]), stride, field, size) if w else (0, 0, size, size)
+                box = crop_box((w[0], w[1]), stride, geometry, size) if w else (0, 0, size, size)
                 t, left, b, r = box
                 f = field if w else size
                 cell = torch.full((3, f, f), 0.5)

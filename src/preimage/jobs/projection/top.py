@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ...backward.project import crop_box, project_one, receptive_field
+from ...backward.project import crop_box, field_of, project_one
 from ...data import ImageStream
 from ...hooks import capture, eval_mode
 from ...models.loading import ModelInfo
@@ -95,7 +95,8 @@ def top_activations(info: ModelInfo, rep: CNNLayer, stream: ImageStream, channel
     """The ``k`` strongest dataset patches of each channel and their DeconvNet projections."""
     top = stream_top(info, rep, stream, channels, k)[rep.layer]
     size = stream.size
-    field = receptive_field(rep, size)
+    geometry = field_of(rep, size)
+    field = geometry.side
     stride = rep.stride
     shape = rep.output_shape(size)
     patches, projs, places = [], [], []
@@ -107,7 +108,7 @@ def top_activations(info: ModelInfo, rep: CNNLayer, stream: ImageStream, channel
             with torch.enable_grad():
                 q, _, _ = project_one(rep, img.to(rep.device), c, "deconvnet", where)
             if where:
-                t, l, b, r = crop_box((where[0], where[1]), stride, field, size)
+                t, l, b, r = crop_box((where[0], where[1]), stride, geometry, size)
                 row_p.append(img[:, t:b, l:r])
                 row_q.append(q.cpu()[:, t:b, l:r])
             else:
