@@ -15,6 +15,12 @@ weight, pixel and fourier: each unit's mean pairwise Gram cosine of its samples,
 activation reached.
 
 Writes benchmarks/results/accentuate.{json,txt}.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_accentuate.py --keep-layer conv3
+
+The same accentuation with the penalty on a layer's code instead of the pixels (``--keep-layer``;
+fourier, keeps 1-100 of the relative squared change), writing accentuate_layer_<L>.{json,txt}; no
+diversity part.
 """
 
 from __future__ import annotations
@@ -29,13 +35,14 @@ import torch
 from preimage.images import labels_for, load_image
 from preimage.jobs.natural import Accentuation
 from preimage.models.zoo import MODELS
-from preimage.optimize.accentuate import ITERS, KEEP, accentuate
+from preimage.optimize.accentuate import ITERS, KEEP, KEEP_LAYER, accentuate
 from preimage.optimize.maximize import maximize
 from preimage.report.present import save
 from preimage.representations import build
 
 PHOTOS = ["sample:astronaut", "sample:coffee", "sample:chelsea"]
 KEEPS = (30.0, 100.0, 300.0, 1000.0)
+LAYER_KEEPS = (1.0, 3.0, 10.0, 30.0, 100.0)
 PARAMS = ("fourier", "pixel")
 DIVERSITY = (0.0, 10.0)
 OUT = Path(__file__).parent / "results"
@@ -52,14 +59,15 @@ def unit_sets(x: torch.Tensor):
             ("fc8_second_class", fc8, "fc8", "class", [int(v) for v in order[:, 1]])]
 
 
-def accentuation(iters: int) -> dict:
+def accentuation(iters: int, keep_layer=None) -> dict:
     x = torch.stack([load_image(p, 32) for p in PHOTOS])
     names = MODELS["refnet"].classes
     rows = []
+    keeps, params, default = (KEEPS, PARAMS, KEEP) if keep_layer is None else (LAYER_KEEPS, ("fourier",), KEEP_LAYER)
     for name, rep, layer, kind, units in unit_sets(x):
-        for param in PARAMS:
-            for keep in KEEPS:
-                r = accentuate(rep, x, units, param=param, iters=iters, keep=keep, show=False)
+        for param in params:
+            for keep in keeps:
+                r = accentuate(rep, x, units, param=param, iters=iters, keep=keep, show=False, keep_layer=keep_layer)
                 gain = r.gain
                 row = {"units": name, "param": param, "keep": keep, "seconds": round(r.seconds, 2),
                        "images": [{"photo": p, kind: u, "before": float(r.before[i]), "after": float(r.after[i]),
@@ -71,10 +79,11 @@ def accentuation(iters: int) -> dict:
                 print(f"{name:<17} {param:<7} keep {keep:>6g}  " + "  ".join(
                     f"{im['gain'] if im['gain'] is not None else float('nan'):6.2f}/{im['ssim']:.2f}"
                     for im in row["images"]), flush=True)
-                if keep == KEEP:
+                if keep == default:
+                    tag = f"{name}_{param}" + (f"_keep_{keep_layer}" if keep_layer else "")
                     save(Accentuation(PHOTOS, labels_for(PHOTOS), "refnet", layer, r, kind, names),
-                         str(OUT / "accentuate" / f"{name}_{param}"), force=True)
-    return {"iters": iters, "keeps": list(KEEPS), "default_keep": KEEP, "rows": rows}
+                         str(OUT / "accentuate" / tag), force=True)
+    return {"iters": iters, "keeps": list(keeps), "default_keep": default, "keep_layer": keep_layer, "rows": rows}
 
 
 def diversity(iters: int) -> dict:
@@ -95,7 +104,8 @@ def diversity(iters: int) -> dict:
 
 def table(rec: dict) -> str:
     acc = rec["accentuation"]
-    out = [f"Accentuation, refnet, {acc['iters']} iterations; per photo gain/SSIM ({', '.join(PHOTOS)}); "
+    where = f"the penalty on {acc['keep_layer']}'s code" if acc.get("keep_layer") else "the penalty on pixels"
+    out = [f"Accentuation, refnet, {acc['iters']} iterations, {where}; per photo gain/SSIM ({', '.join(PHOTOS)}); "
            f"bar: gain >= 2 and SSIM >= 0.5", ""]
     out.append("| units | param | keep | astronaut | coffee | chelsea | bar met |")
     out.append("|---|---|---|---|---|---|---|")
@@ -104,7 +114,9 @@ def table(rec: dict) -> str:
                  + f" / {im['ssim']:.2f}" for im in r["images"]]
         out.append(f"| {r['units']} | {r['param']} | {r['keep']:g} | " + " | ".join(cells)
                    + f" | {sum(im['bar'] for im in r['images'])}/3 |")
-    div = rec["diversity"]
+    div = rec.get("diversity")
+    if div is None:
+        return "\n".join(out) + "\n"
     out += ["", f"Diversity, {div['units']}, {div['iters']} iterations", "",
             "| param | W | mean pairwise Gram cosine | per unit | activation |", "|---|---|---|---|---|"]
     for r in div["rows"]:
@@ -117,13 +129,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--iters", type=int, default=ITERS)
     ap.add_argument("--diversity-iters", type=int, default=300)
+    ap.add_argument("--keep-layer", help="the penalty on this refnet layer's code (accentuation only)")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    rec = {"accentuation": accentuation(a.iters), "diversity": diversity(a.diversity_iters)}
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "accentuate.json").write_text(json.dumps(rec, indent=1))
+    if a.keep_layer:
+        rec = {"accentuation": accentuation(a.iters, a.keep_layer)}
+        stem = f"accentuate_layer_{a.keep_layer}"
+    else:
+        rec = {"accentuation": accentuation(a.iters), "diversity": diversity(a.diversity_iters)}
+        stem = "accentuate"
+    (OUT / f"{stem}.json").write_text(json.dumps(rec, indent=1))
     text = table(rec)
-    (OUT / "accentuate.txt").write_text(text)
+    (OUT / f"{stem}.txt").write_text(text)
     print(text)
 
 

@@ -56,6 +56,22 @@ def test_modest_keep_gains_and_huge_keep_stays_at_the_photo(conv5, photos, param
     assert torch.allclose(g.flatten(1).amax(1), torch.ones(2))
 
 
+def test_a_layer_penalty_keeps_that_layers_code_and_lets_the_pixels_go(conv5, photos):
+    """--keep-layer: a strong penalty on conv1's code holds conv1 near the photo's (and the unit
+    barely moves); without it the same run changes conv1 far more. The pixel penalty is not used."""
+    units = [5, 7]
+    rel = {}
+    for keep in (0.0, 1e4):
+        r = accentuate(conv5, photos, units, param="fourier", iters=30, keep=keep, keep_layer="conv1", show=False)
+        assert r.keep_layer == "conv1"
+        with torch.no_grad():
+            a, b = (conv5.features_at(x, ["conv1"])["conv1"] for x in (r.images, photos))
+        rel[keep] = float(((a - b).flatten(1).pow(2).mean(1) / b.flatten(1).pow(2).mean(1)).max())
+    assert rel[1e4] < 0.02 < rel[0.0]
+    free = accentuate(conv5, photos, units, param="fourier", iters=30, keep=30.0, keep_layer="conv1", show=False)
+    assert (free.after > free.before).all()
+
+
 def test_accentuation_is_per_image(conv5, photos):
     both = accentuate(conv5, photos, [5, 7], param="pixel", iters=5, show=False)
     one = accentuate(conv5, photos[1:], [7], param="pixel", iters=5, show=False)
@@ -71,10 +87,13 @@ def test_accentuation_is_per_image(conv5, photos):
     (["--layer", "fc8"], "exactly one of"),
     (["--layer", "fc8", "--class", "3", "--param", "maco"], "unknown --param"),
     (["--layer", "fc8", "--class", "3", "--keep", "-1"], "--keep"),
+    (["--layer", "fc8", "--class", "3", "--keep-layer", "conv9"], "unknown layer"),
+    (["--model", "hog", "--channel", "1", "--keep-layer", "conv3"], "--keep-layer needs a network"),
 ])
 def test_bad_accentuate_input(tmp_path, capsys, args, needle):
     out = tmp_path / "o"
-    assert main(["accentuate", "sample:chelsea", "--model", "refnet", *args, "--iters", "2", "--quiet",
+    model = [] if "--model" in args else ["--model", "refnet"]
+    assert main(["accentuate", "sample:chelsea", *model, *args, "--iters", "2", "--quiet",
                  "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0]

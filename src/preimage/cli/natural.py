@@ -19,7 +19,7 @@ from ..jobs.natural import (
     parse_units,
 )
 from ..models.zoo import MODELS
-from ..optimize.accentuate import ITERS, KEEP
+from ..optimize.accentuate import ITERS, KEEP, KEEP_LAYER, check_keep_layer
 from ..optimize.maximize import check_diversity
 from .common import add_device, add_model_args, add_run_args, build_rep, command, device, finish, output, positive
 
@@ -137,7 +137,10 @@ def _accentuate_options(p):
                    help="start from the photo's own spectrum (fourier, default) or its pixels")
     p.add_argument("--keep", type=float, default=None, metavar="W",
                    help=f"weight of the mean squared pixel difference to the photo (default {KEEP:g}; larger: "
-                   "closer to the photo, smaller gain)")
+                   f"closer to the photo, smaller gain); with --keep-layer, of that layer's relative change "
+                   f"(default {KEEP_LAYER:g})")
+    p.add_argument("--keep-layer", metavar="L", help="keep layer L's activations near the photo's instead of its "
+                   "pixels (the image may change where L does not look)")
     p.add_argument("--iters", type=positive("--iters"), help=f"iterations (default {ITERS})")
     add_device(p)
     p.add_argument("--out", default="preimage-accentuate", help="output folder (default preimage-accentuate)")
@@ -154,8 +157,9 @@ def cmd_accentuate(a):
     check_accent_args(rep, a.channel, a.klass, a.param, names)
     if a.keep is not None and not (a.keep >= 0 and a.keep < float("inf")):
         raise ConfigError(f"--keep must be a finite number >= 0, got {a.keep}")
+    check_keep_layer(rep, a.keep_layer)
     with output(a, "accentuate") as out:
         r = accentuations(rep, a.images, channel=a.channel, klass=a.klass, mode=a.mode, param=a.param, iters=a.iters,
-                          keep=a.keep, model=a.model, layer=a.layer, class_names=names)
+                          keep=a.keep, model=a.model, layer=a.layer, class_names=names, keep_layer=a.keep_layer)
         finish(out, r, f"wrote {len(a.images)} accentuated images, their gradient maps, side_by_side.png and "
                        f"results.json to {a.out} ({r.result.seconds:.1f}s)")

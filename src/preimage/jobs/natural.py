@@ -21,7 +21,7 @@ from ..metrics import spectrum_slope
 from ..models import load_model
 from ..models.classifier import Classifier
 from ..naturalness import QUERIES, interpretability, last_linear, penultimate, plausibility
-from ..optimize.accentuate import ITERS, KEEP, AccentuationResult, accentuate, check_accent_param
+from ..optimize.accentuate import ITERS, AccentuationResult, accentuate, check_accent_param
 from ..optimize.featurevis import check_param
 from ..optimize.maximize import Maximization, caricature, check_diversity, check_units, maximize, natural_maxima
 from ..optimize.param import mean_amplitude_spectrum
@@ -407,8 +407,9 @@ class Accentuation(Shown):
         r = self.result
         gain = r.gain
         return {"model": self.model, "layer": self.layer, "param": r.param, "keep": r.keep, "mode": r.mode,
-                "iters": r.iterations, "seconds": round(r.seconds, 3),
-                "penalty": "keep * mean squared pixel difference to the photo",
+                "iters": r.iterations, "seconds": round(r.seconds, 3), "keep_layer": r.keep_layer,
+                "penalty": ("keep * mean squared pixel difference to the photo" if r.keep_layer is None else
+                            f"keep * mean squared change of {r.keep_layer}'s code relative to the photo's"),
                 "gradient_map": "sum over the run of |d activation / d image| (summed over colors), each image's max = 1",
                 "images": [{"input": s, "output": f"{self.stem(i)}_accentuated.png",
                             "gradient_map": f"{self.stem(i)}_gradient.png", self.unit_kind: r.units[i],
@@ -437,7 +438,8 @@ class Accentuation(Shown):
 def accentuations(rep: Representation, sources: Sequence[str], *, channel: Optional[int] = None,
                   klass: Optional[int] = None, mode: str = "center", param: str = "fourier",
                   iters: Optional[int] = None, keep: Optional[float] = None, model: str = "", layer: str = "",
-                  class_names: Optional[Sequence[str]] = None, show: Optional[bool] = None) -> Accentuation:
+                  class_names: Optional[Sequence[str]] = None, show: Optional[bool] = None,
+                  keep_layer: Optional[str] = None) -> Accentuation:
     """Accentuate ``--channel C`` (a channel of a map or an element of a vector code) or ``--class K``
     (a class score: ``rep`` must give one number per class) in each photo of ``sources``."""
     kind, unit = check_accent_args(rep, channel, klass, param, class_names)
@@ -445,7 +447,7 @@ def accentuations(rep: Representation, sources: Sequence[str], *, channel: Optio
         raise ConfigError("no images given")
     x = torch.stack([load_image(s, rep.input_size) for s in sources])
     r = accentuate(rep, x, [unit] * len(sources), mode=mode, param=param, show=show,
-                   iters=iters if iters is not None else ITERS, keep=keep if keep is not None else KEEP)
+                   iters=iters if iters is not None else ITERS, keep=keep, keep_layer=keep_layer)
     return Accentuation(list(sources), labels_for(sources), model, layer, r, kind, class_names)
 
 
