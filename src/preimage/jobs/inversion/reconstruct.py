@@ -88,6 +88,7 @@ class Reconstruction(Shown):
     def lines(self) -> List[str]:
         return [f"{r['input']:<24} sample {r['sample']}  feature_error {r['feature_error']:.4f}  "
                 f"image_error {r['image_error']:.4f}  psnr {r['psnr']:.2f}  ssim {r['ssim']:.3f}"
+                + (f"  iterations {r['iterations']}" if "iterations" in r else "")
                 for r in self.records()]
 
 
