@@ -224,6 +224,19 @@ def test_two_torchrun_processes_over_shards_make_the_same_site_as_one(tmp_path, 
     _same_sites(tmp_path / "one", tmp_path / "two")
 
 
+def test_an_unreadable_image_in_one_ranks_share_is_one_line_from_every_rank(tmp_path, net):
+    """Under torchrun, rank 1 cannot read an image of its share: every rank stops with that error
+    (trainkit.agree), rank 0 alone prints it, no rank prints a traceback, and nothing is written."""
+    data = _folder(tmp_path / "imgs", n=8)
+    (data / "b" / "003.png").write_bytes(b"not a png")      # index 5 of 8 in name order: rank 1's
+    r = torchrun(["atlas", "--model", net, "--data", str(data), "--layers", "stem", "--out", str(tmp_path / "site"),
+                  *COMMON])
+    errors = [line for line in r.stderr.splitlines() if line.startswith("preimage: error:")]
+    assert r.returncode != 0 and len(errors) == 1 and "003.png" in errors[0], r.stderr[-3000:]
+    assert "[rank0]: Traceback" not in r.stderr and "[rank1]: Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "net.py"]
+
+
 @pytest.mark.parametrize("bad", ["layer", "channels", "empty", "corrupt"])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, net, capsys, bad):
     data = _folder(tmp_path / "imgs", n=4)

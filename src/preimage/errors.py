@@ -10,6 +10,9 @@ from __future__ import annotations
 class PreimageError(ValueError):
     """Base class of every user-facing error raised by preimage."""
 
+    #: raised on every torchrun rank for one rank's failure (``trainkit.agree``): rank 0 alone prints it
+    shared = False
+
 
 class ImageError(PreimageError):
     """An image file is missing, unreadable, or has an unusable shape or value."""

@@ -22,8 +22,8 @@ from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tupl
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from . import _io, progress
-from .errors import ConfigError, DivergedError, WeightsError
+from . import _io, errors, progress
+from .errors import ConfigError, DivergedError, PreimageError, WeightsError
 
 
 def lr_schedule(step: int, total: int, peak: float, warmup: int = 0, warm_start: float = 0.0,
@@ -193,6 +193,25 @@ def gather(value: Any, world: int) -> list:
     out: list = [None] * world
     dist.all_gather_object(out, value)
     return out
+
+
+def agree(fn: Callable[[], Any], world: int) -> Any:
+    """``fn()`` on every rank; when it fails with a :class:`PreimageError` on any rank, every rank
+    raises that error (the lowest failing rank's), marked ``shared``, so that no rank waits for one
+    that is gone and the command prints its one line once (rank 0's)."""
+    if world <= 1:
+        return fn()
+    try:
+        value, failed = fn(), None
+    except PreimageError as exc:
+        value, failed = None, (type(exc).__name__, str(exc))
+    first = next((f for f in gather(failed, world) if f is not None), None)
+    if first is not None:
+        kind = getattr(errors, first[0], PreimageError)
+        err = kind(first[1]) if isinstance(kind, type) and issubclass(kind, PreimageError) else PreimageError(first[1])
+        err.shared = True
+        raise err
+    return value
 
 
 def finish_distributed(world: int, created: bool) -> None:

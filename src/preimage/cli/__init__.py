@@ -102,7 +102,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         a.func(a)
     except PreimageError as e:
-        print(f"preimage: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        if not (e.shared and os.environ.get("RANK", "0") != "0"):  # torchrun: rank 0 says it
+            print(f"preimage: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("preimage: interrupted", file=sys.stderr)

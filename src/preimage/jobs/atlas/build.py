@@ -47,7 +47,7 @@ from ...optimize.maximize import maximize
 from ...optimize.presets import get_preset
 from ...representations.cnn import CNNLayer
 from ...results import Shown
-from ...trainkit import gather, read_safetensors, save_safetensors
+from ...trainkit import agree, gather, read_safetensors, save_safetensors
 from .stats import LayerStream, Pass, merge_passes, stats_pass
 
 RARE_BELOW = 0.01
@@ -525,8 +525,9 @@ def atlas(info: ModelInfo, data: Union[str, Items], layers: Sequence[str], out: 
             classifier = {name: g[1].get("classifier") == name for name, g in found.items()}
             run = {key: next(iter(found.values()))[1][key] for key in ("images", "correct", "skipped")}
         else:
-            p = stats_pass(info, items, share(items, rank, world), todo, s.k, size, batch, workers, skip_bad,
-                           show if rank == 0 else False)
+            # a rank that cannot read its share stops every rank with the same error (not a hang, not a traceback)
+            p = agree(lambda: stats_pass(info, items, share(items, rank, world), todo, s.k, size, batch, workers,
+                                         skip_bad, show if rank == 0 else False), world)
             merged = merge_passes(gather(p, world)) if world > 1 else p
             if merged.images == 0:
                 raise ImageError(f"no readable images in {data}")
