@@ -28,6 +28,7 @@ import torch
 import preimage.optimize.featurevis as fv
 import preimage.optimize.maximize as mx
 from preimage.attacks import Classifier
+from preimage.jobs.natural import natural_spectrum
 from preimage.metrics import spectrum_slope
 from preimage.models import load_model
 from preimage.optimize.loop import Stage
@@ -76,9 +77,12 @@ def main():
     ap.add_argument("nets", help="refnet, cifar-resnet, cifar-vgg (comma-separated)")
     ap.add_argument("variants", help=", ".join(VARIANTS) + " (comma-separated)")
     ap.add_argument("seeds", type=int, help="seeds 0 .. SEEDS-1")
+    ap.add_argument("--param", default="fourier", help="fourier (default) or maco")
+    ap.add_argument("--views", type=int, default=1, help="views per step (maximize(views=V))")
     a = ap.parse_args()
     torch.set_num_threads(1)
     nets, variants, seeds = a.nets.split(","), a.variants.split(","), range(a.seeds)
+    spectrum = natural_spectrum("maco", None, 32)[0] if a.param == "maco" else None
     judges = {n: Classifier.from_info(load_model(n)).eval() for n in ("refnet", "cifar-resnet", "cifar-vgg")}
     for net in nets:
         info = load_model(net)
@@ -88,7 +92,8 @@ def main():
             ps, sl = {}, []
             t = time.time()
             for seed in seeds:
-                m = mx.maximize(rep, list(range(10)), iters=300, seed=seed, show=False)
+                m = mx.maximize(rep, list(range(10)), iters=300, seed=seed, show=False, param=a.param,
+                                spectrum=spectrum, views=a.views)
                 x = (m.images[:, 0] * 255).round() / 255
                 sl.append(float(spectrum_slope(x).mean()))
                 with torch.no_grad():
@@ -96,7 +101,8 @@ def main():
                         if jn == net:
                             continue
                         ps.setdefault(jn, []).append(float(j(x).softmax(1).diagonal().mean()))
-            print(json.dumps({"net": net, "variant": vn, "p": {k: [round(a, 3) for a in v] for k, v in ps.items()},
+            print(json.dumps({"net": net, "variant": vn, "param": a.param, "views": a.views,
+                              "p": {k: [round(q, 3) for q in v] for k, v in ps.items()},
                               "p_mean": round(sum(sum(v) for v in ps.values()) / sum(len(v) for v in ps.values()), 3),
                               "slope": round(sum(sl) / len(sl), 2), "s": round(time.time() - t, 1)}), flush=True)
 

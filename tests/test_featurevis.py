@@ -197,3 +197,27 @@ def test_bad_param_input(tmp_path, capsys, verb, args, needle):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err
     assert not (tmp_path / "o").exists()
+
+
+def test_views_average_several_draws_per_step_and_keep_units_independent(refnet_fc8):
+    """--views V: each step sees V draws of every image. A unit alone equals it in a batch (its views'
+    draws are its own), the result differs from one view, and the history keeps one energy per unit."""
+    batch = maximize(refnet_fc8, [1, 3, 5], iters=10, seed=0, param="fourier", views=3, show=False)
+    alone = maximize(refnet_fc8, [3], iters=10, seed=0, param="fourier", views=3, show=False)
+    one = maximize(refnet_fc8, [3], iters=10, seed=0, param="fourier", show=False)
+    assert batch.views == 3 and batch.history.shape == (10, 3, 1)
+    assert float((batch.images[1] - alone.images[0]).abs().max()) < 1e-3
+    assert float((one.images[0] - alone.images[0]).abs().max()) > 0.01
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--views", "3", "--param", "pixel"], "--views is for --param fourier or maco"),
+    (["--views", "3", "--samples", "2", "--diversity", "1"], "--views and --diversity"),
+    (["--views", "0"], "--views must be at least 1"),
+])
+def test_bad_views(tmp_path, capsys, args, needle):
+    code = main(["maximize", "--model", "refnet", "--layer", "fc8", "--units", "3", *args, "--iters", "2", "--quiet",
+                 "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
+    assert not (tmp_path / "o").exists()

@@ -20,7 +20,7 @@ from ..jobs.natural import (
 )
 from ..models.zoo import MODELS
 from ..optimize.accentuate import ITERS, KEEP, KEEP_LAYER, check_keep_layer
-from ..optimize.maximize import check_diversity
+from ..optimize.maximize import check_diversity, check_views
 from .common import add_device, add_model_args, add_run_args, build_rep, command, device, finish, output, positive
 
 
@@ -52,6 +52,9 @@ def _maximize_options(p):
     p.add_argument("--diversity", type=float, metavar="W", help="with --samples K > 1: weight of lucid's diversity "
                    "term (the samples' Gram matrices of the layer pushed apart); results.json then records their "
                    "mean pairwise Gram cosine")
+    p.add_argument("--views", type=positive("--views"), default=1, metavar="V",
+                   help="with --param fourier or maco: each image seen V times per step, each view through its own "
+                   "transforms, the energy their mean (MACO's several crops per step; V times the arithmetic)")
     p.add_argument("--normalize-on", help="folder of natural images whose maximum activation normalizes each unit "
                    "(default: the color photos scikit-image ships)")
     p.add_argument("--judge", metavar="MODEL", help="with --reference: an independent network (zoo name or model "
@@ -91,6 +94,7 @@ def cmd_maximize(a):
     param = maximize_param(a.param, a.preset)
     check_param_args(param, a.spectrum_from)  # a bad --param / --spectrum-from fails before --out is claimed
     check_diversity(a.diversity, a.samples)
+    check_views(a.views, param, a.diversity)
     check_judge_args(a.judge, a.reference, a.reference_images)
     judge = reference = None
     if a.judge is not None:   # the judge and its folder are loaded (and refused) before --out is claimed
@@ -101,7 +105,8 @@ def cmd_maximize(a):
         r = maximize_units(rep, units, mode="position" if position else a.mode, position=position, samples=a.samples,
                            preset=a.preset, iters=a.iters, seed=a.seed, normalize_on=a.normalize_on, model=a.model,
                            layer=a.layer, labels=labels, param=param, spectrum_from=a.spectrum_from,
-                           diversity=a.diversity, judge=judge, reference=reference, judge_classes=labels)
+                           diversity=a.diversity, judge=judge, reference=reference, judge_classes=labels,
+                           views=a.views)
         finish(out, r, f"wrote {len(units) * a.samples} images, grid.png and results.json to {a.out} "
                        f"({r.result.seconds:.1f}s)")
 

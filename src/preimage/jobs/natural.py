@@ -23,7 +23,7 @@ from ..models.classifier import Classifier
 from ..naturalness import QUERIES, interpretability, last_linear, penultimate, plausibility
 from ..optimize.accentuate import ITERS, AccentuationResult, accentuate, check_accent_param
 from ..optimize.featurevis import check_param
-from ..optimize.maximize import Maximization, caricature, check_diversity, check_units, maximize, natural_maxima
+from ..optimize.maximize import Maximization, caricature, check_diversity, check_units, check_views, maximize, natural_maxima
 from ..optimize.param import mean_amplitude_spectrum
 from ..optimize.presets import get_preset
 from ..parsing import parse_ints, parse_range
@@ -134,7 +134,8 @@ class UnitImages(Shown):
         m = self.result
         norms = [self.normalization(i) for i in range(len(m.units))]
         slopes = self.slopes()
-        return {"model": self.model, "layer": self.layer, "preset": m.preset, "param": m.param, "iters": m.iterations,
+        return {"model": self.model, "layer": self.layer, "preset": m.preset, "param": m.param, "views": m.views,
+                "iters": m.iterations,
                 "seconds": round(m.seconds, 3), "mode": m.mode, "normalized_on": self.normalized_on,
                 **({"spectrum_from": self.spectrum_from} if self.spectrum_from else {}),
                 "spectrum_slope": {"mean": float(slopes.mean()), "min": float(slopes.min()), "max": float(slopes.max()),
@@ -317,7 +318,7 @@ def maximize_units(rep: Representation, units: Sequence[int], *, mode: str = "ce
                    labels: Optional[Sequence[str]] = None, show: Optional[bool] = None, param: Optional[str] = None,
                    spectrum_from: Optional[str] = None, diversity: Optional[float] = None,
                    judge: Optional[Judge] = None, reference: Optional[Reference] = None,
-                   judge_classes: Optional[Sequence[str]] = None) -> UnitImages:
+                   judge_classes: Optional[Sequence[str]] = None, views: int = 1) -> UnitImages:
     """Maximize ``units`` of ``rep`` as one batch, normalized on natural images; ``param``: pixel,
     fourier or maco (None: the preset's, :func:`maximize_param`; ``spectrum_from``: the folder of
     MACO's natural amplitude spectrum); ``diversity``: the weight of the term that makes a unit's ``samples`` differ. With ``judge`` and
@@ -325,13 +326,14 @@ def maximize_units(rep: Representation, units: Sequence[int], *, mode: str = "ce
     the units' classes)."""
     check_diversity(diversity, samples)
     param = maximize_param(param, preset)
+    check_views(views, param, diversity)
     size = rep.input_size
     spectrum, spectrum_where = natural_spectrum(param, spectrum_from, size)
     check_units(rep, units, (size, size))
     nat, where = natural_images(normalize_on, size)
     maxima = natural_maxima(rep, nat, mode)
     m = maximize(rep, units, mode, position, samples, preset or "default", iters, seed, normalizers=maxima, show=show,
-                 param=param, spectrum=spectrum, diversity=diversity)
+                 param=param, spectrum=spectrum, diversity=diversity, views=views)
     judged = None
     if judge is not None and reference is not None:
         judged = judge_units(m.images, m.units, rep, judge, reference, judge_classes, seed)

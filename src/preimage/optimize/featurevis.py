@@ -17,7 +17,7 @@ from .loop import Stage
 from .optimizers import Adam
 from .param import FourierParam, MacoParam
 from .presets import Setup
-from .transforms import Jitter, robustness
+from .transforms import Jitter, Views, robustness
 
 PARAMS = ("pixel", "fourier", "maco")
 #: lucid's Adam step on the spectrum
@@ -55,17 +55,18 @@ def _draw(keys: Sequence[torch.Generator], fn) -> torch.Tensor:
 def restyle(setup: Setup, param: str, size: Tuple[int, int], data_term, keys: Sequence[torch.Generator],
             transform_keys: Sequence[torch.Generator], init: Optional[torch.Tensor] = None,
             spectrum: Optional[torch.Tensor] = None, device=None, robust: bool = True, lr: float = LR,
-            lr_floor: Optional[float] = None) -> Setup:
+            lr_floor: Optional[float] = None, views: int = 1) -> Setup:
     """``setup`` with the ``param`` parameterization (``pixel``: unchanged), lucid's transforms
     (``robust``; their draws from ``transform_keys``, one generator per image), Adam at ``lr`` and one
     stage of the preset's length, the step falling on a cosine to ``lr * lr_floor`` (default
     :data:`LR_FLOOR`). Starts: from ``keys`` (one per image) or ``init`` (N, 3, H, W) images.
-    ``spectrum``: MACO's magnitude (3, H, W // 2 + 1)."""
+    ``spectrum``: MACO's magnitude (3, H, W // 2 + 1). ``views``: each image seen ``views`` times per
+    step (:class:`~preimage.optimize.transforms.Views`; ``transform_keys`` then holds one generator per
+    image and view, image-major, and ``data_term`` must average the views)."""
     check_param(param)
     if param == "pixel":
         return setup
     h, w = size
-    n = len(transform_keys)
     p: Union[FourierParam, MacoParam]
     if param == "fourier":
         if init is not None:
@@ -83,10 +84,12 @@ def restyle(setup: Setup, param: str, size: Tuple[int, int], data_term, keys: Se
         else:
             u = _draw(keys, lambda g: torch.randn((1, 3, h, w // 2 + 1), generator=g))
             p = MacoParam(u.to(device), spectrum.to(device))
-    if p.u.shape[0] != n:
-        raise ConfigError(f"{len(transform_keys)} transform generators for {p.u.shape[0]} images")
+    if p.u.shape[0] * views != len(transform_keys):
+        raise ConfigError(f"{len(transform_keys)} transform generators for {p.u.shape[0]} images x {views} views")
     total = sum(s.iters for s in setup.stages)
     transforms: List = robustness(size, transform_keys) if robust else []
+    if views > 1:
+        transforms = [Views(views), *transforms]
     floor = LR_FLOOR[param] if lr_floor is None else lr_floor
     return Setup(p, data_term, Adam(lr), [Stage(total, lr, jitter=robust, decay=floor)], Jitter(1),
                  reset_on_lr_change=False, extra_transforms=transforms)

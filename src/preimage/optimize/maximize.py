@@ -183,6 +183,7 @@ class Maximization:
     diversity: Optional[float] = None     # the diversity weight (None: not asked for)
     # (U,) mean pairwise cosine of the samples' Gram matrices (the unit's layer, final images); with ``diversity``
     similarity: Optional[torch.Tensor] = None
+    views: int = 1                        # views of each image per step (MACO's several crops)
 
     @property
     def has_normalizer(self) -> torch.Tensor:
@@ -212,7 +213,7 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
              samples: int = 1, preset: Union[str, Preset] = "default", iters: Optional[int] = None, seed: int = 0,
              normalizers: Optional[torch.Tensor] = None, size: Optional[int] = None,
              show: Optional[bool] = None, contrast: Optional[float] = None, param: Optional[str] = None,
-             spectrum: Optional[torch.Tensor] = None, diversity: Optional[float] = None) -> Maximization:
+             spectrum: Optional[torch.Tensor] = None, diversity: Optional[float] = None, views: int = 1) -> Maximization:
     """Synthesize, for every unit and each of ``samples`` starts, an image that maximizes it.
 
     All units and starts are one batch: one forward and backward pass per iteration. Each start is
@@ -230,6 +231,10 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
     ``diversity`` W (needs ``samples`` > 1): adds W x :class:`Diversity` on the unit's layer, which
     couples the samples of a unit (never two units); the result then records each unit's mean
     pairwise Gram cosine (``similarity``; W = 0 measures it without the term).
+
+    ``views`` V (``fourier`` / ``maco``): every step sees each image V times, each view through its own
+    transform draws, and its energy is the views' mean (MACO's several crops per step): V times the
+    arithmetic per step for a less noisy gradient.
     """
     rep.require_differentiable("activation maximization")
     preset_obj = get_preset(preset)
@@ -237,6 +242,7 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
     check_diversity(diversity, samples)
+    check_views(views, param, diversity)
     s = int(size or rep.input_size)
     hw = (s, s)
     shape = check_units(rep, units, hw)
@@ -257,14 +263,22 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
     objective: Objective = UnitActivation(u, mode, position, scale, contrast=contrast)
     if diversity:
         objective = objective + float(diversity) * Diversity(samples)
+    if views > 1:
+        per_view = UnitActivation(u.repeat_interleave(views), mode, position, scale.repeat_interleave(views),
+                                  contrast=contrast)
+        objective = Objective(lambda c: per_view(c).view(-1, views).mean(1), f"mean over {views} views of {per_view.name}",
+                              per_view.layers)
     dummy = torch.zeros((len(u), *shape), device=rep.device)
     keys = [keyed(seed, "unit", int(v), k) for v in units for k in range(samples)]
     setup = preset_obj.setup(rep, dummy, Selection(), hw, torch.Generator().manual_seed(int(seed)),
                              data_term=objective, keys=keys)
     if param != "pixel":
+        tkeys = ([keyed(seed, "unit", int(v), k, param, "transforms") for v in units for k in range(samples)]
+                 if views == 1 else
+                 [keyed(seed, "unit", int(v), k, param, "transforms", j) for v in units for k in range(samples)
+                  for j in range(views)])
         setup = restyle(setup, param, hw, objective, [keyed(seed, "unit", int(v), k, param) for v in units for k in range(samples)],
-                        [keyed(seed, "unit", int(v), k, param, "transforms") for v in units for k in range(samples)],
-                        spectrum=spectrum, device=rep.device)
+                        tkeys, spectrum=spectrum, device=rep.device, views=views)
     stages = rescale_stages(setup.stages, iters) if iters is not None else setup.stages
     total = sum(st.iters for st in stages)
     stop = StopRule(total, desc=f"maximizing {len(units)} unit(s) of {rep.name} ({preset_obj.name})", show=show)
@@ -282,7 +296,18 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
                         divisor.view(n, samples)[:, 0], mode, preset_obj.name, res.iterations, seconds,
                         res.history.view(res.iterations, n, samples),
                         natural.view(n, samples)[:, 0] if natural is not None else None, param,
-                        None if diversity is None else float(diversity), similarity)
+                        None if diversity is None else float(diversity), similarity, views)
+
+
+def check_views(views: int, param: str, diversity: Optional[float] = None) -> None:
+    """``--views V``: at least 1; more than 1 only with ``--param fourier`` / ``maco`` (their transforms
+    draw per view) and without ``--diversity`` (which compares a unit's samples, not its views)."""
+    if not isinstance(views, int) or views < 1:
+        raise ConfigError(f"--views must be an integer of at least 1, got {views}")
+    if views > 1 and param == "pixel":
+        raise ConfigError("--views is for --param fourier or maco (the pixel recipe has no per-view transforms)")
+    if views > 1 and diversity is not None:
+        raise ConfigError("--views and --diversity do not go together")
 
 
 def check_diversity(diversity: Optional[float], samples: int) -> None:

@@ -250,6 +250,19 @@ class RandomCrops(PerImage):
         return torch.cat(out)
 
 
+class Views:
+    """Each image ``v`` times (MACO's several views per step): the transforms after it see N * v images
+    (each with its own generator) and the energy averages every image's views (``maximize(views=v)``)."""
+
+    pad = 0
+
+    def __init__(self, v: int):
+        self.v = int(v)
+
+    def __call__(self, x: torch.Tensor, random: bool = True) -> torch.Tensor:
+        return x if self.v == 1 else x.repeat_interleave(self.v, dim=0)
+
+
 def robustness(size: Tuple[int, int], keys: Sequence[torch.Generator]) -> List:
     """lucid's transformation robustness at ``size`` (calibrated at 32 px, REFERENCE section 8): pad
     (4 px at 32, growing with the size up to lucid's 12), roll, scale 0.9-1.1, rotate +-10 degrees,
