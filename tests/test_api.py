@@ -41,6 +41,8 @@ def test_one_liners_return_the_jobs_results(info):
     assert isinstance(m, UnitImages) and m.result.units == [0, 1, 2]
     m2 = preimage.maximize(info, "fc8", units=[3], iters=5, show=False)
     assert m2.to_json()["units"][0]["label"] == "cat"          # logits are named by the classes
+    m3 = preimage.maximize("refnet", "fc8:3", iters=3, param="maco", views=2, show=False)
+    assert m3.to_json()["param"] == "maco" and m3.to_json()["views"] == 2
     p = preimage.project("refnet", "conv5", ["sample:chelsea"], top=2)
     assert isinstance(p, Projection) and len(p.selections[0]) == 2
     p1 = preimage.project("refnet", "conv5", "sample:chelsea", channel=7, rule="guided")
