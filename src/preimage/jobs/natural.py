@@ -23,7 +23,16 @@ from ..models.classifier import Classifier
 from ..naturalness import QUERIES, interpretability, last_linear, penultimate, plausibility
 from ..optimize.accentuate import ITERS, AccentuationResult, accentuate, check_accent_param
 from ..optimize.featurevis import check_param
-from ..optimize.maximize import Maximization, caricature, check_diversity, check_units, check_views, maximize, natural_maxima
+from ..optimize.maximize import (
+    Maximization,
+    at_place,
+    caricature,
+    check_diversity,
+    check_units,
+    check_views,
+    maximize,
+    natural_maxima,
+)
 from ..optimize.param import mean_amplitude_spectrum
 from ..optimize.presets import get_preset
 from ..parsing import parse_ints, parse_range
@@ -272,13 +281,9 @@ def load_reference(folder: str, size: int, limit: int = REFERENCE_IMAGES,
 def unit_activations(rep: Representation, images: torch.Tensor, units: Sequence[int], batch: int = 256) -> torch.Tensor:
     """(N, U) each unit's activation on natural ``images``: a vector element, or a channel's spatial
     mean (a natural image may show the feature anywhere)."""
-    out = []
     idx = torch.tensor([int(u) for u in units])
-    for i in range(0, len(images), batch):
-        f = rep(images[i:i + batch].to(rep.device)).float().cpu()
-        f = f.flatten(2).mean(2) if f.dim() == 4 else f
-        out.append(f[:, idx])
-    return torch.cat(out)
+    return torch.cat([at_place(rep(images[i:i + batch].to(rep.device)).float().cpu(), "mean", None)[:, idx]
+                      for i in range(0, len(images), batch)])
 
 
 def judge_units(images: torch.Tensor, units: Sequence[int], rep: Representation, judge: Judge, reference: Reference,

@@ -34,7 +34,7 @@ from ..metrics import image_error, ssim
 from ..representations.base import Representation
 from .featurevis import DECAY
 from .loop import StopRule
-from .maximize import _at_place, check_units, unit_values
+from .maximize import at_place, check_units, unit_values
 from .optimizers import Adam
 from .param import FourierParam, PixelParam
 
@@ -130,7 +130,7 @@ def accentuate(rep: Representation, images: torch.Tensor, units: Sequence[int], 
             check_keep_layer(rep, keep_layer)
             k0 = rep.features_at(x0, [keep_layer])[keep_layer].detach()
             k_norm = k0.flatten(1).pow(2).mean(1).clamp_min(1e-12)
-        scale = torch.maximum(before.abs(), _at_place(f0, mode, None).abs().mean(1)).clamp_min(1e-6)
+        scale = torch.maximum(before.abs(), at_place(f0, mode, None).abs().mean(1)).clamp_min(1e-6)
     p: Union[FourierParam, PixelParam]
     if param == "fourier":
         p = FourierParam(None, hw, DECAY, init=x0.clamp(1e-3, 1 - 1e-3))
@@ -183,4 +183,4 @@ def strongest_units(rep: Representation, images: torch.Tensor, mode: str = "cent
     """Each image's most active unit (at the center / in spatial mean / the top vector element)."""
     with torch.no_grad():
         f = rep(images.to(rep.device))
-    return tuple(int(v) for v in _at_place(f, mode, None).argmax(1))
+    return tuple(int(v) for v in at_place(f, mode, None).argmax(1))

@@ -45,7 +45,7 @@ def unit_values(f: torch.Tensor, units: torch.Tensor, mode: str = "center",
     return ch[:, y, x]
 
 
-def _at_place(f: torch.Tensor, mode: str, position: Optional[Tuple[int, int]]) -> torch.Tensor:
+def at_place(f: torch.Tensor, mode: str, position: Optional[Tuple[int, int]]) -> torch.Tensor:
     """(B, C): every channel's value at the unit's place (or spatial mean; a vector code as it is)."""
     if f.dim() == 2:
         return f
@@ -58,7 +58,7 @@ def _at_place(f: torch.Tensor, mode: str, position: Optional[Tuple[int, int]]) -
 def unit_ranks(f: torch.Tensor, units: torch.Tensor, mode: str = "center",
                position: Optional[Tuple[int, int]] = None) -> torch.Tensor:
     """(B,) rank of ``units[b]`` among all channels (or vector elements) at the same place: 1 = strongest."""
-    allv = _at_place(f, mode, position)
+    allv = at_place(f, mode, position)
     own = allv.gather(1, units.view(-1, 1))
     return (allv > own).sum(1) + 1
 
@@ -103,7 +103,7 @@ class UnitActivation(Objective):
         e = -a
         if self.contrast:
             # how far the strongest other unit at the same place stands above this one (0 when it is on top)
-            allv = _at_place(f, self.mode, self.position)
+            allv = at_place(f, self.mode, self.position)
             others = allv.scatter(1, u.view(-1, 1), float("-inf")).amax(1)
             e = e + self.contrast * (others - a).clamp_min(0)
         return e / self.scale.to(f.device)
