@@ -156,7 +156,7 @@ def interpretability(features: torch.Tensor, natural: torch.Tensor, activations:
         raise ConfigError(f"temperature must be positive, got {temperature}")
     top, bottom = extremes(activations, queries)
     # mean similarity of each natural image to each unit's visualizations: (U, N)
-    sim = _cosine(features, natural.unsqueeze(0).expand(len(units), -1, -1)).mean(1)
+    sim = _cosine(features, natural).mean(1)          # (U, S, D) @ (D, N): each natural image normalized once
     acc, prob = [], []
     for i, u in enumerate(units):
         g = keyed(seed, "interpretability", int(u))
