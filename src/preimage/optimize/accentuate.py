@@ -77,8 +77,13 @@ class AccentuationResult:
     @property
     def gain(self) -> torch.Tensor:
         """(N,) after / before where the photo activates the unit (before > 0); NaN elsewhere."""
-        return torch.where(self.before > 0, self.after / self.before.clamp_min(1e-12),
-                           torch.full_like(self.before, float("nan")))
+        return accentuation_gain(self.before, self.after)
+
+
+def accentuation_gain(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+    """A unit's activation after / before accentuation; NaN where it was not active before (before
+    <= 0: a ratio says nothing there)."""
+    return torch.where(before > 0, after / before.clamp_min(1e-12), torch.full_like(before, float("nan")))
 
 
 def check_accent_param(param: str) -> str:

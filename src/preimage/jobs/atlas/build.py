@@ -42,7 +42,7 @@ from ...data import Items, list_items
 from ...errors import ConfigError, ImageError, LayerError
 from ...images import resize
 from ...models.loading import ModelInfo
-from ...optimize.accentuate import accentuate
+from ...optimize.accentuate import accentuate, accentuation_gain
 from ...optimize.maximize import maximize
 from ...optimize.presets import get_preset
 from ...representations.cnn import CNNLayer
@@ -101,8 +101,7 @@ class AtlasLayer:
     def gain(self) -> torch.Tensor:
         """(U,) activation after / before the accentuation; NaN where the top image does not activate
         the unit (before <= 0: a ratio says nothing there)."""
-        before, after = self.accent_act[:, 0], self.accent_act[:, 1]
-        return torch.where(before > 0, after / before.clamp_min(1e-12), torch.full_like(before, float("nan")))
+        return accentuation_gain(self.accent_act[:, 0], self.accent_act[:, 1])
 
     @property
     def judged(self) -> bool:
