@@ -57,7 +57,8 @@ Measured on every row's images, quantized to 8 bits (what a PNG keeps):
 Reference images: ``--reference-images`` (default 1000) of the CIFAR-10 test folder, spread evenly
 over it in name order (100 per class). Writes benchmarks/results/featurevis.{json,txt} and, per
 row, images and grids in benchmarks/results/featurevis/<row>/{classes,conv5}/. About 17 minutes on
-one thread (Horama's two rows are 9 of them). ``--rows`` picks rows; ``--part A`` writes
+one thread (Horama's two rows are 9 of them). ``--rows`` picks rows (``--update``: they replace theirs in
+featurevis.json, the other rows kept); ``--part A`` writes
 featurevis_A.json only and ``--merge A,B`` makes the table from such parts (rows split over two
 processes); ``--table-only`` rewrites the .txt from the .json.
 """
@@ -296,7 +297,8 @@ def save_grids(root: Path, row: str, res: dict) -> None:
             (folder / f"unit{i:04d}_s0.png").write_bytes(encode_png(im))
 
 
-LABEL = {"pixel": "pixel (the default until now)", "fourier": "fourier (the default now)"}
+LABEL = {"pixel": "pixel (the default before fourier)", "fourier": "fourier (the default before maco)",
+         "maco": "maco (the default now)"}
 
 
 def table(rows, nat: dict) -> str:
@@ -335,6 +337,8 @@ def main():
     ap.add_argument("--part", help="write featurevis_PART.json only (rows run in two processes)")
     ap.add_argument("--merge", help="PART,PART: the table from parts already written")
     ap.add_argument("--table-only", action="store_true", help="rewrite featurevis.txt from featurevis.json")
+    ap.add_argument("--update", action="store_true",
+                    help="the rows run now replace theirs in featurevis.json; the other rows are kept")
     a = ap.parse_args()
     STEPS = a.steps
     torch.set_num_threads(1)
@@ -356,10 +360,11 @@ def main():
     nat = {"reference": float(spectrum_slope(reference.images).mean()), "photos": float(spectrum_slope(photos).mean())}
     wanted = a.rows.split(",")
     rows = []
-    if a.merge:
-        parts = [json.loads((root / f"featurevis_{p}.json").read_text()) for p in a.merge.split(",")]
+    if a.merge or a.update:
+        names = [f"featurevis_{p}" for p in a.merge.split(",")] if a.merge else ["featurevis"]
+        parts = [json.loads((root / f"{p}.json").read_text()) for p in names]
         byname = {r["row"]: r for part in parts for r in part["rows"]}
-        rows = [byname[n] for n in [r[0] for r in OURS] + PEERS if n in byname]
+        rows = [byname[n] for n in [r[0] for r in OURS] + PEERS if n in byname and not (a.update and n in wanted)]
     for row, preset, param in OURS:
         if row in wanted:
             rows.append(measure(row, ours(root, row, preset, param), ctx))
@@ -371,6 +376,8 @@ def main():
         save_grids(root, row, res)
         rows.append(measure(row, res, ctx))
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "judged"}), flush=True)
+    order = [r[0] for r in OURS] + PEERS
+    rows.sort(key=lambda r: order.index(r["row"]))
     root.mkdir(parents=True, exist_ok=True)
     record = {"threads": 1, "steps": STEPS, "reference": reference.where, "natural_slope": nat, "rows": rows}
     if a.part:

@@ -2,6 +2,7 @@
 parameterizations, per-image transformation robustness, the spectrum slope, ``--param``."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -13,7 +14,8 @@ from preimage.jobs.natural import natural_spectrum
 from preimage.keys import keyed
 from preimage.metrics import spectrum_slope
 from preimage.models import load_model
-from preimage.optimize.featurevis import restyle
+from preimage.optimize.featurevis import CROPS, STEP, photo_spectrum, restyle
+from preimage.optimize.loop import Stage
 from preimage.optimize.maximize import caricature, maximize
 from preimage.optimize.param import FourierParam, MacoParam, frequencies, mean_amplitude_spectrum
 from preimage.optimize.transforms import RandomCrops, apply, robustness
@@ -132,16 +134,39 @@ def test_alexnet_224_shapes_range_and_batch_independence(alexnet_fc8, kind):
     assert float((batch.images[1] - alone.images[0]).abs().max()) < 1e-3
 
 
-def test_fourier_class_images_are_smoother_than_pixel_ones(refnet_fc8):
+@pytest.mark.parametrize("kind", ["fourier", "maco"])
+def test_spectral_class_images_are_smoother_than_pixel_ones(refnet_fc8, kind):
     """Measured at 30 iterations, refnet's ten classes: pixel mean slope +0.22 (+0.06 to +0.39; the
-    noise start still shows), fourier -1.37 (-1.54 to -1.23), maco -1.37; natural photos -1.25."""
+    noise start still shows), fourier -1.37 (-1.54 to -1.23), maco -1.33 (-1.39 to -1.27); natural
+    photos -1.25. maco (the default) needs no spectrum: the photos' is its default."""
     pixel = maximize(refnet_fc8, list(range(10)), iters=30, seed=0, param="pixel", show=False)
-    fourier = maximize(refnet_fc8, list(range(10)), iters=30, seed=0, show=False)     # the default preset's choice
-    assert pixel.param == "pixel" and fourier.param == "fourier"
-    sp, sf = spectrum_slope(pixel.images[:, 0]), spectrum_slope(fourier.images[:, 0])
+    spectral = maximize(refnet_fc8, list(range(10)), iters=30, seed=0, param=None if kind == "maco" else kind,
+                        show=False)
+    assert pixel.param == "pixel" and spectral.param == kind
+    sp, sf = spectrum_slope(pixel.images[:, 0]), spectrum_slope(spectral.images[:, 0])
     assert float(sf.max()) < float(sp.min()) - 0.5
     assert float(sf.mean()) < -0.8 and float(sp.mean()) > -0.3
-    assert (fourier.rank == 1).sum() >= 8
+    assert (spectral.rank == 1).sum() >= 8
+
+
+def test_each_parameterization_has_its_familys_transforms_and_step():
+    """maco: MACO's crops with noise at Adam 0.1 (featurevis.CROPS, STEP); fourier: lucid's chain at 0.05."""
+    spec, _ = natural_spectrum("maco", None, 32)
+    preset = SimpleNamespace(stages=[Stage(10, 0.1)])     # restyle reads the preset's length alone
+    setups = {kind: restyle(preset, kind, (32, 32), None, _keys(2), _keys(2, "x"), spectrum=spec)  # type: ignore[arg-type]
+              for kind in ("fourier", "maco")}
+    crops, = setups["maco"].extra_transforms
+    assert isinstance(crops, RandomCrops) and (crops.box, crops.noise) == CROPS and CROPS == ((0.8, 1.0), 0.05)
+    assert setups["maco"].optimizer.lr == STEP["maco"] == 0.1
+    assert [type(t) for t in setups["fourier"].extra_transforms] == [type(t) for t in robustness((32, 32), _keys(2))]
+    assert setups["fourier"].optimizer.lr == STEP["fourier"] == 0.05
+
+
+def test_maco_defaults_to_the_photos_spectrum(refnet_fc8):
+    spec, _ = natural_spectrum("maco", None, 32)
+    given = maximize(refnet_fc8, [2], iters=3, seed=0, param="maco", spectrum=spec, show=False)
+    default = maximize(refnet_fc8, [2], iters=3, seed=0, param="maco", show=False)
+    assert torch.equal(given.images, default.images) and torch.equal(photo_spectrum(32), spec)
 
 
 def test_caricature_with_fourier_starts_at_the_photo_and_gains():
@@ -186,7 +211,7 @@ def _photo_folder(root):
 @pytest.mark.parametrize("args,needle", [
     (["--param", "wavelet"], "unknown --param"),
     (["--param", "maco", "--spectrum-from", "EMPTY"], "no images"),
-    (["--spectrum-from", "EMPTY"], "--spectrum-from is for --param maco"),
+    (["--param", "fourier", "--spectrum-from", "EMPTY"], "--spectrum-from is for --param maco"),
     (["--param", "pixel", "--spectrum-from", "EMPTY"], "--spectrum-from is for --param maco"),
 ])
 def test_bad_param_input(tmp_path, capsys, verb, args, needle):

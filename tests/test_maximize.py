@@ -98,9 +98,9 @@ def test_maximization_raises_the_unit_and_caricature_gains(tiny_model, photos32)
     assert (c.gain > 1).all() and float(c.images.min()) >= 0 and float(c.images.max()) <= 1
 
 
-def test_the_default_preset_maximizes_in_fourier_and_the_papers_in_pixels(tiny_model):
+def test_the_default_preset_maximizes_with_maco_and_the_papers_in_pixels(tiny_model):
     rep = CNNLayer(tiny_model, "conv2", input_size=16, aliases=tiny_model.preimage_aliases)
-    assert maximize(rep, [1], iters=2, show=False).param == "fourier"
+    assert maximize(rep, [1], iters=2, show=False).param == "maco"      # the photos' spectrum at 16 px
     assert maximize(rep, [1], iters=2, show=False, preset="mv2016").param == "pixel"
     assert maximize(rep, [1], iters=2, show=False, param="pixel").param == "pixel"
 

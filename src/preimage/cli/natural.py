@@ -27,10 +27,10 @@ from .common import add_device, add_model_args, add_run_args, build_rep, command
 def add_param_args(p, default: Optional[str] = "pixel") -> None:
     """``--param`` and ``--spectrum-from`` (checked by the job, so a bad value is one line, exit 2);
     ``default`` None: the preset's choice (``maximize``)."""
-    said = ("default: the preset's - fourier for default, classic and hybrid, pixel for mv2015 and mv2016"
+    said = ("default: the preset's - maco for default, classic and hybrid, pixel for mv2015 and mv2016"
             if default is None else f"default {default}")
-    recipe = ("lucid's recipe (transformation robustness, Adam 0.05 - fourier's falling to 0.005 -, the preset's "
-              "iterations)" if default is None else
+    recipe = ("MACO's random crops with noise, Adam (fourier 0.05 falling to 0.005, maco 0.1) for the preset's "
+              "iterations" if default is None else
               "Adam 0.05 from the photo's own spectrum or phase, without transforms, for the preset's iterations")
     p.add_argument("--param", default=default, metavar="pixel|fourier|maco",
                    help=f"parameterization ({said}): pixel (the preset's own recipe), fourier (lucid: decorrelated "

@@ -22,7 +22,7 @@ from ..models import load_model
 from ..models.classifier import Classifier
 from ..naturalness import QUERIES, interpretability, last_linear, penultimate, plausibility
 from ..optimize.accentuate import ITERS, AccentuationResult, accentuate, check_accent_param
-from ..optimize.featurevis import check_param
+from ..optimize.featurevis import check_param, photo_spectrum
 from ..optimize.maximize import (
     Maximization,
     at_place,
@@ -96,6 +96,8 @@ def natural_spectrum(param: str, spectrum_from: Optional[str], size: int) -> Tup
     check_param_args(param, spectrum_from)
     if param != "maco":
         return None, None
+    if spectrum_from is None:
+        return photo_spectrum(size), "scikit-image photos"
     images, where = natural_images(spectrum_from, size, "--spectrum-from")
     return mean_amplitude_spectrum(images), where
 

@@ -23,7 +23,7 @@ import torch
 from ..errors import ConfigError
 from ..keys import content_key, keyed
 from ..representations.base import Representation
-from .featurevis import CARICATURE_LR, check_param, restyle
+from .featurevis import CARICATURE_LR, check_param, photo_spectrum, restyle
 from .loop import StopRule, rescale_stages
 from .objectives import Context, Objective, Selection
 from .presets import Preset, get_preset
@@ -223,10 +223,11 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
     maximum is not positive (no natural image activates it) is not normalized either: its
     ``normalizer`` is NaN and its ``normalized`` activation the raw one.
 
-    ``param``: ``pixel`` (the preset's own recipe) or ``fourier`` / ``maco`` (lucid's recipe for the
-    preset's iteration count, :func:`preimage.optimize.featurevis.restyle`; ``spectrum``: MACO's
-    magnitude); None: the preset's ``maximize_param`` (``fourier`` for ``default``, ``pixel`` for the
-    papers' presets). Their starts and transform draws also come from ``(seed, unit, sample)`` alone.
+    ``param``: ``pixel`` (the preset's own recipe) or ``fourier`` / ``maco`` (the feature
+    visualization recipe for the preset's iteration count, :func:`preimage.optimize.featurevis.restyle`;
+    ``spectrum``: MACO's magnitude, default :func:`~preimage.optimize.featurevis.photo_spectrum`);
+    None: the preset's ``maximize_param`` (``maco`` for ``default``, ``pixel`` for the papers'
+    presets). Their starts and transform draws also come from ``(seed, unit, sample)`` alone.
 
     ``diversity`` W (needs ``samples`` > 1): adds W x :class:`Diversity` on the unit's layer, which
     couples the samples of a unit (never two units); the result then records each unit's mean
@@ -272,6 +273,8 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
     keys = [keyed(seed, "unit", int(v), k) for v in units for k in range(samples)]
     setup = preset_obj.setup(rep, dummy, Selection(), hw, torch.Generator().manual_seed(int(seed)),
                              data_term=objective, keys=keys)
+    if param == "maco" and spectrum is None:
+        spectrum = photo_spectrum(s)
     if param != "pixel":
         tkeys = ([keyed(seed, "unit", int(v), k, param, "transforms") for v in units for k in range(samples)]
                  if views == 1 else
@@ -337,8 +340,9 @@ def caricature(rep: Representation, images: torch.Tensor, preset: Union[str, Pre
     """Exaggerate what ``rep`` sees in ``images``: start at each photo and maximize its caricature
     objective under the preset's priors; the image stays in the preset's box (or ball).
     ``param`` ``fourier`` / ``maco``: start from the photo's own spectrum (``maco``: its phase, under
-    the natural amplitude ``spectrum``), Adam at :data:`~preimage.optimize.featurevis.CARICATURE_LR`,
-    no transforms (they misalign the objective with the photo's code)."""
+    the natural amplitude ``spectrum``, default the photos' for square images), Adam at
+    :data:`~preimage.optimize.featurevis.CARICATURE_LR`, no transforms (they misalign the objective
+    with the photo's code)."""
     rep.require_differentiable("caricaturization")
     check_param(param)
     x0 = images.to(rep.device)
@@ -349,6 +353,8 @@ def caricature(rep: Representation, images: torch.Tensor, preset: Union[str, Pre
     hw = (int(x0.shape[-2]), int(x0.shape[-1]))
     setup = preset_obj.setup(rep, phi0, Selection(), hw, torch.Generator().manual_seed(int(seed)), init=x0,
                              data_term=objective)
+    if param == "maco" and spectrum is None and hw[0] == hw[1]:
+        spectrum = photo_spectrum(hw[0])
     if param != "pixel":
         tkeys = [keyed(seed, "caricature", param, content_key(im)) for im in x0]
         setup = restyle(setup, param, hw, objective, tkeys, tkeys, init=x0, spectrum=spectrum, device=rep.device,

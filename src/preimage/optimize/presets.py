@@ -242,13 +242,14 @@ class Default(Preset):
     #: channels ended second to fourth at their own center; 0.5 puts all 8 measured units on top at
     #: undiminished activation (BENCHMARKS.md, "Activation maximization")
     contrast = 0.5
-    #: maximization's parameterization (``--param``'s default): lucid's decorrelated 1/f spectrum with
-    #: transformation robustness (and a step falling to a tenth, ``featurevis.LR_FLOOR``). Against the
-    #: pixel recipe on refnet's ten classes and first 64 conv5 channels: spectrum slope -1.07 (pixel
-    #: -0.62; photos -1.25 to -1.47), held-out recognition p 0.946 / 0.949 (pixel 0.92 / 0.84),
-    #: MIS-style score on conv5 0.89 / 0.84 (pixel 0.71 / 0.63), about the same plausibility (0.98 /
-    #: 0.98; pixel 0.99 / 0.96), lucent's seconds per unit (BENCHMARKS.md, "Feature visualization")
-    maximize_param = "fourier"
+    #: maximization's parameterization (``--param``'s default): MACO, the Fourier phase under the
+    #: natural photos' amplitude, seen through random crops with noise (``featurevis.CROPS``, Adam
+    #: 0.1). Against the other recipes on refnet's ten classes and first 64 conv5 channels (seed 0;
+    #: BENCHMARKS.md, "Feature visualization"): spectrum slope -1.31 (photos -1.25 to -1.47; fourier
+    #: -1.07, pixel -0.62), held-out recognition p 0.948 / 0.987 (fourier 0.946 / 0.949, pixel 0.92 /
+    #: 0.84), plausibility 0.98 / 0.99 (fourier 0.98 / 0.98, pixel 0.99 / 0.96), MIS-style score on
+    #: conv5 0.90 / 0.88 (fourier 0.89 / 0.84), 1.33 s per unit (lucent 1.52)
+    maximize_param = "maco"
 
     def __init__(self, lr: Optional[float] = None, iters: int = 300, jitter_frac: Optional[float] = None,
                  tv: Optional[float] = None, noise: float = 0.05, recipe: str = "auto"):

@@ -37,6 +37,11 @@ from .present import register, top_figure
 T = TypeVar("T")
 
 DEMO_IMAGES = ("sample:astronaut", "sample:coffee", "sample:chelsea")
+#: how the natural pre-images' figure names each maximization parameterization
+RECIPES = {"maco": "MACO: only the Fourier phase optimized, under the mean amplitude of natural photos, seen through "
+                   "random crops with noise",
+           "fourier": "a decorrelated 1/f Fourier parameterization seen through random crops with noise, lucid's",
+           "pixel": "gradient ascent on the pixels under the preset's priors"}
 
 
 @dataclass(repr=False)
@@ -287,8 +292,8 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
                 p = torch.softmax(rep(m.images[:, 0]), 1).diagonal()
             rec[f"maximize_{layer}"]["probability"] = [float(v) for v in p]
             line = (f"Each image is what {info.name} finds most like one class ({layer}, the class scores), from a "
-                    f"random start under the default recipe (a decorrelated 1/f Fourier parameterization with "
-                    f"transformation robustness, lucid's); {info.name} gives its own class a probability of "
+                    f"random start under the default recipe ({RECIPES.get(m.param, m.param)}); {info.name} gives its "
+                    f"own class a probability of "
                     f"{float(p.min()):.3f} or more. Shapes and colors are the evidence the classifier counts, bolder "
                     f"than a photo's. The numbers are normalized class scores.{unnormalized}")
         else:
@@ -317,9 +322,10 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
                                       f"raises its layer's response to the photo's own pattern by a factor of at least {low:.2f}."))
     if not parts:
         return "", {}, rec
-    return ("<h2>Natural pre-images</h2><p>The same optimizer and prior, with another goal: instead of matching a "
-            "photo's code, make one unit as strong as possible (activation maximization), or exaggerate what a layer "
-            "already sees in a photo (caricature).</p>" + "".join(parts)), pngs, rec
+    return ("<h2>Natural pre-images</h2><p>Another goal for the same optimization: instead of matching a photo's "
+            "code, make one unit as strong as possible (activation maximization, from a random start in the feature "
+            "visualization recipe named below), or exaggerate what a layer already sees in a photo (caricature, "
+            "from the photo under the inversion's optimizer and prior).</p>" + "".join(parts)), pngs, rec
 
 
 def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str], results):
