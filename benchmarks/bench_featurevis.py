@@ -9,7 +9,8 @@ Rows, each at the preset's default iteration count (300 steps; every peer gets t
 * ours, through the command ``preimage maximize --model refnet --layer fc8 --classes all`` and
   ``--layer conv5 --channels 0:64`` with ``--param P --preset R`` (its output, grid.png included, in
   benchmarks/results/featurevis/<row>/{classes,conv5}/): ``pixel`` (the default preset),
-  ``pixel-mv2016``, ``fourier``, ``maco``;
+  ``pixel-mv2016``, ``fourier``, ``maco``, and ``fourier-crops``: fourier seen through maco's crops with
+  noise (``featurevis.CROPS``) instead of lucid's transforms, patched in for that row;
 * ``lucent``: lucent's ``render_vis`` (torch-lucent 0.1.8) with ``param.image(32, fft=True,
   decorrelate=True)``, its default Adam 0.05, lucent's own transform functions at the magnitudes our
   chain uses at 32 px (``pad(4, constant 0.5), jitter(5), random_scale(0.90-1.10), random_rotate(+-10),
@@ -80,6 +81,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import preimage.optimize.featurevis as fv
 from preimage.cli import main as cli
 from preimage.images import encode_png, load_image
 from preimage.jobs.natural import judge_units, load_judge, load_reference, natural_images, natural_spectrum, unit_activations
@@ -88,11 +90,15 @@ from preimage.models import load_model
 from preimage.models.classifier import Classifier
 from preimage.models.refnet import CIFAR10_CLASSES
 from preimage.optimize.maximize import natural_maxima, unit_values
+from preimage.optimize.transforms import RandomCrops
 from preimage.report.figures import grid
 from preimage.representations import build
 
 OURS = [("pixel", "default", "pixel"), ("pixel-mv2016", "mv2016", "pixel"), ("fourier", "default", "fourier"),
-        ("maco", "default", "maco")]
+        ("fourier-crops", "default", "fourier"), ("maco", "default", "maco")]
+#: rows that are a variant of the package's recipe, patched in for their run only: fourier seen
+#: through maco's crops with noise (``featurevis.CROPS``) instead of lucid's transforms
+VARIANT_ROWS = {"fourier-crops": lambda param, size, keys: [RandomCrops(size, keys, *fv.CROPS)]}
 PEERS = ["lucent", "horama-fourier", "horama-maco"]
 JUDGES = ("cifar-resnet", "cifar-vgg")
 CLASSES = list(range(10))
@@ -101,6 +107,7 @@ STEPS = 300
 #: Horama optimizes one image at a time (about 10 s per unit at 300 steps on one thread here): its rows
 #: take the ten classes and the first 16 conv5 channels, and the table also gives every row's score on those 16
 HORAMA_CHANNELS = 16
+TRANSFORMS_FOR = fv.transforms_for
 
 
 # ---------------------------------------------------------------- the stand-ins
@@ -367,7 +374,11 @@ def main():
         rows = [byname[n] for n in [r[0] for r in OURS] + PEERS if n in byname and not (a.update and n in wanted)]
     for row, preset, param in OURS:
         if row in wanted:
-            rows.append(measure(row, ours(root, row, preset, param), ctx))
+            fv.transforms_for = VARIANT_ROWS.get(row, TRANSFORMS_FOR)
+            try:
+                rows.append(measure(row, ours(root, row, preset, param), ctx))
+            finally:
+                fv.transforms_for = TRANSFORMS_FOR
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "judged"}), flush=True)
     for row in PEERS:
         if row not in wanted:

@@ -11,6 +11,7 @@ import torch
 import preimage
 from preimage.errors import ConfigError, LayerError
 from preimage.hooks import capture
+from preimage.images import load_image, save_image
 from preimage.jobs.attacks import Robustness, Transfer
 from preimage.jobs.inversion import Reconstruction
 from preimage.jobs.natural import UnitImages
@@ -138,3 +139,9 @@ def test_import_shortens_openmps_spin_only_when_it_still_can(env, first, expecte
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**base, **env})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(expected)
+
+
+def test_maximize_takes_the_spectrum_folder(tmp_path):
+    save_image(load_image("sample:coffee", 48), tmp_path / "coffee.png")
+    m = preimage.maximize("refnet", "fc8:3", iters=2, spectrum_from=str(tmp_path), show=False)
+    assert m.to_json()["param"] == "maco" and m.to_json()["spectrum_from"].endswith("(1 images)")

@@ -139,14 +139,15 @@ def maximize(model: ModelLike, layer: str, units: UnitsLike = None, *, samples: 
              position: Optional[Tuple[int, int]] = None, preset=None, iters: Optional[int] = None, seed: int = 0,
              normalize_on: Optional[str] = None, size: Optional[int] = None, mean=None, std=None,
              weights: Optional[str] = None, device=None, show: Optional[bool] = None, param: Optional[str] = None,
-             diversity: Optional[float] = None, views: int = 1) -> UnitImages:
+             diversity: Optional[float] = None, views: int = 1, spectrum_from: Optional[str] = None) -> UnitImages:
     """Images that maximize units of a layer, all as one batch (``preimage maximize``).
 
     The units: ``"conv5:3"``, ``"conv5:0:8"`` (channels 0 to 7), ``"fc8:all"``, or ``layer`` with
     ``units`` (an int, a list, ``range(8)``, ``"3,17"``, ``"0:8"``, ``"all"``). Activations are
     normalized by each unit's maximum over natural photos (``normalize_on``: a folder; default
     the photos scikit-image ships). ``param`` (pixel, fourier, maco; default the preset's),
-    ``diversity`` and ``views`` as the command's ``--param``, ``--diversity``, ``--views``. Returns a
+    ``diversity``, ``views`` and ``spectrum_from`` (a folder whose mean amplitude spectrum maco
+    keeps) as the command's ``--param``, ``--diversity``, ``--views``, ``--spectrum-from``. Returns a
     :class:`~preimage.jobs.natural.UnitImages`."""
     name, sep, spec = layer.partition(":")
     if sep:
@@ -161,7 +162,7 @@ def maximize(model: ModelLike, layer: str, units: UnitsLike = None, *, samples: 
     return maximize_units(rep, _units(units, shape[0]), mode="position" if position else mode, position=position,
                           samples=samples, preset=preset, iters=iters, seed=seed, normalize_on=normalize_on,
                           model=model_name, layer=name, labels=labels, show=show, param=param, diversity=diversity,
-                          views=views)
+                          views=views, spectrum_from=spectrum_from)
 
 
 def project(model: ModelLike, layer: str, images: ImagesLike, *, channel: Optional[int] = None,

@@ -29,8 +29,8 @@ def add_param_args(p, default: Optional[str] = "pixel") -> None:
     ``default`` None: the preset's choice (``maximize``)."""
     said = ("default: the preset's - maco for default, classic and hybrid, pixel for mv2015 and mv2016"
             if default is None else f"default {default}")
-    recipe = ("MACO's random crops with noise, Adam (fourier 0.05 falling to 0.005, maco 0.1) for the preset's "
-              "iterations" if default is None else
+    recipe = ("the preset's iterations - fourier with lucid's transformation robustness and Adam 0.05 falling to "
+              "0.005, maco with MACO's random crops with noise and Adam 0.1" if default is None else
               "Adam 0.05 from the photo's own spectrum or phase, without transforms, for the preset's iterations")
     p.add_argument("--param", default=default, metavar="pixel|fourier|maco",
                    help=f"parameterization ({said}): pixel (the preset's own recipe), fourier (lucid: decorrelated "

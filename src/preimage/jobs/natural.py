@@ -73,7 +73,7 @@ def natural_images(folder: Optional[str], size: int, option: str = "--normalize-
 
 
 def maximize_param(param: Optional[str], preset=None) -> str:
-    """``--param`` for ``maximize``: as given, else the preset's choice (``default``: fourier; the
+    """``--param`` for ``maximize``: as given, else the preset's choice (``default``: maco; the
     papers' presets: pixel)."""
     if param is not None:
         return param

@@ -9,6 +9,7 @@ falling on a cosine to a tenth; maco at 0.1), the data term alone (the sigmoid k
 
 from __future__ import annotations
 
+import functools
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -26,18 +27,22 @@ PARAMS = ("pixel", "fourier", "maco")
 LR = 0.05
 #: Adam's first step per parameterization (maco's on the phase: 0.1 against 0.05, chosen with
 #: :data:`CROPS` below on cifar-resnet's and cifar-vgg's classes, 2 seeds each, judged by the two
-#: networks not visualized: mean p 0.943 -> 0.956; 0.2: 0.957; refnet's, 4 seeds: 0.945 -> 0.958)
+#: networks not visualized: mean p 0.943 -> 0.956; 0.2: 0.957, within the seeds' noise, so the
+#: smaller change; refnet's, 4 seeds: 0.945 -> 0.958)
 STEP = {"fourier": LR, "maco": 0.1}
-#: MACO's crops with noise (Horama's ``optimization_step``: a square crop of 80-100% of the side at
-#: a random place, resized back, Gaussian noise of sd 0.05): maco's transforms, instead of lucid's
+#: MACO's crops with noise (after Horama's ``optimization_step``: a square crop of 80-100% of the
+#: side at a uniformly drawn place, resized back, Gaussian noise of sd 0.05; Horama draws the
+#: center around the middle and adds uniform noise too): maco's transforms, instead of lucid's
 #: robustness (pad, roll, scale, rotate, roll), which fourier keeps. Chosen on cifar-resnet's and
 #: cifar-vgg's ten classes (2 seeds, each judged by the two networks not visualized), mean p: maco
 #: 0.738 -> 0.919 (cifar-resnet's), 0.961 -> 0.967 (cifar-vgg's); then checked on refnet's: 0.851
-#: -> 0.964 (seed 0), 0.945 (4 seeds), the slope kept (-1.33 -> -1.34). Box 0.6-1.0: 0.939 (mean
+#: -> 0.968 (seed 0), 0.945 (4 seeds), the slope kept (-1.33 -> -1.34). Box 0.6-1.0: 0.939 (mean
 #: of the two networks), 0.9-1.0: 0.953; noise 0.02: 0.925, 0.1: 0.944; lucid's robustness and
-#: then the crops: 0.929 on refnet. fourier with the crops (and its cosine): 0.764 -> 0.915 and
-#: 0.949 -> 0.972 on the two, but on refnet's classes p 0.956 -> 0.953 and plausibility by
-#: cifar-resnet 0.98 -> 0.93 (BENCHMARKS.md, "Feature visualization"): fourier keeps lucid's.
+#: then the crops: 0.929 on refnet. fourier with the crops (and its cosine) gained on the two
+#: (seeds 0 and 1: 0.783 -> 0.915, 0.947 -> 0.972) and on refnet's classes (0.950 -> 0.953), but in
+#: the table's run (refnet, seed 0; row fourier-crops in BENCHMARKS.md, "Feature visualization")
+#: its p by cifar-resnet fell 0.946 -> 0.903 and its plausibility 0.98 -> 0.93: fourier keeps
+#: lucid's, as lucid has it.
 #: ``bench_featurevis_variants.py`` (every line in benchmarks/results/featurevis_variants.jsonl).
 CROPS = ((0.8, 1.0), 0.05)
 #: Adam's step falls on a cosine from LR to LR * LR_FLOOR over the run (lucid keeps it constant).
@@ -79,8 +84,19 @@ def transforms_for(param: str, size: Tuple[int, int], keys: Sequence[torch.Gener
 def photo_spectrum(size: int) -> torch.Tensor:
     """MACO's default magnitude at ``size`` px: the mean amplitude spectrum
     (:func:`~preimage.optimize.param.mean_amplitude_spectrum`) of the color photos scikit-image
-    ships, never downloaded."""
+    ships, never downloaded (computed once per size, a copy returned)."""
+    return _photo_spectrum(int(size)).clone()
+
+
+@functools.lru_cache(maxsize=8)
+def _photo_spectrum(size: int) -> torch.Tensor:
     return mean_amplitude_spectrum(torch.stack([load_image(f"sample:{n}", size) for n in PHOTOS]))
+
+
+def recipe_key() -> str:
+    """The constants of the recipe, as a string: what a stored visualization (the atlas's) must
+    match besides its parameterization to be reused."""
+    return f"step {STEP} floor {LR_FLOOR} crops {CROPS} decay {DECAY}"
 
 
 def _draw(keys: Sequence[torch.Generator], fn) -> torch.Tensor:

@@ -40,7 +40,7 @@ DEMO_IMAGES = ("sample:astronaut", "sample:coffee", "sample:chelsea")
 #: how the natural pre-images' figure names each maximization parameterization
 RECIPES = {"maco": "MACO: only the Fourier phase optimized, under the mean amplitude of natural photos, seen through "
                    "random crops with noise",
-           "fourier": "a decorrelated 1/f Fourier parameterization seen through random crops with noise, lucid's",
+           "fourier": "a decorrelated 1/f Fourier parameterization with transformation robustness, lucid's",
            "pixel": "gradient ascent on the pixels under the preset's priors"}
 
 

@@ -43,6 +43,7 @@ from ...errors import ConfigError, ImageError, LayerError
 from ...images import resize
 from ...models.loading import ModelInfo
 from ...optimize.accentuate import accentuate, accentuation_gain
+from ...optimize.featurevis import recipe_key
 from ...optimize.maximize import maximize
 from ...optimize.presets import get_preset
 from ...representations.cnn import CNNLayer
@@ -63,6 +64,7 @@ class Settings:
 
     k: int = 9
     param: str = get_preset("default").maximize_param     # the maximization default (issue 26)
+    recipe: str = dc_field(default_factory=recipe_key)    # its constants: a piece made by another recipe is redone
     iters: int = 128
     samples: int = 1
     diversity: Optional[float] = None
