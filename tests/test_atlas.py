@@ -257,6 +257,17 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, net, capsys, bad):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "net.py"] + (["none"] if bad == "empty" else [])
 
 
+def test_a_size_the_whole_network_refuses_is_one_line_before_the_pass(tmp_path, capsys):
+    """refnet's fc6 takes 32 px alone; the pass runs the network to its classes, so even a conv-only
+    atlas at 48 px is refused up front (it was a traceback from the pass)."""
+    data = _folder(tmp_path / "imgs", n=4)
+    assert main(["atlas", "--model", "refnet", "--data", str(data), "--layers", "conv1", "--size", "48",
+                 "--out", str(tmp_path / "site"), *COMMON]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "48x48 forward pass through the model failed" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs"]
+
+
 def test_default_layers_are_the_units_not_their_bookkeeping(net):
     from preimage.jobs.atlas import default_layers
     from preimage.models import load_model

@@ -162,6 +162,17 @@ def test_each_parameterization_has_its_familys_transforms_and_step():
     assert setups["fourier"].optimizer.lr == STEP["fourier"] == 0.05
 
 
+def test_maco_keeps_an_odd_size():
+    """A real FFT of width 33 keeps 17 columns, as one of width 32 does: the image is 33x33, not 33x32."""
+    rep = CNNLayer.from_info(load_model("refnet"), "conv5", 33)
+    m = maximize(rep, [0], iters=2, seed=0, param="maco", show=False)
+    assert m.images.shape == (1, 1, 3, 33, 33)
+    c = caricature(rep, torch.stack([load_image("sample:chelsea", 33)]), iters=2, param="maco", show=False)
+    assert c.images.shape == (1, 3, 33, 33)
+    with pytest.raises(ValueError, match="no \\(33, 17\\) half spectrum"):
+        MacoParam(torch.zeros(1, 3, 33, 17), photo_spectrum(33), size=(33, 31))
+
+
 def test_maco_defaults_to_the_photos_spectrum(refnet_fc8):
     spec, _ = natural_spectrum("maco", None, 32)
     given = maximize(refnet_fc8, [2], iters=3, seed=0, param="maco", spectrum=spec, show=False)
@@ -197,6 +208,10 @@ def test_maximize_cli_records_param_and_slopes(tmp_path, capsys):
     assert main(["caricature", "sample:chelsea", "--model", "refnet", "--layer", "conv5", "--param", "fourier",
                  "--iters", "2", "--quiet", "--out", str(out2)]) == 0
     assert json.loads((out2 / "results.json").read_text())["param"] == "fourier"
+    out3 = tmp_path / "m"
+    assert main(["caricature", "sample:chelsea", "--model", "refnet", "--layer", "conv5", "--param", "maco",
+                 "--spectrum-from", str(_photo_folder(tmp_path)), "--iters", "2", "--quiet", "--out", str(out3)]) == 0
+    assert json.loads((out3 / "results.json").read_text())["spectrum_from"].endswith("(2 images)")
 
 
 def _photo_folder(root):

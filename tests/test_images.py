@@ -88,8 +88,12 @@ def test_list_images_in_name_order(tmp_path):
     for n in ("b.png", "a.jpg", "c.txt"):
         (tmp_path / n).write_bytes(b"")
     assert [p.name for p in list_images(tmp_path)] == ["a.jpg", "b.png"]
-    with pytest.raises(ImageError):
+    with pytest.raises(ImageError, match="not found"):
         list_images(tmp_path / "none")
+    with pytest.raises(ImageError, match="not a folder"):
+        list_images(tmp_path / "b.png")
+    with pytest.raises(ImageError, match="empty path"):       # not the working directory, searched
+        list_images("", recursive=True)
 
 
 def test_every_listed_sample_loads_offline():

@@ -205,9 +205,11 @@ def save_image(img: torch.Tensor | np.ndarray, path: str | os.PathLike) -> Path:
 
 def list_images(folder: str | os.PathLike, recursive: bool = False) -> List[Path]:
     """Image files in ``folder`` in name order (recursively with ``recursive``)."""
+    if not os.fspath(folder).strip():
+        raise ImageError("the image folder is an empty path")     # Path("") would be the working directory
     root = Path(folder)
     if not root.is_dir():
-        raise ImageError(f"image folder not found: {folder}")
+        raise ImageError(f"image folder not found: {folder}" if not root.exists() else f"not a folder: {folder}")
     it: Iterable[Path] = root.rglob("*") if recursive else root.iterdir()
     files = sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:

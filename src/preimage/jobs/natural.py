@@ -363,10 +363,13 @@ class Caricatures(Shown):
     iterations: int
     seconds: float
     param: str = "pixel"
+    #: where MACO's amplitude spectrum came from (``--param maco``)
+    spectrum_from: Optional[str] = None
 
     def to_json(self) -> Dict:
         return {"model": self.model, "layer": self.layer, "preset": self.preset, "param": self.param, "iters": self.iterations,
                 "seconds": round(self.seconds, 3),
+                **({"spectrum_from": self.spectrum_from} if self.spectrum_from is not None else {}),
                 "images": [{"input": s, "output": f"{i:02d}_{self.labels[i].replace('/', '_')}_caricature.png",
                             "gain": float(self.gain[i])} for i, s in enumerate(self.sources)]}
 
@@ -382,11 +385,11 @@ def caricatures(rep: Representation, sources: Sequence[str], *, preset=None, ite
                 spectrum_from: Optional[str] = None) -> Caricatures:
     if not sources:
         raise ConfigError("no images given")
-    spectrum, _ = natural_spectrum(param, spectrum_from, rep.input_size)
+    spectrum, where = natural_spectrum(param, spectrum_from, rep.input_size)
     x = torch.stack([load_image(s, rep.input_size) for s in sources])
     r = caricature(rep, x, preset or "default", iters, seed, show=show, param=param, spectrum=spectrum)
     return Caricatures(list(sources), labels_for(sources), layer, model, r.images, r.originals, r.gain, r.preset,
-                       r.iterations, r.seconds, r.param)
+                       r.iterations, r.seconds, r.param, where)
 
 
 @dataclass(repr=False)

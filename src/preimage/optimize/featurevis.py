@@ -132,10 +132,10 @@ def restyle(setup: Setup, param: str, size: Tuple[int, int], data_term, keys: Se
         if tuple(spectrum.shape) != (3, h, w // 2 + 1):
             raise ConfigError(f"the amplitude spectrum is {tuple(spectrum.shape)}, not (3, {h}, {w // 2 + 1})")
         if init is not None:
-            p = MacoParam(None, spectrum.to(device), init=init.to(device))
+            p = MacoParam(None, spectrum.to(device), init=init.to(device), size=size)
         else:
             u = _draw(keys, lambda g: torch.randn((1, 3, h, w // 2 + 1), generator=g))
-            p = MacoParam(u.to(device), spectrum.to(device))
+            p = MacoParam(u.to(device), spectrum.to(device), size=size)
     if p.u.shape[0] * views != len(transform_keys):
         raise ConfigError(f"{len(transform_keys)} transform generators for {p.u.shape[0]} images x {views} views")
     total = sum(s.iters for s in setup.stages)

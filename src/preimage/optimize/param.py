@@ -157,14 +157,26 @@ class MacoParam(nn.Module):
     optimized; the amplitude is fixed to ``magnitude`` (3, H, W // 2 + 1), the mean amplitude
     spectrum of natural images (:func:`mean_amplitude_spectrum`). The inverse real FFT is
     standardized per image (zero mean, unit variance over its pixels and channels), recorrelated and
-    squashed by a sigmoid into [0, 1]. ``init``: start from an image's own phase.
+    squashed by a sigmoid into [0, 1]. ``init``: start from an image's own phase. ``size`` (H, W):
+    the image's; by default ``init``'s, else the square one the magnitude fits (a real FFT of width
+    W keeps W // 2 + 1 columns, so an odd and the next even width share them).
     """
 
     magnitude: torch.Tensor
 
-    def __init__(self, u: Optional[torch.Tensor], magnitude: torch.Tensor, init: Optional[torch.Tensor] = None):
+    def __init__(self, u: Optional[torch.Tensor], magnitude: torch.Tensor, init: Optional[torch.Tensor] = None,
+                 size: Optional[Tuple[int, int]] = None):
         super().__init__()
-        self.size = (int(magnitude.shape[-2]), 2 * (int(magnitude.shape[-1]) - 1))
+        h, cols = int(magnitude.shape[-2]), int(magnitude.shape[-1])
+        if size is not None:
+            hw = (int(size[0]), int(size[1]))
+        elif init is not None:
+            hw = (int(init.shape[-2]), int(init.shape[-1]))
+        else:
+            hw = (h, h if h // 2 + 1 == cols else 2 * (cols - 1))
+        if (hw[0], hw[1] // 2 + 1) != (h, cols):
+            raise ValueError(f"a {hw[0]}x{hw[1]} image has no ({h}, {cols}) half spectrum")
+        self.size = hw
         if init is not None:
             z = decorrelate(_logit(init.detach().float()))
             u = torch.angle(torch.fft.rfft2(z - z.mean(dim=(-2, -1), keepdim=True), norm="ortho"))

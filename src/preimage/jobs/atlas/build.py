@@ -46,7 +46,7 @@ from ...optimize.accentuate import accentuate, accentuation_gain
 from ...optimize.featurevis import recipe_key
 from ...optimize.maximize import maximize
 from ...optimize.presets import get_preset
-from ...representations.cnn import CNNLayer
+from ...representations.cnn import CNNLayer, probe_layers
 from ...results import Shown
 from ...trainkit import agree, gather, read_safetensors, save_safetensors
 from .stats import LayerStream, Pass, merge_passes, stats_pass
@@ -322,7 +322,9 @@ def share(items: Items, rank: int, world: int) -> torch.Tensor:
 
 
 def check_layers(info: ModelInfo, layers: Sequence[str], size: int) -> Dict[str, Tuple[int, ...]]:
-    """Each layer's output shape (C, H, W) or (C,); one clear line for a layer that is not there."""
+    """Each layer's output shape (C, H, W) or (C,); one clear line for a layer that is not there, or
+    for a size the whole network refuses (the pass runs it to the end, for the classes)."""
+    probe_layers(info.module, size, info.aliases, info.mean, info.std)
     shapes = {}
     for name in layers:
         try:
