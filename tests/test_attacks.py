@@ -122,8 +122,10 @@ def _crops(n=96):
 
 
 def test_fgsm_and_pgd_agree_with_foolbox(refnet):
+    """32 photo crops (96 before, compared by accuracy): both attacks' images equal foolbox's, pixel
+    for pixel (measured: PGD's largest difference 0.0 after 10 steps)."""
     fb = pytest.importorskip("foolbox", reason="foolbox is not installed (the test extras install it)")
-    x = _crops()
+    x = _crops(32)
     y = refnet(x).argmax(1).detach()
     fmodel = fb.PyTorchModel(refnet.eval(), bounds=(0, 1))
     eps = 2 / 255
@@ -132,10 +134,9 @@ def test_fgsm_and_pgd_agree_with_foolbox(refnet):
     attack = fb.attacks.LinfPGD(steps=10, abs_stepsize=2.5 * eps / 10, random_start=False)
     _, theirs, _ = attack(fmodel, x, y, epsilons=eps)
     ours = pgd(refnet, x, y, eps, steps=10, random_start=False)
+    assert float((ours - theirs).abs().max()) <= 1e-6
     with torch.no_grad():
-        acc_theirs = float((refnet(theirs).argmax(1) == y).float().mean())
-        acc_ours = float((refnet(ours).argmax(1) == y).float().mean())
-    assert abs(acc_ours - acc_theirs) <= 0.01, (acc_ours, acc_theirs)
+        assert bool((refnet(ours).argmax(1) != y).any())        # the attack did something
 
 
 def test_attack_reports_what_the_layers_see(tmp_path, capsys):
