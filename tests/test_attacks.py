@@ -123,7 +123,8 @@ def _crops(n=96):
 
 def test_fgsm_and_pgd_agree_with_foolbox(refnet):
     """32 photo crops (96 before, compared by accuracy): both attacks' images equal foolbox's, pixel
-    for pixel (measured: PGD's largest difference 0.0 after 10 steps)."""
+    for pixel (measured here: PGD's largest difference 0.0 after 10 steps; a gradient element at
+    zero could take the other sign on another CPU, so PGD may differ in a few pixels there)."""
     fb = pytest.importorskip("foolbox", reason="foolbox is not installed (the test extras install it)")
     x = _crops(32)
     y = refnet(x).argmax(1).detach()
@@ -134,9 +135,10 @@ def test_fgsm_and_pgd_agree_with_foolbox(refnet):
     attack = fb.attacks.LinfPGD(steps=10, abs_stepsize=2.5 * eps / 10, random_start=False)
     _, theirs, _ = attack(fmodel, x, y, epsilons=eps)
     ours = pgd(refnet, x, y, eps, steps=10, random_start=False)
-    assert float((ours - theirs).abs().max()) <= 1e-6
+    assert float(((ours - theirs).abs() > 1e-6).float().mean()) <= 1e-3
     with torch.no_grad():
-        assert bool((refnet(ours).argmax(1) != y).any())        # the attack did something
+        flipped_ours, flipped_theirs = refnet(ours).argmax(1) != y, refnet(theirs).argmax(1) != y
+    assert bool(flipped_ours.any()) and int((flipped_ours != flipped_theirs).sum()) <= 1
 
 
 def test_attack_reports_what_the_layers_see(tmp_path, capsys):
