@@ -76,6 +76,7 @@ import tempfile
 import time
 import types
 from pathlib import Path
+from typing import Dict, List
 
 import numpy as np
 import torch
@@ -104,6 +105,7 @@ JUDGES = ("cifar-resnet", "cifar-vgg")
 CLASSES = list(range(10))
 CHANNELS = list(range(64))
 STEPS = 300
+SEED = 0
 #: Horama optimizes one image at a time (about 10 s per unit at 300 steps on one thread here): its rows
 #: take the ten classes and the first 16 conv5 channels, and the table also gives every row's score on those 16
 HORAMA_CHANNELS = 16
@@ -173,9 +175,9 @@ def ours(root: Path, row: str, preset: str, param: str) -> dict:
     out = {}
     for what, args in (("classes", ["--layer", "fc8", "--classes", "all"]),
                        ("conv5", ["--layer", "conv5", "--channels", f"0:{len(CHANNELS)}"])):
-        folder = root / "featurevis" / row / what
+        folder = root / "featurevis" / (row if SEED == 0 else f"{row}-seed{SEED}") / what
         assert cli(["--threads", "1", "maximize", "--model", "refnet", *args, "--param", param, "--preset", preset, "--iters", str(STEPS),
-                    "--quiet", "--force", "--out", str(folder)]) == 0, row
+                    "--seed", str(SEED), "--quiet", "--force", "--out", str(folder)]) == 0, row
         rec = json.loads((folder / "results.json").read_text())
         x = torch.stack([load_image(str(folder / u["output"]), 32) for u in rec["units"]])
         out[what] = (x, rec["seconds"] / len(rec["units"]))
@@ -333,8 +335,30 @@ def table(rows, nat: dict) -> str:
     return "\n".join(lines)
 
 
+def summarize(root: Path, parts: List[str]) -> str:
+    """Per row, the recognition p and the plausibility (same class of 10 nearest) of each judge, as
+    mean (min-max) over the parts given (one seed each, ``--seed S --part P``; ``table``: the
+    table's own run, seed 0)."""
+    rows: Dict[str, Dict[str, List[float]]] = {}
+    for part in parts:
+        for r in json.loads((root / ("featurevis.json" if part == "table" else f"featurevis_{part}.json")).read_text())["rows"]:
+            got = rows.setdefault(r["row"], {})
+            for j in JUDGES:
+                got.setdefault(f"p {j}", []).append(r["recognition"][j]["mean_p"])
+                got.setdefault(f"plausibility {j}", []).append(r["judged"][j]["plausibility"]["same_class_of_k_nearest"])
+            got.setdefault("class slope", []).append(r["slope_classes"]["mean"])
+    cols = [f"p {j}" for j in JUDGES] + [f"plausibility {j}" for j in JUDGES] + ["class slope"]
+    lines = [f"| row | {' | '.join(cols)} |", "|---" * (len(cols) + 1) + "|"]
+    for name, got in sorted(rows.items(), key=lambda kv: len(kv[1]["class slope"]), reverse=True):
+        if len(got["class slope"]) < 2:        # a row of one run (the table's peers)
+            continue
+        cells = [f"{sum(v) / len(v):.3f} ({min(v):.3f}-{max(v):.3f})" for v in (got[c] for c in cols)]
+        lines.append(f"| {name} ({len(got[cols[0]])} seeds) | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
 def main():
-    global STEPS
+    global STEPS, SEED
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--reference", default="/work/shared/data/cifar10/test")
@@ -344,12 +368,19 @@ def main():
     ap.add_argument("--part", help="write featurevis_PART.json only (rows run in two processes)")
     ap.add_argument("--merge", help="PART,PART: the table from parts already written")
     ap.add_argument("--table-only", action="store_true", help="rewrite featurevis.txt from featurevis.json")
+    ap.add_argument("--seed", type=int, default=SEED, help="our rows' seed (not 0: needs --part; images in <row>-seedS/)")
+    ap.add_argument("--summarize", metavar="PART,PART", help="p and plausibility over parts of other seeds")
     ap.add_argument("--update", action="store_true",
                     help="the rows run now replace theirs in featurevis.json; the other rows are kept")
     a = ap.parse_args()
-    STEPS = a.steps
+    STEPS, SEED = a.steps, a.seed
+    if SEED != 0 and not a.part:
+        ap.error("--seed other than 0 writes a part (--part P), not the table")
     torch.set_num_threads(1)
     root = Path(a.out)
+    if a.summarize:
+        print(summarize(root, a.summarize.split(",")))
+        return
     if a.table_only:
         rec = json.loads((root / "featurevis.json").read_text())
         (root / "featurevis.txt").write_text(table(rec["rows"], rec["natural_slope"]) + "\n")
