@@ -111,7 +111,8 @@ def restyle(setup: Setup, param: str, size: Tuple[int, int], data_term, keys: Se
     (``robust``, :func:`transforms_for`; their draws from ``transform_keys``, one generator per
     image), Adam at ``lr`` (default :data:`STEP`) and one stage of the preset's length, the step
     falling on a cosine to ``lr * lr_floor`` (default :data:`LR_FLOOR`). Starts: from ``keys`` (one
-    per image) or ``init`` (N, 3, H, W) images. ``spectrum``: MACO's magnitude (3, H, W // 2 + 1).
+    per image) or ``init`` (N, 3, H, W) images. ``spectrum``: MACO's magnitude (3, H, W // 2 + 1);
+    None: :func:`photo_spectrum` (square sizes).
     ``views``: each image seen ``views`` times per step (:class:`~preimage.optimize.transforms.Views`;
     ``transform_keys`` then holds one generator per image and view, image-major, and ``data_term``
     must average the views)."""
@@ -128,7 +129,10 @@ def restyle(setup: Setup, param: str, size: Tuple[int, int], data_term, keys: Se
             p = FourierParam(u.to(device), size, DECAY)
     else:
         if spectrum is None:
-            raise ConfigError("--param maco needs the natural images' amplitude spectrum")
+            if h != w:
+                raise ConfigError(f"--param maco at {h}x{w} needs the natural images' amplitude spectrum (the "
+                                  "default, the bundled photos', is square)")
+            spectrum = photo_spectrum(h)
         if tuple(spectrum.shape) != (3, h, w // 2 + 1):
             raise ConfigError(f"the amplitude spectrum is {tuple(spectrum.shape)}, not (3, {h}, {w // 2 + 1})")
         if init is not None:

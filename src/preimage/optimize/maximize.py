@@ -23,7 +23,7 @@ import torch
 from ..errors import ConfigError
 from ..keys import content_key, keyed
 from ..representations.base import Representation
-from .featurevis import CARICATURE_LR, check_param, photo_spectrum, restyle
+from .featurevis import CARICATURE_LR, check_param, restyle
 from .loop import StopRule, rescale_stages
 from .objectives import Context, Objective, Selection
 from .presets import Preset, get_preset
@@ -273,8 +273,6 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
     keys = [keyed(seed, "unit", int(v), k) for v in units for k in range(samples)]
     setup = preset_obj.setup(rep, dummy, Selection(), hw, torch.Generator().manual_seed(int(seed)),
                              data_term=objective, keys=keys)
-    if param == "maco" and spectrum is None:
-        spectrum = photo_spectrum(s)
     if param != "pixel":
         tkeys = ([keyed(seed, "unit", int(v), k, param, "transforms") for v in units for k in range(samples)]
                  if views == 1 else
@@ -353,8 +351,6 @@ def caricature(rep: Representation, images: torch.Tensor, preset: Union[str, Pre
     hw = (int(x0.shape[-2]), int(x0.shape[-1]))
     setup = preset_obj.setup(rep, phi0, Selection(), hw, torch.Generator().manual_seed(int(seed)), init=x0,
                              data_term=objective)
-    if param == "maco" and spectrum is None and hw[0] == hw[1]:
-        spectrum = photo_spectrum(hw[0])
     if param != "pixel":
         tkeys = [keyed(seed, "caricature", param, content_key(im)) for im in x0]
         setup = restyle(setup, param, hw, objective, tkeys, tkeys, init=x0, spectrum=spectrum, device=rep.device,
