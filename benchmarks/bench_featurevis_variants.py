@@ -19,7 +19,8 @@ the step, its schedule and the transforms itself, so ``base`` is the recipe as i
 * ``lr0.1`` ... ``lr1``: a constant step of 0.1 ... 1 instead of 0.05;
 * ``crops``: MACO's crops with noise (80-100% of the side, noise sd 0.05) instead of lucid's
   robustness; ``crops-b0.6`` / ``crops-b0.9``: of 60-100% / 90-100%; ``crops-n0.02`` / ``crops-n0.1``:
-  noise 0.02 / 0.1; ``robcrops``: lucid's robustness, then the crops (``crops+lr0.1`` is what ``STEP``
+  noise 0.02 / 0.1; ``flip+``: a left-right mirror with probability 1/2 before the rest (the
+  three networks were trained with mirrored images); ``robcrops``: lucid's robustness, then the crops (``crops+lr0.1`` is what ``STEP``
   and ``CROPS`` now make the default for maco);
 * ``stdphase``: Horama's standardized phase (per image) in MacoParam;
   combinations joined by ``+``.
@@ -41,7 +42,7 @@ from preimage.metrics import spectrum_slope
 from preimage.models import load_model
 from preimage.optimize.loop import Stage
 from preimage.optimize.param import MacoParam, recorrelate
-from preimage.optimize.transforms import Pad, RandomCrops, RandomRotate, RandomScale, RandomShift, Resize
+from preimage.optimize.transforms import Pad, PerImage, RandomCrops, RandomRotate, RandomScale, RandomShift, Resize
 from preimage.representations import CNNLayer
 
 ORIG_RESTYLE, ORIG_ROBUSTNESS, ORIG_DECAY = fv.restyle, fv.robustness, fv.DECAY
@@ -67,6 +68,21 @@ def crops_with(box, noise):
 
 def robust_crops(size, keys):
     return [*ORIG_ROBUSTNESS(size, keys), RandomCrops(size, keys, (0.8, 1.0), 0.05)]
+
+
+class RandomFlip(PerImage):
+    """Each image mirrored left-right with probability 1/2, drawn from its own generator."""
+
+    def __call__(self, x, random=True):
+        if not random:
+            return x
+        self._check(x)
+        return torch.cat([x[i:i + 1].flip(-1) if float(torch.rand((), generator=g)) < 0.5 else x[i:i + 1]
+                          for i, g in enumerate(self.keys)])
+
+
+def flipped(rob):
+    return lambda size, keys: [RandomFlip(keys), *rob(size, keys)]
 
 
 ORIG_MACO_IMAGE = MacoParam.image
@@ -109,6 +125,7 @@ VARIANTS = {
     "crops+lrcos+decay1.75": {"rob": crops, "lrdecay": 0.1, "decay": 1.75},
     "crops-b0.9+lr0.1": {"rob": crops_with((0.9, 1.0), 0.05), "lr": 0.1},
     "crops-b0.9+lr0.2": {"rob": crops_with((0.9, 1.0), 0.05), "lr": 0.2},
+    "flip+crops+lr0.1": {"rob": flipped(crops), "lr": 0.1},
     "stdphase+lr1": {"stdphase": True, "lr": 1.0},
     "stdphase+lr0.5": {"stdphase": True, "lr": 0.5},
     "stdphase+lr1+crops": {"stdphase": True, "lr": 1.0, "rob": crops},
