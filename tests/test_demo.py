@@ -45,3 +45,32 @@ def test_demo_on_refnet_shows_the_bundled_inverters_beside_optimization(tmp_path
     # after 5 iterations the reconstructions are still about the gray start: the report says from where
     first = next(l["layer"] for l in r["layers"] if l["image_error_mean"] >= 0.95 * gray)
     assert f"From {first} on, the reconstructions are no nearer the photos than a flat gray image" in page
+
+
+def test_demo_maximizes_each_unit_once_and_its_figures_are_the_atlas(tmp_path, capsys, monkeypatch):
+    """Issue 25, item 3: the deepest conv layer's visualizations and top patches come from the demo's
+    atlas, not from a second maximization and a second pass."""
+    import preimage.jobs.atlas.build as build
+    import preimage.report.demo as demo
+
+    done = []
+
+    def counting(real):
+        def wrapped(rep, units, *a, **k):
+            done.extend((rep.layer, int(u)) for u in units)
+            return real(rep, units, *a, **k)
+        return wrapped
+
+    monkeypatch.setattr(build, "maximize", counting(build.maximize))
+    monkeypatch.setattr(demo, "maximize", counting(demo.maximize))
+    out = tmp_path / "demo"
+    assert main(["demo", "--model", TINY, "--images", "sample:coffee", "--iters", "4", "--out", str(out),
+                 "--quiet"]) == 0, capsys.readouterr().err
+    assert len(done) == len(set(done)) and ("conv3", 0) in done
+    r = json.loads((out / "results.json").read_text())
+    shown = r["natural"]["maximize_conv3"]
+    assert shown["normalized_by"] == "photo crops (the atlas's)" and r["atlas"]["iters"] == 4
+    assert len(shown["units"]) == r["atlas"]["units"] and (out / "atlas" / "layers" / "conv3.html").is_file()
+    # the DeconvNet figure's patches are the atlas's top images: their activations, strongest first
+    tops = r["deconvnet"]["top_activation"]
+    assert len(tops) == len(shown["units"]) and all(row == sorted(row, reverse=True) for row in tops)

@@ -16,23 +16,22 @@ import torch
 
 from .. import metrics
 from ..attacks import Classifier, outcome, pgd
-from ..data import TensorItems, TensorStream
+from ..data import TensorItems
 from ..errors import WeightsError
 from ..images import PHOTOS, amplified_difference, encode_png, labels_for, load_image, to_grayscale
-from ..jobs.atlas import Settings, atlas, slug
+from ..jobs.atlas import AtlasLayer, Settings, atlas, slug
 from ..jobs.attacks import layers_see
 from ..jobs.inversion import default_layers, invert_grayscale, layer_sweep
 from ..jobs.natural import natural_images
-from ..jobs.projection import top_activations
 from ..learned import decode, find_bundled
 from ..models.loading import ModelInfo
-from ..optimize.maximize import caricature, maximize, natural_maxima
-from ..optimize.presets import get_preset
+from ..optimize.maximize import caricature, maximize, natural_maxima, unit_ranks
+from ..optimize.presets import Default, get_preset
 from ..representations import HOG, CNNLayer, glyphs
 from ..results import Shown
 from . import atlas_site, html, layers_page
 from .figures import grid
-from .present import register, top_figure
+from .present import register
 
 T = TypeVar("T")
 
@@ -110,10 +109,12 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     hog_html, hog_png, hog_rec = clock("hog", lambda: _hog_section(sources, names, seed, iters, show))
     learned_html, learned_png, learned_rec = clock("trained inverters",
                                                    lambda: _learned_section(info, images, names, results))
+    # the atlas of the deepest conv layer first: its visualizations and top patches are also the
+    # natural pre-images' channel figure and the DeconvNet figure (issue 25: nothing computed twice)
+    atlas_html, atlas_pages, atlas_rec, deepest = clock("atlas", lambda: _atlas_section(info, layers, seed, iters))
     natural_html, natural_pngs, natural_rec = clock("natural pre-images", lambda: _natural_section(
-        info, images, names, layers, iters, seed, show))
-    deconv_html, deconv_png, deconv_rec = clock("deconvnet", lambda: _deconvnet_section(info, layers))
-    atlas_html, atlas_pages, atlas_rec = clock("atlas", lambda: _atlas_section(info, layers, seed, iters))
+        info, images, names, layers, iters, seed, show, deepest=deepest))
+    deconv_html, deconv_png, deconv_rec = clock("deconvnet", lambda: _deconvnet_section(deepest))
     adv_html, adv_png, adv_rec = clock("adversarial", lambda: _adversarial_section(info, images[:1], names[:1], layers,
                                                                                     seed))
     seconds = time.time() - t0
@@ -200,24 +201,39 @@ def _photo_crops(s: int) -> Tuple[List[torch.Tensor], List[str]]:
     return crops, names
 
 
-#: the demo's atlas: the deepest conv layer's first channels over the photo crops
+#: the demo's atlas: the deepest conv layer's first channels over the photo crops, with as many top
+#: patches as the DeconvNet figure shows
 ATLAS_CHANNELS = 8
+TOP_K = 9
+
+
+@dataclass
+class _Deepest:
+    """The demo's atlas of its deepest conv layer, as the other sections read it."""
+
+    layer: str
+    atlas: AtlasLayer
+    crops: torch.Tensor            # (N, 3, s, s) the photo crops the atlas ran over
+    param: str                     # the visualizations' parameterization
 
 
 def _atlas_section(info: ModelInfo, layers: Sequence[str], seed: int, iters: Optional[int] = None):
     """A small atlas (the deepest conv layer's first channels, over the crops of the photos) in
-    ``atlas/``, linked from the report (``iters``: the demo's, for the visualizations and half as
-    many for the accentuations; default the atlas's own)."""
+    ``atlas/``, linked from the report. Its visualizations use the maximization's own iterations (the
+    demo's ``iters`` where given), as the natural pre-images' figure shows them; the accentuations half
+    as many where ``iters`` is given (default the atlas's own). Returns the section, its pages, its
+    record and the :class:`_Deepest` the other sections reuse (None without a conv layer)."""
     convs = [lay for lay in layers if lay.startswith("conv")]
     if not convs:
-        return "", {}, {}
+        return "", {}, {}, None
     crops, names = _photo_crops(info.input_size)
     layer = convs[-1]
-    settings = Settings(k=6, seed=seed)
+    settings = Settings(k=TOP_K, seed=seed, iters=iters if iters is not None else Default().iters)
     if iters is not None:
-        settings.iters, settings.accent_iters = iters, max(1, iters // 2)
-    r = atlas(info, TensorItems(torch.stack(crops), names), [layer], None,
-              {layer: list(range(ATLAS_CHANNELS))}, settings, show=False)
+        settings.accent_iters = max(1, iters // 2)
+    stack = torch.stack(crops)
+    r = atlas(info, TensorItems(stack, names), [layer], None, {layer: list(range(ATLAS_CHANNELS))}, settings,
+              show=False)
     pages = {f"atlas/{k}": v for k, v in atlas_site.site(r).items()}
     a = r.layers[layer]
     text = (f"<h2>Atlas: every unit of {layer}, browsable</h2><p>A small atlas of {html.esc(info.name)}: the first "
@@ -225,38 +241,49 @@ def _atlas_section(info: ModelInfo, layers: Sequence[str], seed: int, iters: Opt
             "and least activating crops with their projections, its histogram, the classes it pushes up and down "
             f"and an accentuation. <a href=\"atlas/layers/{slug(layer)}.html\">Open the atlas of {layer}</a> "
             "(<code>preimage atlas</code> makes one for any network, layer and folder).</p>")
-    return text, pages, {"layer": layer, "units": len(a.units), "images": r.images,
-                         "site_files": len(pages), "site_bytes": sum(len(v) for v in pages.values())}
+    return text, pages, {"layer": layer, "units": len(a.units), "images": r.images, "iters": settings.iters,
+                         "site_files": len(pages), "site_bytes": sum(len(v) for v in pages.values())}, \
+        _Deepest(layer, a, stack, settings.param)
 
 
-def _deconvnet_section(info: ModelInfo, layers: Sequence[str], channels: int = 8, k: int = 9):
-    """Zeiler & Fergus's figure for the deepest conv layer: the top-k patches of the first channels
-    among crops of the scikit-image photos, beside their DeconvNet projections."""
+def _deconvnet_section(deepest: Optional[_Deepest]):
+    """Zeiler & Fergus's figure for the deepest conv layer: the top-k patches of its first channels
+    among crops of the scikit-image photos, beside their DeconvNet projections - read from the demo's
+    atlas, which found and projected them."""
 
-    convs = [lay for lay in layers if lay.startswith("conv")]
-    if not convs:
+    if deepest is None:
         return "", None, {}
-    s = info.input_size
-    crops, names = _photo_crops(s)
-    layer = convs[-1]
-    rep = CNNLayer.from_info(info, layer, s)
-    n_ch = min(channels, rep.output_shape(s)[0])
-    t = top_activations(info, rep, TensorStream(torch.stack(crops), names), list(range(n_ch)), k)
-    png = top_figure(t)
-    text = (f"<h2>DeconvNet: what excites {layer}</h2><p>For each of the first {n_ch} channels of {layer}, the {k} "
-            f"patches (its {t.field}-pixel receptive field) among {len(crops)} crops of the scikit-image photos where "
+    a, layer, crops = deepest.atlas, deepest.layer, deepest.crops
+    k, field = int(a.boxes.shape[1]), a.field
+    rows, labels = [], []
+    for j, c in enumerate(a.units):
+        patches, projections = [], []
+        for n, i in enumerate(a.stream.top.index[c]):
+            # the receptive field clipped to the crop; the atlas keeps its projection in the cell's corner
+            t, left, b, r = (int(v) for v in a.boxes[j, n])
+            patches.append(crops[int(i)][:, t:b, left:r])
+            projections.append(a.proj[j, n, :, :b - t, :r - left].float() / 255)
+        rows.append([*patches, None, *projections])
+        labels.append(f"ch {c}")
+    cols = [f"top {i + 1}" for i in range(k)] + [""] + [f"proj. {i + 1}" for i in range(k)]
+    png = encode_png(grid(rows, cols, labels, min_side=48))
+    text = (f"<h2>DeconvNet: what excites {layer}</h2><p>For each of the first {len(a.units)} channels of {layer}, the "
+            f"{k} patches (its {field}-pixel receptive field) among {len(crops)} crops of the scikit-image photos where "
             "it responds most, and on the right each patch's activation projected back to pixels by the DeconvNet "
             "(unpooling with the recorded switches, rectification, transposed filters: Zeiler &amp; Fergus). "
             "Gray is zero; the projection shows which edges and colors in the patch the channel answers to.</p>"
             + html.figure(png, f"Rows: channels of {layer}. Left: top patches; right: their projections."))
-    return text, png, {"layer": layer, "crops": len(crops), "receptive_field": t.field,
-                       "top_activation": [[float(v) for v in row] for row in t.values]}
+    return text, png, {"layer": layer, "crops": len(crops), "receptive_field": field,
+                       "top_activation": [[float(v) for v in a.stream.top.values[c]] for c in a.units]}
 
 
 def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str], layers: Sequence[str],
-                     iters: Optional[int], seed: int, show: Optional[bool] = None, channels: int = 8):
+                     iters: Optional[int], seed: int, show: Optional[bool] = None, channels: int = 8,
+                     deepest: Optional[_Deepest] = None):
     """Natural pre-images (IJCV 2016): the units of the deepest conv layer and the class logits
-    maximized, and caricatures of the photos at three depths. Layers the network lacks are skipped."""
+    maximized, and caricatures of the photos at three depths. Layers the network lacks are skipped.
+    ``deepest``: the demo's atlas of the deepest conv layer, whose visualizations are that layer's
+    figure (normalized by the photo crops the atlas ran over) instead of a second maximization."""
 
     def rep_for(layer):
         return CNNLayer.from_info(info, layer)
@@ -272,30 +299,49 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
         if layer is None or not units:
             continue
         rep = rep_for(layer)
-        n_out = rep.output_shape(info.input_size)[0]
-        units = [u for u in units if u < n_out]
-        m = maximize(rep, units, normalizers=natural_maxima(rep, nat), iters=iters, seed=seed, show=show)
+        shared = deepest is not None and what == "channels" and deepest.layer == layer
+        if shared:
+            assert deepest is not None
+            a = deepest.atlas
+            units = list(a.units)
+            vis = a.vis[:, 0].float() / 255
+            normalized, normalizer = a.normalized[:, 0], a.stream.top.values[units, 0]
+            with torch.no_grad():
+                rank = unit_ranks(rep(vis), torch.tensor(units))
+            has, param = (normalizer > 0).tolist(), deepest.param
+        else:
+            n_out = rep.output_shape(info.input_size)[0]
+            units = [u for u in units if u < n_out]
+            m = maximize(rep, units, normalizers=natural_maxima(rep, nat), iters=iters, seed=seed, show=show)
+            vis, normalized, normalizer, rank = m.images[:, 0], m.normalized[:, 0], m.normalizer, m.rank[:, 0]
+            has, param = m.has_normalizer.tolist(), m.param
         labels = [f"{info.classes[u]}" if what == "classes" and info.classes else f"ch {u}" for u in units]
-        has = m.has_normalizer.tolist()
-        cells = [f"{lab} {float(v):.1f}" + ("" if ok else " raw") for lab, v, ok in zip(labels, m.normalized[:, 0], has)]
-        png = encode_png(grid([list(m.images[:, 0])], None, None, min_side=96, cell_labels=[cells]))
+        cells = [f"{lab} {float(v):.1f}" + ("" if ok else " raw") for lab, v, ok in zip(labels, normalized, has)]
+        png = encode_png(grid([list(vis)], None, None, min_side=96, cell_labels=[cells]))
         pngs[f"maximize_{layer}.png"] = png
-        rec[f"maximize_{layer}"] = {"units": units, "normalized_activation": [float(v) for v in m.normalized[:, 0]],
-                                    "normalizer": [float(v) if ok else None for v, ok in zip(m.normalizer, has)],
-                                    "rank": [int(v) for v in m.rank[:, 0]], "param": m.param}
+        rec[f"maximize_{layer}"] = {"units": units, "normalized_activation": [float(v) for v in normalized],
+                                    "normalizer": [float(v) if ok else None for v, ok in zip(normalizer, has)],
+                                    "normalized_by": "photo crops (the atlas's)" if shared else "scikit-image photos",
+                                    "rank": [int(v) for v in rank], "param": param}
         raw = [lab for lab, ok in zip(labels, has) if not ok]
-        unnormalized = (f" No scikit-image photo activates {', '.join(raw)}: {'its' if len(raw) == 1 else 'their'} "
-                        f"number is the raw activation (marked raw)." if raw else "")
-        top = sum(int(r == 1) for r in m.rank[:, 0])
+        unnormalized = (f" No {'photo crop' if shared else 'scikit-image photo'} activates {', '.join(raw)}: "
+                        f"{'its' if len(raw) == 1 else 'their'} number is the raw activation (marked raw)." if raw else "")
+        top = sum(int(r == 1) for r in rank)
         if what == "classes":
             with torch.no_grad():
-                p = torch.softmax(rep(m.images[:, 0]), 1).diagonal()
+                p = torch.softmax(rep(vis), 1).diagonal()
             rec[f"maximize_{layer}"]["probability"] = [float(v) for v in p]
             line = (f"Each image is what {info.name} finds most like one class ({layer}, the class scores), from a "
-                    f"random start under the default recipe ({RECIPES.get(m.param, m.param)}); {info.name} gives its "
+                    f"random start under the default recipe ({RECIPES.get(param, param)}); {info.name} gives its "
                     f"own class a probability of "
                     f"{float(p.min()):.3f} or more. Shapes and colors are the evidence the classifier counts, bolder "
                     f"than a photo's. The numbers are normalized class scores.{unnormalized}")
+        elif shared:
+            assert deepest is not None
+            line = (f"The first {len(units)} channels of {layer}, each maximized at the center of its map (the atlas's "
+                    f"visualizations, below). The numbers are activations divided by the channel's largest on the "
+                    f"{len(deepest.crops)} crops of the scikit-image photos (1 = as strong as the strongest crop); "
+                    f"{top} of {len(units)} are the strongest channel at that place in their own image.{unnormalized}")
         else:
             line = (f"The first {len(units)} channels of {layer}, each maximized at the center of its map. The numbers "
                     f"are activations divided by the channel's largest on the scikit-image photos (1 = as strong as the "
