@@ -5,7 +5,8 @@
 
 Runs, timing each and never stopping at the first failure:
 
-* every command that takes ``--device`` (invert, maximize, caricature, accentuate) on refnet with
+* every command that takes ``--device`` (invert, maximize, caricature, accentuate, and the demo at
+  its full settings, whose numbers are its layers' mean feature errors) on refnet with
   ``--device DEV`` and again on the CPU, and compares their numbers (feature error, normalized
   activation, gain): the same seed on another device may round differently, so the check reports
   the largest difference rather than asserting equality;
@@ -37,10 +38,11 @@ COMMANDS = {
     "accentuate": ["accentuate", *PHOTOS, "--model", "refnet", "--layer", "conv5", "--channel", "45", "--iters", "100"],
     "invert-alexnet-224": ["invert", "sample:astronaut", "--model", "alexnet", "--random-weights", "--layer", "conv3",
                            "--size", "224", "--iters", "30"],
+    "demo": ["demo"],
 }
 #: the numbers compared between the two devices, per command: the key of each image's record
 NUMBERS = {"invert": "feature_error", "invert-alexnet-224": "feature_error", "caricature": "gain",
-           "accentuate": "gain", "maximize": "normalized_activation"}
+           "accentuate": "gain", "maximize": "normalized_activation", "demo": "feature_error_mean"}
 
 
 def run(args, out: Path, env) -> dict:
@@ -50,7 +52,8 @@ def run(args, out: Path, env) -> dict:
     rec = {"seconds": round(time.perf_counter() - t0, 2), "rc": r.returncode, "error": r.stderr.strip()[-2000:] or None}
     if r.returncode == 0 and (out / "results.json").is_file():
         res = json.loads((out / "results.json").read_text())
-        rec["numbers"] = [im.get(key) for im in res.get("images", res.get("units", []))
+        items = res["layers"] if args[0] == "demo" else res.get("images", res.get("units", []))
+        rec["numbers"] = [im.get(key) for im in items
                           for key in (NUMBERS.get(args[0]),) if isinstance(im, dict)]
     return rec
 

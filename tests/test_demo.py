@@ -2,6 +2,8 @@ import json
 import re
 from pathlib import Path
 
+import torch
+
 from preimage.cli import main
 from preimage.images import load_image
 
@@ -25,6 +27,7 @@ def test_demo_writes_a_self_contained_report(tmp_path, capsys):
     assert (out / "layers.png").is_file() and (out / "errors.png").is_file() and (out / "hog.png").is_file()
     assert "<h2>HOG</h2>" in page and len(r["hog"]["feature_error"]) == 2
     assert r["learned"] == [] and "Trained inverters" not in page  # no bundled inverter fits TinyNet
+    assert r["device"] == "cpu"
 
 
 def test_demo_on_refnet_shows_the_bundled_inverters_beside_optimization(tmp_path, capsys):
@@ -74,3 +77,12 @@ def test_demo_maximizes_each_unit_once_and_its_figures_are_the_atlas(tmp_path, c
     # the DeconvNet figure's patches are the atlas's top images: their activations, strongest first
     tops = r["deconvnet"]["top_activation"]
     assert len(tops) == len(shown["units"]) and all(row == sorted(row, reverse=True) for row in tops)
+
+
+def test_demo_device_is_checked_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "demo"
+    missing = "cuda" if not torch.cuda.is_available() else "cuda:99"
+    assert main(["demo", "--model", TINY, "--device", missing, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--device" in err and not out.exists()
+    assert main(["demo", "--model", TINY, "--device", "tpu", "--out", str(out)]) == 2 and not out.exists()

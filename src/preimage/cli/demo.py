@@ -6,7 +6,7 @@ import argparse
 
 from ..parsing import parse_list
 from ..report.demo import DEMO_IMAGES, run_demo
-from .common import add_run_args, command, finish, load_model, output
+from .common import add_device, add_run_args, command, device, finish, load_model, output
 
 
 def _options(p):
@@ -19,16 +19,19 @@ def _options(p):
     p.add_argument("--images", nargs="+", default=list(DEMO_IMAGES), help="images (default: three scikit-image photos)")
     p.add_argument("--layers", help="comma-separated layers (default: conv1 ... fc8)")
     add_run_args(p, "preimage-demo", "iterations per layer (default: the preset's)")
+    add_device(p)
 
 
 @command("demo", "invert three photos from every layer of the bundled network and write an HTML report",
          "preimage demo --out preimage-demo", _options)
 def cmd_demo(a):
     info = load_model(a)
-    cmd = "preimage demo" + (f" --model {a.model}" if a.model != "refnet" else "")
+    dev = device(a)       # checked before --out is claimed
+    cmd = ("preimage demo" + (f" --model {a.model}" if a.model != "refnet" else "")
+           + (f" --device {a.device}" if a.device else ""))
     with output(a, "demo") as out:
         demo = run_demo(info, a.images, parse_list(a.layers, "--layers") if a.layers is not None else None, preset=a.preset or "default",
-                        iters=a.iters, seed=a.seed, command=cmd)
+                        iters=a.iters, seed=a.seed, command=cmd, device=dev)
         site = [n for n in demo.pages if n.startswith("atlas/")]
         figures = [n for n in demo.pages if n != "report.html" and not n.startswith("atlas/")]
         finish(out, demo, f"wrote {a.out}/report.html, " + ", ".join(figures)

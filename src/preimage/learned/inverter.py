@@ -215,7 +215,8 @@ def bundled_inverters() -> Dict[str, Path]:
 
 
 def find_bundled(rep: Representation, size: Optional[int] = None) -> Inverter:
-    """The bundled inverter for ``rep`` (at ``size``), or a :class:`WeightsError` listing what ships."""
+    """The bundled inverter for ``rep`` (at ``size``), on ``rep``'s device, or a :class:`WeightsError`
+    listing what ships."""
     found, want = [], rep.spec()
     for p in bundled_inverters().values():
         _, meta = read_safetensors(p, header_only=True)  # tensors load for the match only
@@ -223,7 +224,7 @@ def find_bundled(rep: Representation, size: Optional[int] = None) -> Inverter:
         spec = file_spec(meta)
         found.append(f"{describe(spec) if spec.get('kind') != 'cnn' else meta.get('name')}@{image_size}px")
         if _matches(spec, want) and (size is None or image_size == size):
-            return load_inverter(p, rep, image_size)
+            return load_inverter(p, rep, image_size, device=rep.device)
     label = f"{rep.name} ({describe(want)})" if want.get("kind") == "cnn" else describe(want)
     raise WeightsError(f"no bundled inverter for {label}" + (f" at {size} px" if size else "") +
                        f"; bundled: {', '.join(found) or 'none'}; pass --inverter FILE "

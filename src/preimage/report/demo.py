@@ -18,6 +18,7 @@ from .. import metrics
 from ..attacks import Classifier, outcome, pgd
 from ..data import TensorItems
 from ..errors import WeightsError
+from ..hooks import device_of
 from ..images import PHOTOS, amplified_difference, encode_png, labels_for, load_image, to_grayscale
 from ..jobs.atlas import AtlasLayer, Settings, atlas, slug
 from ..jobs.attacks import layers_see
@@ -95,18 +96,22 @@ class _Sections:
 
 def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Optional[Sequence[str]] = None,
              preset="default", iters: Optional[int] = None, seed: int = 0, command: str = "preimage demo",
-             show: Optional[bool] = None) -> Demo:
+             show: Optional[bool] = None, device: Optional[str | torch.device] = None) -> Demo:
+    """The demo of ``info``'s network on ``sources``. ``device``: where every section computes (the
+    network is moved there; default: where it is); the figures and the record are made on the CPU."""
 
     preset = get_preset(preset)
     size = info.input_size
+    dev = torch.device(device) if device is not None else device_of(info.module)
+    info.module.to(dev)
     images = torch.stack([load_image(s, size) for s in sources])
     layers = list(layers) if layers else default_layers(info)
     names = labels_for(sources)
     t0 = time.time()
     clock = _Sections()
-    results = clock("layer sweep", lambda: layer_sweep(info, images, layers, preset=preset, iters=iters, seed=seed,
-                                                        show=show))
-    hog_html, hog_png, hog_rec = clock("hog", lambda: _hog_section(sources, names, seed, iters, show))
+    results = clock("layer sweep", lambda: layer_sweep(info, images.to(dev), layers, preset=preset, iters=iters,
+                                                        seed=seed, show=show))
+    hog_html, hog_png, hog_rec = clock("hog", lambda: _hog_section(sources, names, seed, iters, show, device=dev))
     learned_html, learned_png, learned_rec = clock("trained inverters",
                                                    lambda: _learned_section(info, images, names, results))
     # the atlas of the deepest conv layer first: its visualizations and top patches are also the
@@ -115,8 +120,8 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     natural_html, natural_pngs, natural_rec = clock("natural pre-images", lambda: _natural_section(
         info, images, names, layers, iters, seed, show, deepest=deepest))
     deconv_html, deconv_png, deconv_rec = clock("deconvnet", lambda: _deconvnet_section(deepest))
-    adv_html, adv_png, adv_rec = clock("adversarial", lambda: _adversarial_section(info, images[:1], names[:1], layers,
-                                                                                    seed))
+    adv_html, adv_png, adv_rec = clock("adversarial", lambda: _adversarial_section(info, images[:1].to(dev), names[:1],
+                                                                                    layers, seed))
     seconds = time.time() - t0
     meta = (f"model {info.name}, input {size}x{size}, preset {preset.name}, {results[0].iterations} iterations "
             f"per layer, seed {seed}, {seconds:.0f} s in all. Command: {command}")
@@ -135,7 +140,7 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     pages["hog.png"] = hog_png
     if learned_png is not None:
         pages["learned.png"] = learned_png
-    record = {"model": info.name, "preset": preset.name, "iters": results[0].iterations, "size": size,
+    record = {"model": info.name, "preset": preset.name, "iters": results[0].iterations, "size": size, "device": str(dev),
               "seconds": round(seconds, 2), "section_seconds": clock.seconds, "images": list(sources),
               "layers": [{"layer": r.layer, "path": r.path, "shape": list(r.shape), "stride": r.stride,
                           "feature_error": [float(v) for v in r.feature_error],
@@ -170,8 +175,9 @@ def _adversarial_section(info: ModelInfo, x: torch.Tensor, names: Sequence[str],
     adv = pgd(clf, x, y, 8 / 255, 10, seed=seed)
     o = outcome(clf, x, adv, y)
     seen = layers_see(info, x, adv, usable)
+    x, adv = x.cpu(), adv.cpu()
     row = [x[0], adv[0], amplified_difference(x[0], adv[0])]
-    decoded = [im[0] for lay in seen["layers"] for im in seen["decoded"][lay["layer"]]]
+    decoded = [im[0].cpu() for lay in seen["layers"] for im in seen["decoded"][lay["layer"]]]
     cols = ["photo", "adversarial", "difference (amplified)"] + [f"{lay['layer']} {w}" for lay in seen["layers"]
                                                              for w in ("clean", "adversarial")]
     png = encode_png(grid([row + decoded], cols, names, min_side=96))
@@ -307,7 +313,7 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
             vis = a.vis[:, 0].float() / 255
             normalized, normalizer = a.normalized[:, 0], a.stream.top.values[units, 0]
             with torch.no_grad():
-                rank = unit_ranks(rep(vis), torch.tensor(units))
+                rank = unit_ranks(rep(vis.to(rep.device)), torch.tensor(units, device=rep.device)).cpu()
             has, param = (normalizer > 0).tolist(), deepest.param
         else:
             n_out = rep.output_shape(info.input_size)[0]
@@ -329,7 +335,7 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
         top = sum(int(r == 1) for r in rank)
         if what == "classes":
             with torch.no_grad():
-                p = torch.softmax(rep(vis), 1).diagonal()
+                p = torch.softmax(rep(vis.to(rep.device)), 1).diagonal().cpu()
             rec[f"maximize_{layer}"]["probability"] = [float(v) for v in p]
             line = (f"Each image is what {info.name} finds most like one class ({layer}, the class scores), from a "
                     f"random start under the default recipe ({RECIPES.get(param, param)}); {info.name} gives its "
@@ -386,7 +392,7 @@ def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
         except WeightsError:
             return None
         out = decode(rep, inv, images)
-        rec = out.images[:, 0]
+        rec = out.images[:, 0].cpu()
         fe = [float(v) for v in out.feature_error[:, 0]]
         ie = [float(v) for v in metrics.image_error(rec, images)]
         return {"layer": layer, "inverter": Path(inv.path or "").name, "feature_error": fe, "image_error": ie,
@@ -438,13 +444,13 @@ def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
     return section, png, recs
 
 
-def _hog_section(sources, names, seed, iters, show=None, size=128):
-    """Grayscale photos, their HOG glyphs and the default inversion."""
+def _hog_section(sources, names, seed, iters, show=None, size=128, device: Optional[torch.device] = None):
+    """Grayscale photos, their HOG glyphs and the default inversion (computed on ``device``)."""
 
     rep = HOG()
     x = torch.stack([to_grayscale(load_image(s, size)) for s in sources])
-    g = invert_grayscale(rep, x, iters=iters, seed=seed, batch=len(sources), show=show)
-    phi0, rec, fe, ie = g.phi0, g.reconstructions, g.feature_error, g.image_error
+    g = invert_grayscale(rep, x.to(device or "cpu"), iters=iters, seed=seed, batch=len(sources), show=show)
+    phi0, rec, fe, ie = (t.cpu() for t in (g.phi0, g.reconstructions, g.feature_error, g.image_error))
     rows = [[x[i], glyphs(phi0[i], 8), rec[i]] for i in range(len(sources))]
     png = encode_png(grid(rows, ["grayscale", "HOG glyphs", "from HOG"], names, min_side=size))
     section = ("<h2>HOG</h2><p>The same photos in grayscale, inverted from HOG (8-pixel cells, 27 numbers per cell) "

@@ -41,7 +41,8 @@ def default_layers(info: ModelInfo) -> List[str]:
 def layer_sweep(info: ModelInfo, images: torch.Tensor, layers: Optional[Sequence[str]] = None,
                 preset: str = "default", iters: Optional[int] = None, seed: int = 0,
                 show: Optional[bool] = None) -> List[LayerResult]:
-    """Invert ``images`` from each layer in turn (all images of a layer in one batched run)."""
+    """Invert ``images`` from each layer in turn (all images of a layer in one batched run), where
+    ``info``'s network is; the results are on the CPU."""
     layers = list(layers) if layers else default_layers(info)
     out: List[LayerResult] = []
     size = images.shape[-1]
@@ -50,6 +51,7 @@ def layer_sweep(info: ModelInfo, images: torch.Tensor, layers: Optional[Sequence
         res = invert(rep, images, preset=preset, iters=iters, seed=seed, show=show)
         m = res.image_metrics()
         out.append(LayerResult(layer, rep.path, type(rep.target).__name__, tuple(rep.probed_shape or ()),
-                               rep.stride, res.images[:, 0], res.feature_error[:, 0], m["image_error"][:, 0],
-                               m["psnr"][:, 0], m["ssim"][:, 0], res.seconds, res.iterations))
+                               rep.stride, res.images[:, 0].cpu(), res.feature_error[:, 0].cpu(),
+                               m["image_error"][:, 0].cpu(), m["psnr"][:, 0].cpu(), m["ssim"][:, 0].cpu(), res.seconds,
+                               res.iterations))
     return out
