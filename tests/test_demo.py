@@ -17,7 +17,7 @@ def test_demo_writes_a_self_contained_report(tmp_path, capsys):
                  "--out", str(out), "--quiet"])
     assert code == 0, capsys.readouterr().err
     r = json.loads((out / "results.json").read_text())
-    assert [l["layer"] for l in r["layers"]] == ["conv1", "conv2", "conv3"]  # TinyNet's conv aliases
+    assert [l["layer"] for l in r["layers"]] == ["conv1", "conv2", "conv3", "fc"]  # TinyNet's unit-bearing aliases
     assert all(len(l["feature_error"]) == 2 for l in r["layers"])
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 2
@@ -86,3 +86,25 @@ def test_demo_device_is_checked_before_anything_is_written(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--device" in err and not out.exists()
     assert main(["demo", "--model", TINY, "--device", "tpu", "--out", str(out)]) == 2 and not out.exists()
+
+
+def test_demo_of_a_resnet_sweeps_its_stages_and_draws_classes_only_from_its_output(tmp_path, capsys):
+    """A network named otherwise than conv/fc: the sweep reads its modules (stem, stages, logits, not the
+    blocks inside the stages), the atlas takes its deepest spatial stage, and the class figure comes from
+    the layer that gives the network's output (cifar-vgg's fc1 is a hidden layer, not its classes)."""
+    from preimage.jobs.inversion import default_layers
+    from preimage.models import load_model
+
+    assert default_layers(load_model("cifar-resnet")) == ["conv1", "stage1", "stage2", "stage3", "logits"]
+    out = tmp_path / "demo"
+    assert main(["demo", "--model", "cifar-resnet", "--images", "sample:coffee", "--iters", "3", "--out", str(out),
+                 "--quiet"]) == 0, capsys.readouterr().err
+    r = json.loads((out / "results.json").read_text())
+    assert r["atlas"]["layer"] == "stage3" and r["deconvnet"]["layer"] == "stage3"
+    assert set(r["natural"]) == {"maximize_stage3", "maximize_logits", "caricature_gain"}
+    assert len(r["natural"]["maximize_logits"]["probability"]) == 10
+    out = tmp_path / "vgg"
+    assert main(["demo", "--model", "cifar-vgg", "--images", "sample:coffee", "--layers", "conv3_2,fc1", "--iters", "3",
+                 "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    r = json.loads((out / "results.json").read_text())
+    assert "maximize_fc1" not in r["natural"] and set(r["natural"]["caricature_gain"]) == {"conv3_2", "fc1"}

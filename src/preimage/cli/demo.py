@@ -17,7 +17,8 @@ def _options(p):
     p.add_argument("--random-weights", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--images", nargs="+", default=list(DEMO_IMAGES), help="images (default: three scikit-image photos)")
-    p.add_argument("--layers", help="comma-separated layers (default: conv1 ... fc8)")
+    p.add_argument("--layers", help="comma-separated layers (default: the network's unit-bearing layers, nested ones "
+                                    "left out: refnet conv1 ... fc8, a ResNet its stem, stages and logits)")
     add_run_args(p, "preimage-demo", "iterations per layer (default: the preset's)")
     add_device(p)
 

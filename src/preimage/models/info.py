@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from safetensors.torch import load_file
@@ -27,6 +27,34 @@ class ModelInfo:
     aliases: Dict[str, str] = field(default_factory=dict)
     classes: Optional[Tuple[str, ...]] = None
 
+
+
+def _bookkeeping(m: nn.Module) -> bool:
+    """A normalization, activation, pooling, dropout, flatten or identity module: the same units as
+    the layer before it, seen again."""
+    mod = type(m).__module__
+    return mod.startswith("torch.nn.modules.") and mod.rsplit(".", 1)[-1] in (
+        "batchnorm", "normalization", "activation", "pooling", "dropout", "flatten", "linear") and \
+        not isinstance(m, (nn.Linear, nn.Bilinear))
+
+
+def main_layers(info: ModelInfo, nested: bool = True) -> List[str]:
+    """The layers worth showing when none are named, in the model's order (its modules' order). With
+    aliases: every alias but those of normalization, activation, pooling and dropout modules (refnet:
+    conv1 ... conv5, fc6, fc7, fc8; a ResNet: its stem, stages and blocks, logits); ``nested=False``
+    also leaves out an alias inside another one shown (a ResNet's blocks inside its stages). Without
+    aliases: the convolutions and linear layers, by module path."""
+    modules = list(info.module.named_modules())
+    order = {n: i for i, (n, _) in enumerate(modules)}
+    named = dict(modules)
+    if not info.aliases:
+        return [n for n, m in modules if n and isinstance(m, (nn.Conv2d, nn.Linear))]
+    shown = sorted(((a, p) for a, p in info.aliases.items() if p in named and not _bookkeeping(named[p])),
+                   key=lambda ap: order[ap[1]])
+    if not nested:
+        paths = [p for _, p in shown]
+        shown = [(a, p) for a, p in shown if not any(p != q and p.startswith(q + ".") for q in paths)]
+    return [a for a, _ in shown]
 
 def read_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
     """Read a weights file safely: safetensors, or a torch checkpoint with ``weights_only=True``."""

@@ -114,11 +114,12 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     hog_html, hog_png, hog_rec = clock("hog", lambda: _hog_section(sources, names, seed, iters, show, device=dev))
     learned_html, learned_png, learned_rec = clock("trained inverters",
                                                    lambda: _learned_section(info, images, names, results))
-    # the atlas of the deepest conv layer first: its visualizations and top patches are also the
+    # the atlas of the deepest spatial layer first: its visualizations and top patches are also the
     # natural pre-images' channel figure and the DeconvNet figure (issue 25: nothing computed twice)
-    atlas_html, atlas_pages, atlas_rec, deepest = clock("atlas", lambda: _atlas_section(info, layers, seed, iters))
+    spatial = [r.layer for r in results if len(r.shape) == 3]      # the swept layers with a (C, H, W) map
+    atlas_html, atlas_pages, atlas_rec, deepest = clock("atlas", lambda: _atlas_section(info, spatial, seed, iters))
     natural_html, natural_pngs, natural_rec = clock("natural pre-images", lambda: _natural_section(
-        info, images, names, layers, iters, seed, show, deepest=deepest))
+        info, images, names, spatial, layers[-1], iters, seed, show, deepest=deepest))
     deconv_html, deconv_png, deconv_rec = clock("deconvnet", lambda: _deconvnet_section(deepest))
     adv_html, adv_png, adv_rec = clock("adversarial", lambda: _adversarial_section(info, images[:1].to(dev), names[:1],
                                                                                     layers, seed))
@@ -207,7 +208,7 @@ def _photo_crops(s: int) -> Tuple[List[torch.Tensor], List[str]]:
     return crops, names
 
 
-#: the demo's atlas: the deepest conv layer's first channels over the photo crops, with as many top
+#: the demo's atlas: the first channels of the deepest swept layer with a spatial map, over the photo crops, with as many top
 #: patches as the DeconvNet figure shows
 ATLAS_CHANNELS = 8
 TOP_K = 9
@@ -215,7 +216,7 @@ TOP_K = 9
 
 @dataclass
 class _Deepest:
-    """The demo's atlas of its deepest conv layer, as the other sections read it."""
+    """The demo's atlas of its deepest spatial layer, as the other sections read it."""
 
     layer: str
     atlas: AtlasLayer
@@ -223,17 +224,16 @@ class _Deepest:
     param: str                     # the visualizations' parameterization
 
 
-def _atlas_section(info: ModelInfo, layers: Sequence[str], seed: int, iters: Optional[int] = None):
-    """A small atlas (the deepest conv layer's first channels, over the crops of the photos) in
+def _atlas_section(info: ModelInfo, spatial: Sequence[str], seed: int, iters: Optional[int] = None):
+    """A small atlas (the deepest layer with a spatial map, its first channels, over the crops of the photos) in
     ``atlas/``, linked from the report. Its visualizations use the maximization's own iterations (the
     demo's ``iters`` where given), as the natural pre-images' figure shows them; the accentuations half
     as many where ``iters`` is given (default the atlas's own). Returns the section, its pages, its
-    record and the :class:`_Deepest` the other sections reuse (None without a conv layer)."""
-    convs = [lay for lay in layers if lay.startswith("conv")]
-    if not convs:
+    record and the :class:`_Deepest` the other sections reuse (None without a spatial layer)."""
+    if not spatial:
         return "", {}, {}, None
     crops, names = _photo_crops(info.input_size)
-    layer = convs[-1]
+    layer = spatial[-1]
     settings = Settings(k=TOP_K, seed=seed, iters=iters if iters is not None else Default().iters)
     if iters is not None:
         settings.accent_iters = max(1, iters // 2)
@@ -253,7 +253,7 @@ def _atlas_section(info: ModelInfo, layers: Sequence[str], seed: int, iters: Opt
 
 
 def _deconvnet_section(deepest: Optional[_Deepest]):
-    """Zeiler & Fergus's figure for the deepest conv layer: the top-k patches of its first channels
+    """Zeiler & Fergus's figure for the deepest spatial layer: the top-k patches of its first channels
     among crops of the scikit-image photos, beside their DeconvNet projections - read from the demo's
     atlas, which found and projected them."""
 
@@ -283,24 +283,24 @@ def _deconvnet_section(deepest: Optional[_Deepest]):
                        "top_activation": [[float(v) for v in a.stream.top.values[c]] for c in a.units]}
 
 
-def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str], layers: Sequence[str],
+def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str], spatial: Sequence[str], last: str,
                      iters: Optional[int], seed: int, show: Optional[bool] = None, channels: int = 8,
                      deepest: Optional[_Deepest] = None):
-    """Natural pre-images (IJCV 2016): the units of the deepest conv layer and the class logits
-    maximized, and caricatures of the photos at three depths. Layers the network lacks are skipped.
-    ``deepest``: the demo's atlas of the deepest conv layer, whose visualizations are that layer's
+    """Natural pre-images (IJCV 2016): the units of the deepest swept layer with a spatial map and,
+    where the last swept layer is the network's output (its class scores), the classes maximized;
+    caricatures of the photos at three depths (the third spatial layer, the deepest, the last).
+    ``deepest``: the demo's atlas of the deepest spatial layer, whose visualizations are that layer's
     figure (normalized by the photo crops the atlas ran over) instead of a second maximization."""
 
     def rep_for(layer):
         return CNNLayer.from_info(info, layer)
 
-    convs = [lay for lay in layers if lay.startswith("conv")]
-    logits = layers[-1] if layers else None
+    logits = last if info.classes and _gives_the_output(info, last) else None
     nat, _ = natural_images(None, info.input_size)
     parts: list = []
     pngs: dict = {}
     rec: dict = {}
-    for layer, units, what in ((convs[-1] if convs else None, list(range(channels)), "channels"),
+    for layer, units, what in ((spatial[-1] if spatial else None, list(range(channels)), "channels"),
                                (logits, list(range(len(info.classes))) if info.classes else [], "classes")):
         if layer is None or not units:
             continue
@@ -354,7 +354,7 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
                     f"strongest photo); {top} of {len(units)} are the strongest channel at that place in their own image."
                     f"{unnormalized}")
         parts.append(html.figure(png, line))
-    car_layers = [lay for lay in (convs[2] if len(convs) > 2 else None, convs[-1] if convs else None, logits) if lay]
+    car_layers = [lay for lay in (spatial[2] if len(spatial) > 2 else None, spatial[-1] if spatial else None, last) if lay]
     car_layers = list(dict.fromkeys(car_layers))
     if car_layers:
         rows = [[images[i]] for i in range(len(names))]
@@ -378,6 +378,15 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
             "code, make one unit as strong as possible (activation maximization, from a random start in the feature "
             "visualization recipe named below), or exaggerate what a layer already sees in a photo (caricature, "
             "from the photo under the inversion's optimizer and prior).</p>" + "".join(parts)), pngs, rec
+
+
+def _gives_the_output(info: ModelInfo, layer: str) -> bool:
+    """Whether ``layer``'s output is the network's own (its class scores), on two random images."""
+    x = torch.rand(2, 3, info.input_size, info.input_size, generator=torch.Generator().manual_seed(0))
+    x = x.to(device_of(info.module))
+    with torch.no_grad():
+        f, y = CNNLayer.from_info(info, layer)(x), Classifier.from_info(info)(x)
+    return f.shape == y.shape and torch.allclose(f, y, rtol=1e-4, atol=1e-5)
 
 
 def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str], results):

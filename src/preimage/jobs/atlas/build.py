@@ -41,6 +41,7 @@ from ...backward.project import crop_box, field_of, place_of, project_batch, to_
 from ...data import Items, list_items
 from ...errors import ConfigError, ImageError, LayerError
 from ...images import resize
+from ...models.info import main_layers
 from ...models.loading import ModelInfo
 from ...optimize.accentuate import accentuate, accentuation_gain
 from ...optimize.featurevis import recipe_key
@@ -339,24 +340,10 @@ def check_layers(info: ModelInfo, layers: Sequence[str], size: int) -> Dict[str,
     return shapes
 
 
-def _bookkeeping(m: torch.nn.Module) -> bool:
-    """A normalization, activation, pooling, dropout, flatten or identity module: the same units as
-    the layer before it, seen again."""
-    mod = type(m).__module__
-    return mod.startswith("torch.nn.modules.") and mod.rsplit(".", 1)[-1] in (
-        "batchnorm", "normalization", "activation", "pooling", "dropout", "flatten", "linear") and \
-        not isinstance(m, (torch.nn.Linear, torch.nn.Bilinear))
-
-
 def default_layers(info: ModelInfo) -> List[str]:
-    """The layers an atlas shows when none are named. With aliases: every alias but those of
-    normalization, activation, pooling and dropout modules (refnet: conv1 ... conv5, fc6, fc7, fc8;
-    a ResNet: its stem, stages and blocks, logits). Without: the convolutions and linear layers, by
-    module path. In the model's order."""
-    named = dict(info.module.named_modules())
-    if info.aliases:
-        return [a for a, path in info.aliases.items() if path in named and not _bookkeeping(named[path])]
-    return [n for n, m in named.items() if n and isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    """The layers an atlas shows when none are named: :func:`~preimage.models.info.main_layers`, every
+    unit-bearing alias, nested ones included (a ResNet's stages and their blocks)."""
+    return main_layers(info)
 
 
 def _relative_names(names: List[str]) -> List[str]:

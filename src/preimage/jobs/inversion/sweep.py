@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 import torch
 
 from ... import progress
+from ...models.info import main_layers
 from ...models.loading import ModelInfo
 from ...optimize import invert
 from ...representations import CNNLayer
@@ -31,11 +31,10 @@ class LayerResult:
 
 
 def default_layers(info: ModelInfo) -> List[str]:
-    """The model's conv and fc aliases in order (conv1 ... conv5, fc6 ... fc8), else every leaf module."""
-    named = [a for a in info.aliases if re.fullmatch(r"(conv\d+(_\d+)?|fc\d+)", a)]
-    if named:
-        return named
-    return [n for n, m in info.module.named_modules() if n and not list(m.children())]
+    """The layers a sweep inverts when none are named: :func:`~preimage.models.info.main_layers`
+    without nested aliases (refnet: conv1 ... conv5, fc6 ... fc8; a ResNet: its stem, stages and
+    logits, not the blocks inside the stages)."""
+    return main_layers(info, nested=False)
 
 
 def layer_sweep(info: ModelInfo, images: torch.Tensor, layers: Optional[Sequence[str]] = None,
