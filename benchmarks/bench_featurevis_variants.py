@@ -19,8 +19,9 @@ the step, its schedule and the transforms itself, so ``base`` is the recipe as i
 * ``lr0.1`` ... ``lr1``: a constant step of 0.1 ... 1 instead of 0.05;
 * ``crops``: MACO's crops with noise (80-100% of the side, noise sd 0.05) instead of lucid's
   robustness; ``crops-b0.6`` / ``crops-b0.9``: of 60-100% / 90-100%; ``crops-n0.02`` / ``crops-n0.1``:
-  noise 0.02 / 0.1; ``flip+``: a left-right mirror with probability 1/2 before the rest (the
-  three networks were trained with mirrored images); ``robcrops``: lucid's robustness, then the crops (``crops+lr0.1`` is what ``STEP``
+  noise 0.02 / 0.1; ``flip+crops+lr0.1``: a left-right mirror with probability 1/2 (from the
+  image's own generator, which the crops then continue) before ``crops+lr0.1`` (the three networks
+  were trained with mirrored images); ``robcrops``: lucid's robustness, then the crops (``crops+lr0.1`` is what ``STEP``
   and ``CROPS`` now make the default for maco);
 * ``stdphase``: Horama's standardized phase (per image) in MacoParam;
   combinations joined by ``+``.

@@ -41,6 +41,7 @@ INVERT = ["invert", "sample:coffee", "--model", TINY, "--layer", "conv2", "--ite
     (["--size", "-32"], "--size"),
     (["--device", "cuda:7"], "cuda"),
     (["--device", "banana"], "banana"),
+    (["--device", "mps"], "float64"),
     (["--std", "inf,1,1"], "finite"),
     (["--mean", "nan,nan,nan"], "finite"),
     (["--std", "0,1,1"], "positive"),
@@ -48,6 +49,16 @@ INVERT = ["invert", "sample:coffee", "--model", TINY, "--layer", "conv2", "--ite
 def test_invert_bad_options(tmp_path, capsys, extra, needle):
     code, _, err = run(capsys, *INVERT, *extra, "--out", tmp_path / "o")
     assert one_line_error(code, err) and needle in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_gpu_index_beyond_the_machines_is_refused(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    code, _, err = run(capsys, *INVERT, "--device", "cuda:2", "--out", tmp_path / "o")
+    assert one_line_error(code, err) and "2 CUDA GPU(s), cuda:0 to cuda:1" in err
     assert not (tmp_path / "o").exists()
 
 

@@ -54,7 +54,10 @@ def test_demo_maximizes_each_unit_once_and_its_figures_are_the_atlas(tmp_path, c
     """Issue 25, item 3: the deepest conv layer's visualizations and top patches come from the demo's
     atlas, not from a second maximization and a second pass."""
     import preimage.jobs.atlas.build as build
+    import preimage.jobs.projection.top as top
     import preimage.report.demo as demo
+
+    stats_pass, stream_top = build.stats_pass, top.stream_top
 
     done = []
 
@@ -66,15 +69,18 @@ def test_demo_maximizes_each_unit_once_and_its_figures_are_the_atlas(tmp_path, c
 
     monkeypatch.setattr(build, "maximize", counting(build.maximize))
     monkeypatch.setattr(demo, "maximize", counting(demo.maximize))
+    passes = []
+    monkeypatch.setattr(build, "stats_pass", lambda *a, **k: passes.append("atlas") or stats_pass(*a, **k))
+    monkeypatch.setattr(top, "stream_top", lambda *a, **k: passes.append("top") or stream_top(*a, **k))
     out = tmp_path / "demo"
     assert main(["demo", "--model", TINY, "--images", "sample:coffee", "--iters", "4", "--out", str(out),
                  "--quiet"]) == 0, capsys.readouterr().err
     assert len(done) == len(set(done)) and ("conv3", 0) in done
+    assert passes == ["atlas"]    # one pass over the photo crops: the DeconvNet figure makes none of its own
     r = json.loads((out / "results.json").read_text())
     shown = r["natural"]["maximize_conv3"]
     assert shown["normalized_by"] == "photo crops (the atlas's)" and r["atlas"]["iters"] == 4
     assert len(shown["units"]) == r["atlas"]["units"] and (out / "atlas" / "layers" / "conv3.html").is_file()
-    # the DeconvNet figure's patches are the atlas's top images: their activations, strongest first
     tops = r["deconvnet"]["top_activation"]
     assert len(tops) == len(shown["units"]) and all(row == sorted(row, reverse=True) for row in tops)
 

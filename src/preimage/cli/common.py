@@ -151,16 +151,17 @@ def device(a: argparse.Namespace) -> torch.device:
     try:
         dev = torch.device(name)
     except (RuntimeError, ValueError):
-        raise ConfigError(f"--device {name!r} is not a device; valid: cpu, cuda, cuda:N, mps") from None
+        raise ConfigError(f"--device {name!r} is not a device; valid: cpu, cuda, cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {name}: this machine has no CUDA GPU (torch {torch.__version__}); use --device cpu")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
                           f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError(f"--device {name}: MPS is not available here; use --device cpu")
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"--device {name}: unsupported device type; valid: cpu, cuda, cuda:N, mps")
+    if dev.type == "mps":  # the metrics and the atlas's statistics sum in float64, which MPS lacks
+        raise ConfigError(f"--device {name}: MPS is not supported (preimage's measures use float64, which MPS "
+                          "lacks); use --device cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {name}: unsupported device type; valid: cpu, cuda, cuda:N")
     return dev
 
 

@@ -1,8 +1,10 @@
 """The demo: invert three photos from every layer of a network and write an HTML report.
 
-:func:`run_demo` runs the jobs (the layer sweep, HOG, the bundled trained inverters, natural
-pre-images, DeconvNet top patches, an adversarial example) and composes their results into a
-:class:`Demo` result: ``report.html``, its figures, its record and the table it prints.
+:func:`run_demo` runs the jobs (the layer sweep, HOG, the bundled trained inverters, a small atlas
+of the deepest layer with a spatial map, natural pre-images, DeconvNet top patches - the last two
+reusing the atlas's visualizations and top patches - and an adversarial example) and composes
+their results into a :class:`Demo` result: ``report.html``, its figures, its record and the table
+it prints.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ..representations import HOG, CNNLayer, glyphs
 from ..results import Shown
 from . import atlas_site, html, layers_page
 from .figures import grid
-from .present import register
+from .present import patches_figure, register
 
 T = TypeVar("T")
 
@@ -116,10 +118,10 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
                                                    lambda: _learned_section(info, images, names, results))
     # the atlas of the deepest spatial layer first: its visualizations and top patches are also the
     # natural pre-images' channel figure and the DeconvNet figure (issue 25: nothing computed twice)
-    spatial = [r.layer for r in results if len(r.shape) == 3]      # the swept layers with a (C, H, W) map
-    atlas_html, atlas_pages, atlas_rec, deepest = clock("atlas", lambda: _atlas_section(info, spatial, seed, iters))
+    maps = [(r.layer, int(r.shape[0])) for r in results if len(r.shape) == 3]   # the swept layers with a (C, H, W) map
+    atlas_html, atlas_pages, atlas_rec, deepest = clock("atlas", lambda: _atlas_section(info, maps, seed, iters))
     natural_html, natural_pngs, natural_rec = clock("natural pre-images", lambda: _natural_section(
-        info, images, names, spatial, layers[-1], iters, seed, show, deepest=deepest))
+        info, images, names, [m[0] for m in maps], layers[-1], iters, seed, show, deepest=deepest))
     deconv_html, deconv_png, deconv_rec = clock("deconvnet", lambda: _deconvnet_section(deepest))
     adv_html, adv_png, adv_rec = clock("adversarial", lambda: _adversarial_section(info, images[:1].to(dev), names[:1],
                                                                                     layers, seed))
@@ -224,7 +226,7 @@ class _Deepest:
     param: str                     # the visualizations' parameterization
 
 
-def _atlas_section(info: ModelInfo, spatial: Sequence[str], seed: int, iters: Optional[int] = None):
+def _atlas_section(info: ModelInfo, spatial: Sequence[Tuple[str, int]], seed: int, iters: Optional[int] = None):
     """A small atlas (the deepest layer with a spatial map, its first channels, over the crops of the photos) in
     ``atlas/``, linked from the report. Its visualizations use the maximization's own iterations (the
     demo's ``iters`` where given), as the natural pre-images' figure shows them; the accentuations half
@@ -233,13 +235,13 @@ def _atlas_section(info: ModelInfo, spatial: Sequence[str], seed: int, iters: Op
     if not spatial:
         return "", {}, {}, None
     crops, names = _photo_crops(info.input_size)
-    layer = spatial[-1]
+    layer, channels = spatial[-1]
     settings = Settings(k=TOP_K, seed=seed, iters=iters if iters is not None else Default().iters)
     if iters is not None:
         settings.accent_iters = max(1, iters // 2)
     stack = torch.stack(crops)
-    r = atlas(info, TensorItems(stack, names), [layer], None, {layer: list(range(ATLAS_CHANNELS))}, settings,
-              show=False)
+    r = atlas(info, TensorItems(stack, names), [layer], None, {layer: list(range(min(ATLAS_CHANNELS, channels)))},
+              settings, show=False)
     pages = {f"atlas/{k}": v for k, v in atlas_site.site(r).items()}
     a = r.layers[layer]
     text = (f"<h2>Atlas: every unit of {layer}, browsable</h2><p>A small atlas of {html.esc(info.name)}: the first "
@@ -261,18 +263,17 @@ def _deconvnet_section(deepest: Optional[_Deepest]):
         return "", None, {}
     a, layer, crops = deepest.atlas, deepest.layer, deepest.crops
     k, field = int(a.boxes.shape[1]), a.field
-    rows, labels = [], []
+    patches: List[List[torch.Tensor]] = []
+    pictures: List[List[torch.Tensor]] = []
     for j, c in enumerate(a.units):
-        patches, projections = [], []
+        patches.append([])
+        pictures.append([])
         for n, i in enumerate(a.stream.top.index[c]):
             # the receptive field clipped to the crop; the atlas keeps its projection in the cell's corner
             t, left, b, r = (int(v) for v in a.boxes[j, n])
-            patches.append(crops[int(i)][:, t:b, left:r])
-            projections.append(a.proj[j, n, :, :b - t, :r - left].float() / 255)
-        rows.append([*patches, None, *projections])
-        labels.append(f"ch {c}")
-    cols = [f"top {i + 1}" for i in range(k)] + [""] + [f"proj. {i + 1}" for i in range(k)]
-    png = encode_png(grid(rows, cols, labels, min_side=48))
+            patches[-1].append(crops[int(i)][:, t:b, left:r])
+            pictures[-1].append(a.proj[j, n, :, :b - t, :r - left].float() / 255)
+    png = patches_figure(a.units, patches, pictures)
     text = (f"<h2>DeconvNet: what excites {layer}</h2><p>For each of the first {len(a.units)} channels of {layer}, the "
             f"{k} patches (its {field}-pixel receptive field) among {len(crops)} crops of the scikit-image photos where "
             "it responds most, and on the right each patch's activation projected back to pixels by the DeconvNet "

@@ -11,7 +11,7 @@ main figure as PNG, and as HTML its page (framed) or the main figure above its l
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 
@@ -95,16 +95,18 @@ def top_activations(r: TopActivations) -> Dict[str, bytes]:
     return {"top_activations.png": top_figure(r)}
 
 
+def patches_figure(channels: Sequence[int], patches: Sequence[Sequence[torch.Tensor]],
+                   pictures: Sequence[Sequence[torch.Tensor]]) -> bytes:
+    """Rows: channels; left each channel's top patches, right their projections as pictures."""
+    rows: List[list] = [[*p, None, *q] for p, q in zip(patches, pictures)]
+    k = len(patches[0]) if len(patches) else 0
+    cols = [f"top {i + 1}" for i in range(k)] + [""] + [f"proj. {i + 1}" for i in range(k)]
+    return encode_png(grid(rows, cols, [f"ch {c}" for c in channels], min_side=48))
+
+
 def top_figure(r: TopActivations) -> bytes:
     """Rows: channels; left the top patches, right their DeconvNet projections."""
-    rows: List[list] = []
-    labels = []
-    for j, c in enumerate(r.channels):
-        rows.append(r.patches[j] + [None] + [to_picture(p) for p in r.projections[j]])
-        labels.append(f"ch {c}")
-    k = len(r.patches[0]) if r.patches else 0
-    cols = [f"top {i + 1}" for i in range(k)] + [""] + [f"projection {i + 1}" for i in range(k)]
-    return encode_png(grid(rows, cols, labels, min_side=48))
+    return patches_figure(r.channels, r.patches, [[to_picture(p) for p in row] for row in r.projections])
 
 
 def evaluation(r: Evaluation, show: int = 6) -> Dict[str, bytes]:
