@@ -5,8 +5,9 @@
 
 Runs, timing each and never stopping at the first failure:
 
-* every command that takes ``--device`` (invert, maximize, caricature, accentuate, and the demo at
-  its full settings, whose numbers are its layers' mean feature errors) on refnet with
+* every command that takes ``--device`` (invert, maximize, caricature, accentuate, the demo at its
+  full settings, whose numbers are its layers' mean feature errors, and the atlas of conv5 and fc8
+  over 27 crops of the photos, whose numbers are its units' largest activations) on refnet with
   ``--device DEV`` and again on the CPU, and compares their numbers (feature error, normalized
   activation, gain): the same seed on another device may round differently, so the check reports
   the largest difference rather than asserting equality;
@@ -39,10 +40,13 @@ COMMANDS = {
     "invert-alexnet-224": ["invert", "sample:astronaut", "--model", "alexnet", "--random-weights", "--layer", "conv3",
                            "--size", "224", "--iters", "30"],
     "demo": ["demo"],
+    "atlas": ["atlas", "--model", "refnet", "--data", "ATLAS_DATA", "--layers", "conv5,fc8", "--channels", "0:8",
+              "--iters", "100", "--accent-iters", "50"],
 }
 #: the numbers compared between the two devices, per command: the key of each image's record
 NUMBERS = {"invert": "feature_error", "invert-alexnet-224": "feature_error", "caricature": "gain",
-           "accentuate": "gain", "maximize": "normalized_activation", "demo": "feature_error_mean"}
+           "accentuate": "gain", "maximize": "normalized_activation", "demo": "feature_error_mean",
+           "atlas": "data_max"}
 
 
 def run(args, out: Path, env) -> dict:
@@ -52,7 +56,12 @@ def run(args, out: Path, env) -> dict:
     rec = {"seconds": round(time.perf_counter() - t0, 2), "rc": r.returncode, "error": r.stderr.strip()[-2000:] or None}
     if r.returncode == 0 and (out / "results.json").is_file():
         res = json.loads((out / "results.json").read_text())
-        items = res["layers"] if args[0] == "demo" else res.get("images", res.get("units", []))
+        if args[0] == "demo":
+            items = res["layers"]
+        elif args[0] == "atlas":
+            items = [u for layer in res["layers"].values() for u in layer["units"]]
+        else:
+            items = res.get("images", res.get("units", []))
         rec["numbers"] = [im.get(key) for im in items
                           for key in (NUMBERS.get(args[0]),) if isinstance(im, dict)]
     return rec
@@ -71,7 +80,15 @@ def main():
                             "torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"],
                            capture_output=True, text=True, env=env)
     report: dict = {"device": a.device, "torch": probe.stdout.strip() or probe.stderr.strip()[-500:], "commands": {}}
+    data = out / "atlas-data"      # the atlas's images: 32 px crops of the photos, written here
+    data.mkdir(exist_ok=True)
+    subprocess.run([sys.executable, "-c", "import sys\nfrom preimage.images import load_image, save_image\n"
+                    "for n in ('astronaut', 'coffee', 'chelsea'):\n    x = load_image('sample:' + n, 96)\n"
+                    "    for i in range(3):\n        for j in range(3):\n"
+                    "            save_image(x[:, 32 * i:32 * i + 32, 32 * j:32 * j + 32], f'{sys.argv[1]}/{n}{i}{j}.png')",
+                    str(data)], check=True, env=env)
     for name, args in COMMANDS.items():
+        args = [str(data) if v == "ATLAS_DATA" else v for v in args]
         here = run([*args, "--device", a.device], out / f"{name}-{a.device.replace(':', '_')}", env)
         cpu = run([*args, "--device", "cpu"], out / f"{name}-cpu", env)
         row = {"device": here, "cpu": cpu}

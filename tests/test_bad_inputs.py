@@ -52,6 +52,12 @@ def test_invert_bad_options(tmp_path, capsys, extra, needle):
     assert not (tmp_path / "o").exists()
 
 
+def test_atlas_device_is_checked_before_the_model_loads(tmp_path, capsys, photos):
+    code, _, err = run(capsys, "atlas", "--model", TINY, "--data", photos, "--device", "cuda:0" if not __import__(
+        "torch").cuda.is_available() else "banana", "--out", tmp_path / "site")
+    assert one_line_error(code, err) and "--device" in err and not (tmp_path / "site").exists()
+
+
 def test_a_gpu_index_beyond_the_machines_is_refused(tmp_path, capsys, monkeypatch):
     import torch
 
