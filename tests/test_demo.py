@@ -114,3 +114,15 @@ def test_demo_of_a_resnet_sweeps_its_stages_and_draws_classes_only_from_its_outp
                  "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
     r = json.loads((out / "results.json").read_text())
     assert "maximize_fc1" not in r["natural"] and set(r["natural"]["caricature_gain"]) == {"conv3_2", "fc1"}
+
+
+def test_demo_layers_named_twice_or_unknown(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--model", TINY, "--layers", "conv9", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown layer 'conv9'" in err and not out.exists()  # before any work
+    assert main(["demo", "--model", TINY, "--layers", "conv2,conv2", "--iters", "2", "--seed", "3", "--out", str(out),
+                 "--quiet"]) == 0, capsys.readouterr().err
+    r = json.loads((out / "results.json").read_text())
+    assert [l["layer"] for l in r["layers"]] == ["conv2"]
+    assert f"Command: preimage demo --model {TINY} --layers conv2,conv2 --iters 2 --seed 3<" in (out / "report.html").read_text()

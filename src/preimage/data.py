@@ -211,7 +211,7 @@ def _walk(folder: str) -> List[str]:
 
     root = str(folder)
     if not Path(root).is_dir():
-        raise ImageError(f"image folder not found: {folder}")
+        raise ImageError(f"image folder not found: {folder}" if not Path(root).exists() else f"not a folder: {folder}")
     out = []
     for d, _dirs, files in os.walk(root):
         out += [os.path.join(d, f) for f in files if os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES]

@@ -23,13 +23,23 @@ def _options(p):
     add_device(p)
 
 
+def _command(a) -> str:
+    """The command as run, every option that changes the demo included (the report prints it)."""
+    parts = ["preimage demo"]
+    given = [("--model", a.model if a.model != "refnet" else None), ("--weights", a.weights), ("--mean", a.mean),
+             ("--std", a.std), ("--images", " ".join(a.images) if list(a.images) != list(DEMO_IMAGES) else None),
+             ("--layers", a.layers), ("--preset", a.preset), ("--iters", a.iters), ("--seed", a.seed or None),
+             ("--device", a.device)]
+    parts += [f"{k} {v}" for k, v in given if v is not None]
+    return " ".join(parts + (["--random-weights"] if a.random_weights else []))
+
+
 @command("demo", "invert three photos from every layer of the bundled network and write an HTML report",
          "preimage demo --out preimage-demo", _options)
 def cmd_demo(a):
     info = load_model(a)
     dev = device(a)       # checked before --out is claimed
-    cmd = ("preimage demo" + (f" --model {a.model}" if a.model != "refnet" else "")
-           + (f" --device {a.device}" if a.device else ""))
+    cmd = _command(a)
     with output(a, "demo") as out:
         demo = run_demo(info, a.images, parse_list(a.layers, "--layers") if a.layers is not None else None, preset=a.preset or "default",
                         iters=a.iters, seed=a.seed, command=cmd, device=dev)

@@ -20,7 +20,7 @@ from .. import metrics
 from ..attacks import Classifier, outcome, pgd
 from ..data import TensorItems
 from ..errors import WeightsError
-from ..hooks import device_of
+from ..hooks import device_of, resolve_layer
 from ..images import PHOTOS, amplified_difference, encode_png, labels_for, load_image, to_grayscale
 from ..jobs.atlas import AtlasLayer, Settings, atlas, slug
 from ..jobs.attacks import layers_see
@@ -107,7 +107,9 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     dev = torch.device(device) if device is not None else device_of(info.module)
     info.module.to(dev)
     images = torch.stack([load_image(s, size) for s in sources])
-    layers = list(layers) if layers else default_layers(info)
+    layers = list(dict.fromkeys(layers)) if layers else default_layers(info)   # a layer named twice is swept once
+    for layer in layers:                      # an unknown name stops here, before any work
+        resolve_layer(info.module, layer, info.aliases)
     names = labels_for(sources)
     t0 = time.time()
     clock = _Sections()
@@ -186,11 +188,16 @@ def _adversarial_section(info: ModelInfo, x: torch.Tensor, names: Sequence[str],
     png = encode_png(grid([row + decoded], cols, names, min_side=96))
     cls = info.classes
     changes = ", ".join(f"{lay['layer']} {lay['code_change_mean']:.2f}" for lay in seen["layers"])
-    text = (f"<h2>Adversarial examples: what the layers see</h2><p>PGD (10 steps, at most 8/255 per pixel) turns "
-            f"{html.esc(names[0])} from {html.esc(cls[int(o.clean_label[0])])} ({float(o.clean_conf[0]):.2f}) into "
-            f"{html.esc(cls[int(o.adv_label[0])])} ({float(o.adv_conf[0]):.2f}); the change is invisible (largest pixel "
-            f"change {float(o.linf[0]) * 255:.1f}/255, shown amplified). Its relative effect on the code grows with "
-            f"depth ({changes}), and the bundled inverters decode the two codes of each layer side by side.</p>"
+    steps = [lay["code_change_mean"] for lay in seen["layers"]]
+    grows = len(steps) > 1 and all(b >= a for a, b in zip(steps, steps[1:]))
+    was, now = int(o.clean_label[0]), int(o.adv_label[0])
+    turned = (f"turns {html.esc(names[0])} from {html.esc(cls[was])} ({float(o.clean_conf[0]):.2f}) into "
+              f"{html.esc(cls[now])} ({float(o.adv_conf[0]):.2f})" if now != was else
+              f"does not change {html.esc(names[0])}'s label ({html.esc(cls[was])}, {float(o.adv_conf[0]):.2f})")
+    text = (f"<h2>Adversarial examples: what the layers see</h2><p>PGD (10 steps, at most 8/255 per pixel) {turned}; "
+            f"the change is invisible (largest pixel change {float(o.linf[0]) * 255:.1f}/255, shown amplified). Its "
+            f"relative effect on the code {'grows with depth' if grows else 'per layer'} ({changes}), and the bundled "
+            "inverters decode the two codes of each layer side by side.</p>"
             + html.figure(png, "The photo, its adversarial twin, the amplified difference, then per layer the clean and "
                                "the adversarial code decoded by the trained inverter."))
     return text, png, {"clean_label": int(o.clean_label[0]), "adv_label": int(o.adv_label[0]),
@@ -348,12 +355,13 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
             line = (f"The first {len(units)} channels of {layer}, each maximized at the center of its map (the atlas's "
                     f"visualizations, below). The numbers are activations divided by the channel's largest on the "
                     f"{len(deepest.crops)} crops of the scikit-image photos (1 = as strong as the strongest crop); "
-                    f"{top} of {len(units)} are the strongest channel at that place in their own image.{unnormalized}")
+                    f"{top} of {len(units)} {'is' if top == 1 else 'are'} the strongest channel at that place in their "
+                    f"own image.{unnormalized}")
         else:
             line = (f"The first {len(units)} channels of {layer}, each maximized at the center of its map. The numbers "
                     f"are activations divided by the channel's largest on the scikit-image photos (1 = as strong as the "
-                    f"strongest photo); {top} of {len(units)} are the strongest channel at that place in their own image."
-                    f"{unnormalized}")
+                    f"strongest photo); {top} of {len(units)} {'is' if top == 1 else 'are'} the strongest channel at that "
+                    f"place in their own image.{unnormalized}")
         parts.append(html.figure(png, line))
     car_layers = [lay for lay in (spatial[2] if len(spatial) > 2 else None, spatial[-1] if spatial else None, last) if lay]
     car_layers = list(dict.fromkeys(car_layers))
@@ -368,11 +376,14 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
         png = encode_png(grid(rows, ["photo", *[f"caricature {lay}" for lay in car_layers]], names, min_side=96))
         pngs["caricatures.png"] = png
         rec["caricature_gain"] = gains
-        low = min(min(g) for g in gains.values())
+        low, high = min(min(g) for g in gains.values()), max(max(g) for g in gains.values())
+        verdict = (f"Every caricature raises its layer's response to the photo's own pattern by a factor of at least "
+                   f"{low:.2f}." if low >= 1 else
+                   f"The response to the photo's own pattern changed by a factor of {low:.2f} to {high:.2f}: below 1, "
+                   "the run was too short to raise it.")
         parts.append(html.figure(png, "Caricatures: each photo pushed towards more of what the layer already sees in it "
                                       "(its own positive code, IJCV 2016). Shallow layers exaggerate edges and color, "
-                                      "deep ones paint in the parts and textures they respond to. Every caricature "
-                                      f"raises its layer's response to the photo's own pattern by a factor of at least {low:.2f}."))
+                                      "deep ones paint in the parts and textures they respond to. " + verdict))
     if not parts:
         return "", {}, rec
     return ("<h2>Natural pre-images</h2><p>Another goal for the same optimization: instead of matching a photo's "
@@ -387,7 +398,7 @@ def _gives_the_output(info: ModelInfo, layer: str) -> bool:
     x = x.to(device_of(info.module))
     with torch.no_grad():
         f, y = CNNLayer.from_info(info, layer)(x), Classifier.from_info(info)(x)
-    return f.shape == y.shape and torch.allclose(f, y, rtol=1e-4, atol=1e-5)
+    return isinstance(y, torch.Tensor) and f.shape == y.shape and torch.allclose(f, y, rtol=1e-4, atol=1e-5)
 
 
 def _learned_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str], results):
