@@ -208,3 +208,25 @@ def test_classes_all_records_every_divisor_and_marks_those_without(tmp_path):
         else:
             assert u["normalizer"] > 0 and u["normalized_by"] == "largest activation on scikit-image photos"
             assert u["normalized_activation"] == pytest.approx(u["activation"] / u["normalizer"], rel=1e-5)
+
+
+def test_natural_pre_images_at_another_size(tmp_path, capsys):
+    """--size: maximize, caricature and accentuate at any size the layer's part of the network takes
+    (issue 26: 32 to 224 px and more), one line where the network refuses it."""
+    import json as _json
+
+    from PIL import Image
+
+    for verb, args in (("maximize", ["--channels", "0:2", "--param", "maco"]),
+                       ("caricature", ["sample:chelsea", "--param", "maco"]),
+                       ("accentuate", ["sample:chelsea", "--channel", "3"])):
+        out = tmp_path / verb
+        assert main([verb, *args, "--model", "refnet", "--layer", "conv5", "--size", "48", "--iters", "3", "--quiet",
+                     "--out", str(out)]) == 0, capsys.readouterr().err
+        r = _json.loads((out / "results.json").read_text())
+        first = (r["units"] if verb == "maximize" else r["images"])[0]
+        assert Image.open(out / first["output"]).size == (48, 48), (verb, first)
+    assert main(["maximize", "--model", "refnet", "--layer", "fc8", "--classes", "all", "--size", "48",
+                 "--out", str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "48x48" in err and not (tmp_path / "no").exists()
