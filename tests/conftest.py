@@ -15,6 +15,19 @@ os.environ.setdefault("PREIMAGE_THREADS", "1")  # what the preimage command uses
 from tiny_models import tiny  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _same_random_state():
+    """Every test starts from the same global random state, whatever ran before it in its process
+    (under pytest-xdist that depends on how the tests were shared out)."""
+    import random
+
+    import numpy as np
+
+    torch.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
+
+
 @pytest.fixture
 def tiny_model():
     return tiny()

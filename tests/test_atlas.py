@@ -237,7 +237,7 @@ def test_an_unreadable_image_in_one_ranks_share_is_one_line_from_every_rank(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "net.py"]
 
 
-@pytest.mark.parametrize("bad", ["layer", "channels", "empty", "corrupt"])
+@pytest.mark.parametrize("bad", ["layer", "channels", "empty", "corrupt", "k"])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, net, capsys, bad):
     data = _folder(tmp_path / "imgs", n=4)
     args = ["atlas", "--model", net, "--data", str(data), "--layers", "stem", "--out", str(tmp_path / "site"), *COMMON]
@@ -248,12 +248,14 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, net, capsys, bad):
     elif bad == "empty":
         (tmp_path / "none").mkdir()
         args[args.index(str(data))] = str(tmp_path / "none")
-    else:
+    elif bad == "corrupt":
         (data / "a" / "999_bad.png").write_bytes(b"\x89PNG broken")
+    # "k": the top 3 and the bottom 3 of 4 images would overlap
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("preimage: error:"), err
-    assert {"layer": "nope", "channels": "0:7", "empty": "no images", "corrupt": "999_bad.png"}[bad] in err
+    assert {"layer": "nope", "channels": "0:7", "empty": "no images", "corrupt": "999_bad.png",
+            "k": "use --k 2 or less"}[bad] in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "net.py"] + (["none"] if bad == "empty" else [])
 
 

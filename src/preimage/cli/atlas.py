@@ -27,7 +27,8 @@ def _options(p):
                    "normalization, activation, pooling and dropout ones; without aliases the convolutions and linear "
                    "layers)")
     p.add_argument("--channels", help="units A:B of every layer (default: all)")
-    p.add_argument("--k", type=positive("--k"), default=DEFAULT.k, help=f"top and bottom images per unit (default {DEFAULT.k})")
+    p.add_argument("--k", type=positive("--k"), default=DEFAULT.k,
+                   help=f"top and bottom images per unit (default {DEFAULT.k}; at most half the images)")
     p.add_argument("--param", default=DEFAULT.param, help=f"visualization parameterization: {', '.join(PARAMS)} "
                    f"(default {DEFAULT.param})")
     p.add_argument("--iters", type=positive("--iters"), default=DEFAULT.iters,

@@ -147,7 +147,9 @@ def add_device(p: argparse.ArgumentParser) -> None:
 
 def device(a: argparse.Namespace) -> torch.device:
     """The torch device of ``--device``, checked: a clear error for an unknown or absent one."""
-    name = getattr(a, "device", None) or "cpu"
+    name = getattr(a, "device", None)
+    if name is None:
+        name = "cpu"
     try:
         dev = torch.device(name)
     except (RuntimeError, ValueError):

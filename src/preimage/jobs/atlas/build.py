@@ -524,6 +524,10 @@ def atlas(info: ModelInfo, data: Union[str, Items], layers: Sequence[str], out: 
             streams = {name: merged.layers[name] for name in todo}
             classifier = {name: merged.classifier == name for name in todo}
             run = {"images": merged.images, "correct": merged.correct, "skipped": merged.skipped}
+            if 2 * s.k > merged.images:     # before anything is kept
+                raise ConfigError(f"--k {s.k}: the top and the bottom {s.k} images of a unit would overlap in the "
+                                  f"{merged.images} image(s) read; use --k {max(1, merged.images // 2)} or less, or "
+                                  "more images")
             store.save_pass(merged, {**run, "classifier": merged.classifier})
             seconds["pass"] = time.perf_counter() - t0
 
