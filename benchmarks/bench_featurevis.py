@@ -175,7 +175,8 @@ def ours(root: Path, row: str, preset: str, param: str) -> dict:
     out = {}
     for what, args in (("classes", ["--layer", "fc8", "--classes", "all"]),
                        ("conv5", ["--layer", "conv5", "--channels", f"0:{len(CHANNELS)}"])):
-        folder = root / "featurevis" / (row if SEED == 0 else f"{row}-seed{SEED}") / what
+        # the table's own images under the row's name; other seeds and step counts beside them
+        folder = root / "featurevis" / (row + (f"-seed{SEED}" if SEED else "") + (f"-steps{STEPS}" if STEPS != 300 else "")) / what
         assert cli(["--threads", "1", "maximize", "--model", "refnet", *args, "--param", param, "--preset", preset, "--iters", str(STEPS),
                     "--seed", str(SEED), "--quiet", "--force", "--out", str(folder)]) == 0, row
         rec = json.loads((folder / "results.json").read_text())

@@ -155,6 +155,7 @@ def main():
     ap.add_argument("seeds", type=int, help="seeds 0 .. SEEDS-1")
     ap.add_argument("--param", default="fourier", help="fourier (default) or maco")
     ap.add_argument("--views", type=int, default=1, help="views per step (maximize(views=V))")
+    ap.add_argument("--steps", type=int, default=300, help="steps per image (default 300, the table's)")
     a = ap.parse_args()
     torch.set_num_threads(1)
     nets, variants, seeds = a.nets.split(","), a.variants.split(","), range(a.seeds)
@@ -168,7 +169,7 @@ def main():
             ps, sl = {}, []
             t = time.time()
             for seed in seeds:
-                m = mx.maximize(rep, list(range(10)), iters=300, seed=seed, show=False, param=a.param,
+                m = mx.maximize(rep, list(range(10)), iters=a.steps, seed=seed, show=False, param=a.param,
                                 spectrum=spectrum, views=a.views)
                 x = (m.images[:, 0] * 255).round() / 255
                 sl.append(float(spectrum_slope(x).mean()))
@@ -178,6 +179,7 @@ def main():
                             continue
                         ps.setdefault(jn, []).append(float(j(x).softmax(1).diagonal().mean()))
             print(json.dumps({"net": net, "variant": vn, "param": a.param, "views": a.views,
+                              **({"steps": a.steps} if a.steps != 300 else {}),
                               "p": {k: [round(q, 3) for q in v] for k, v in ps.items()},
                               "p_mean": round(sum(sum(v) for v in ps.values()) / sum(len(v) for v in ps.values()), 3),
                               "slope": round(sum(sl) / len(sl), 2), "s": round(time.time() - t, 1)}), flush=True)
