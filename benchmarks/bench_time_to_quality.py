@@ -218,13 +218,17 @@ class _Shifted:
         return self.obj.terms()
 
 
-def run_lbfgs(rep, x, iters=100, mode="plain", block=10):
-    """L-BFGS per image, ``iters`` function evaluations in all, TV annealed per block of evaluations."""
+def _start(rep, x):
+    """The code of ``x``, the default preset's setup for it, its TV weight and TV anneal (first, last)."""
     with torch.no_grad():
         target = rep(x)
     preset, setup = _setup(rep, x, target)
-    w = preset.tv_weight(rep, target)
-    a, b = preset.INVERT_TV
+    return target, preset, setup, preset.tv_weight(rep, target), preset.INVERT_TV
+
+
+def run_lbfgs(rep, x, iters=100, mode="plain", block=10):
+    """L-BFGS per image, ``iters`` function evaluations in all, TV annealed per block of evaluations."""
+    target, preset, setup, w, (a, b) = _start(rep, x)
     u_all = setup.param.u.detach().clone()
     slope = preset.INVERT_RELU[1] if mode == "soft" else None
     curves = [_lbfgs_one(rep, u_all[i:i + 1], target[i:i + 1], iters, block, a * w, b * w, slope)
@@ -287,11 +291,7 @@ def run_gauss_newton(rep, x, iters=100, cg=8, mu0=1e-2):
 
     from preimage.optimize.priors import total_variation
 
-    with torch.no_grad():
-        target = rep(x)
-    preset, setup = _setup(rep, x, target)
-    w = preset.tv_weight(rep, target)
-    a, b = preset.INVERT_TV
+    target, preset, setup, w, (a, b) = _start(rep, x)
     u = setup.param.u.detach().clone()
     s = (target ** 2).flatten(1).sum(1)
     sv = s.view(-1, *[1] * (target.dim() - 1))
