@@ -37,8 +37,8 @@ def _command(a) -> str:
 @command("demo", "invert three photos from every layer of the bundled network and write an HTML report",
          "preimage demo --out preimage-demo", _options)
 def cmd_demo(a):
+    dev = device(a)       # checked before the model loads or --out is claimed
     info = load_model(a)
-    dev = device(a)       # checked before --out is claimed
     cmd = _command(a)
     with output(a, "demo") as out:
         demo = run_demo(info, a.images, parse_list(a.layers, "--layers") if a.layers is not None else None, preset=a.preset or "default",
