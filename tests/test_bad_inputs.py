@@ -53,8 +53,10 @@ def test_invert_bad_options(tmp_path, capsys, extra, needle):
 
 
 def test_atlas_device_is_checked_before_the_model_loads(tmp_path, capsys, photos):
-    code, _, err = run(capsys, "atlas", "--model", TINY, "--data", photos, "--device", "cuda:0" if not __import__(
-        "torch").cuda.is_available() else "banana", "--out", tmp_path / "site")
+    import torch
+
+    missing = "cuda:0" if not torch.cuda.is_available() else "banana"
+    code, _, err = run(capsys, "atlas", "--model", TINY, "--data", photos, "--device", missing, "--out", tmp_path / "site")
     assert one_line_error(code, err) and "--device" in err and not (tmp_path / "site").exists()
 
 
