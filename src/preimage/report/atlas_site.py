@@ -235,7 +235,8 @@ def index_page(r: Atlas) -> bytes:
             f"<p class='meta'>Each unit: its visualization ({esc(s.param)}, {s.iters} iterations, {s.samples} sample(s)), "
             f"its top {s.k} and least activating {s.k} images, the {esc(s.rule)} projections of its top patches, the "
             f"histogram of its strongest value per image, the classes it pushes up and down, and an accentuation "
-            f"of its top image. Dead / rare: never / on fewer than {100 * s.rare_below:g}% of the images above zero, "
+            f"of its top image. Never above zero, dead and rare count all of a layer's channels, shown or not. "
+            f"Dead / rare: never / on fewer than {100 * s.rare_below:g}% of the images above zero, "
             "judged only in layers whose output is never negative; elsewhere (a convolution before its BatchNorm and "
             "ReLU, an fc layer before its ReLU) a channel never above zero is counted but not called dead: after "
             "a BatchNorm it can still fire, and its sign is information.</p>")
