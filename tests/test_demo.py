@@ -126,3 +126,11 @@ def test_demo_layers_named_twice_or_unknown(tmp_path, capsys):
     r = json.loads((out / "results.json").read_text())
     assert [l["layer"] for l in r["layers"]] == ["conv2"]
     assert f"Command: preimage demo --model {TINY} --layers conv2,conv2 --iters 2 --seed 3<" in (out / "report.html").read_text()
+
+
+def test_demo_says_why_it_draws_no_deconvnet_or_atlas(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--model", TINY, "--layers", "fc", "--iters", "1", "--out", str(out), "--quiet"]) == 0, \
+        capsys.readouterr().err
+    page = (out / "report.html").read_text()
+    assert "none of the swept layers (fc) has a spatial map" in page and not (out / "atlas").exists()

@@ -134,7 +134,8 @@ def run_demo(info: ModelInfo, sources: Sequence[str] = DEMO_IMAGES, layers: Opti
     series = ({"image error, trained inverter": [learned_by_layer.get(r.layer) for r in results]}
               if learned_rec else None)
     pages = layers_page.render(results, images, names, f"What {info.name} keeps, layer by layer", meta,
-                               extra_rows=learned_html + natural_html + deconv_html + atlas_html + adv_html + hog_html,
+                               extra_rows=learned_html + natural_html + (deconv_html or _no_map(layers))
+                               + atlas_html + adv_html + hog_html,
                                extra_series=series)
     if adv_png is not None:
         pages["adversarial.png"] = adv_png
@@ -390,6 +391,14 @@ def _natural_section(info: ModelInfo, images: torch.Tensor, names: Sequence[str]
             "code, make one unit as strong as possible (activation maximization, from a random start in the feature "
             "visualization recipe named below), or exaggerate what a layer already sees in a photo (caricature, "
             "from the photo under the inversion's optimizer and prior).</p>" + "".join(parts)), pngs, rec
+
+
+def _no_map(layers: Sequence[str]) -> str:
+    """What the report says where no swept layer has a spatial map (the DeconvNet figure and the atlas
+    need one)."""
+    return ("<h2>DeconvNet and atlas</h2><p>Not drawn: none of the swept layers (" + html.esc(", ".join(layers))
+            + ") has a spatial map, which the top patches and their projections need. Sweep a convolutional "
+            "layer too (<code>--layers</code>) to see them.</p>")
 
 
 def _gives_the_output(info: ModelInfo, layer: str) -> bool:
