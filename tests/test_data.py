@@ -212,3 +212,12 @@ def test_streamed_studies_equal_their_in_memory_versions(folder):
     whole = perturb(rep, inv, torch.stack([every.load(i, 32) for i in range(12)]))
     for mode, errs in whole["image_error"].items():
         assert torch.allclose(torch.tensor(st.record["modes"][mode]["image_error"]), errs, atol=1e-5), mode
+
+
+def test_a_folder_of_items_is_checked_as_list_images_checks_it(tmp_path):
+    """data's walk and images.list_images share one check: an empty path is not the working directory."""
+    f = tmp_path / "a.png"
+    f.write_bytes(b"x")
+    for bad, needle in (("", "empty path"), (str(tmp_path / "nope"), "not found"), (str(f), "not a folder")):
+        with pytest.raises(ImageError, match=needle):
+            list_items(bad)

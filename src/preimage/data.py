@@ -36,7 +36,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import _io, progress
 from .errors import ImageError, OutputError
-from .images import IMAGE_SUFFIXES, decode_image, resize_crop, unreadable
+from .images import IMAGE_SUFFIXES, decode_image, image_folder, resize_crop, unreadable
 from .keys import keyed
 
 SHARD_HINT = "make them with 'preimage make-shards DIR --out PREFIX'"
@@ -209,9 +209,7 @@ def _walk(folder: str) -> List[str]:
     """Image files under ``folder`` as strings, in the order of their path components (the order
     ``sorted(Path...)`` gives); lighter than Path objects when a folder holds a million images."""
 
-    root = str(folder)
-    if not Path(root).is_dir():
-        raise ImageError(f"image folder not found: {folder}" if not Path(root).exists() else f"not a folder: {folder}")
+    root = str(image_folder(folder))
     out = []
     for d, _dirs, files in os.walk(root):
         out += [os.path.join(d, f) for f in files if os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES]

@@ -203,13 +203,20 @@ def save_image(img: torch.Tensor | np.ndarray, path: str | os.PathLike) -> Path:
     return _io.write_bytes(path, encode_png(img))
 
 
-def list_images(folder: str | os.PathLike, recursive: bool = False) -> List[Path]:
-    """Image files in ``folder`` in name order (recursively with ``recursive``)."""
+def image_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` as a path, or one line for an empty path (``Path("")`` would be the working
+    directory), a missing folder and a file given as one."""
     if not os.fspath(folder).strip():
-        raise ImageError("the image folder is an empty path")     # Path("") would be the working directory
+        raise ImageError("the image folder is an empty path")
     root = Path(folder)
     if not root.is_dir():
         raise ImageError(f"image folder not found: {folder}" if not root.exists() else f"not a folder: {folder}")
+    return root
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = False) -> List[Path]:
+    """Image files in ``folder`` in name order (recursively with ``recursive``)."""
+    root = image_folder(folder)
     it: Iterable[Path] = root.rglob("*") if recursive else root.iterdir()
     files = sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
