@@ -39,11 +39,15 @@ def add_param_args(p, default: Optional[str] = "pixel") -> None:
                    "--param maco keeps (default: the color photos scikit-image ships)")
 
 
+def _add_size(p) -> None:
+    p.add_argument("--size", type=positive("--size"), help="image size in pixels (default: the model's input size; "
+                   "any size the layer's part of the network takes)")
+
+
 def _maximize_options(p):
     add_model_args(p)
     add_param_args(p, None)
-    p.add_argument("--size", type=positive("--size"), help="image size in pixels (default: the model's input size; "
-                   "any size the layer's part of the network takes)")
+    _add_size(p)
     p.add_argument("--channels", help="channels (or vector elements) A:B")
     p.add_argument("--units", help="units 3,17,40")
     p.add_argument("--classes", help="class logits: all or 3,5 (the last layer)")
@@ -117,8 +121,7 @@ def _caricature_options(p):
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or sample:NAME")
     add_model_args(p)
     add_param_args(p)
-    p.add_argument("--size", type=positive("--size"), help="image size in pixels (default: the model's input size; "
-                   "any size the layer's part of the network takes)")
+    _add_size(p)
     add_device(p)
     add_run_args(p, "preimage-caricature")
 
@@ -151,8 +154,7 @@ def _accentuate_options(p):
     p.add_argument("--keep-layer", metavar="L", help="keep layer L's activations near the photo's instead of its "
                    "pixels (the image may change where L does not look)")
     p.add_argument("--iters", type=positive("--iters"), help=f"iterations (default {ITERS})")
-    p.add_argument("--size", type=positive("--size"), help="image size in pixels (default: the model's input size; "
-                   "any size the layer's part of the network takes)")
+    _add_size(p)
     add_device(p)
     p.add_argument("--out", default="preimage-accentuate", help="output folder (default preimage-accentuate)")
 

@@ -261,14 +261,16 @@ def maximize(rep: Representation, units: Sequence[int], mode: str = "center", po
                else torch.full((len(u),), float("nan")))
     if contrast is None:
         contrast = float(getattr(preset_obj, "contrast", 0.0))  # the papers' presets: pure activation
-    objective: Objective = UnitActivation(u, mode, position, scale, contrast=contrast)
-    if diversity:
-        objective = objective + float(diversity) * Diversity(samples)
-    if views > 1:
+    objective: Objective
+    if views > 1:        # (check_views: never with diversity)
         per_view = UnitActivation(u.repeat_interleave(views), mode, position, scale.repeat_interleave(views),
                                   contrast=contrast)
         objective = Objective(lambda c: per_view(c).view(-1, views).mean(1), f"mean over {views} views of {per_view.name}",
                               per_view.layers)
+    else:
+        objective = UnitActivation(u, mode, position, scale, contrast=contrast)
+        if diversity:
+            objective = objective + float(diversity) * Diversity(samples)
     dummy = torch.zeros((len(u), *shape), device=rep.device)
     keys = [keyed(seed, "unit", int(v), k) for v in units for k in range(samples)]
     setup = preset_obj.setup(rep, dummy, Selection(), hw, torch.Generator().manual_seed(int(seed)),
