@@ -264,7 +264,7 @@ def _atlas_section(info: ModelInfo, spatial: Sequence[Tuple[str, int]], seed: in
 
 def _deconvnet_section(deepest: Optional[_Deepest]):
     """Zeiler & Fergus's figure for the deepest spatial layer: the top-k patches of its first channels
-    among crops of the scikit-image photos, beside their DeconvNet projections - read from the demo's
+    among crops of the scikit-image photos, above their DeconvNet projections - read from the demo's
     atlas, which found and projected them."""
 
     if deepest is None:
@@ -284,10 +284,11 @@ def _deconvnet_section(deepest: Optional[_Deepest]):
     png = patches_figure(a.units, patches, pictures)
     text = (f"<h2>DeconvNet: what excites {layer}</h2><p>For each of the first {len(a.units)} channels of {layer}, the "
             f"{k} patches (its {field}-pixel receptive field) among {len(crops)} crops of the scikit-image photos where "
-            "it responds most, and on the right each patch's activation projected back to pixels by the DeconvNet "
+            "it responds most, and under each patch its activation projected back to pixels by the DeconvNet "
             "(unpooling with the recorded switches, rectification, transposed filters: Zeiler &amp; Fergus). "
             "Gray is zero; the projection shows which edges and colors in the patch the channel answers to.</p>"
-            + html.figure(png, f"Rows: channels of {layer}. Left: top patches; right: their projections."))
+            + html.figure(png, f"Rows in pairs, one pair per channel of {layer}: its top patches, and under each "
+                               "its projection."))
     return text, png, {"layer": layer, "crops": len(crops), "receptive_field": field,
                        "top_activation": [[float(v) for v in a.stream.top.values[c]] for c in a.units]}
 

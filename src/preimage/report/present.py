@@ -97,15 +97,16 @@ def top_activations(r: TopActivations) -> Dict[str, bytes]:
 
 def patches_figure(channels: Sequence[int], patches: Sequence[Sequence[torch.Tensor]],
                    pictures: Sequence[Sequence[torch.Tensor]]) -> bytes:
-    """Rows: channels; left each channel's top patches, right their projections as pictures."""
-    rows: List[list] = [[*p, None, *q] for p, q in zip(patches, pictures)]
+    """Two rows per channel: its top patches, and under each its projection as a picture (half the
+    width of patches and projections side by side, so the cells stay large in a narrow window)."""
+    rows: List[list] = [row for p, q in zip(patches, pictures) for row in (list(p), list(q))]
     k = len(patches[0]) if len(patches) else 0
-    cols = [f"top {i + 1}" for i in range(k)] + [""] + [f"proj. {i + 1}" for i in range(k)]
-    return encode_png(grid(rows, cols, [f"ch {c}" for c in channels], min_side=48))
+    labels = [label for c in channels for label in (f"ch {c}", "projected")]
+    return encode_png(grid(rows, [f"top {i + 1}" for i in range(k)], labels, min_side=48))
 
 
 def top_figure(r: TopActivations) -> bytes:
-    """Rows: channels; left the top patches, right their DeconvNet projections."""
+    """Per channel its top patches, and under them their DeconvNet projections."""
     return patches_figure(r.channels, r.patches, [[to_picture(p) for p in row] for row in r.projections])
 
 
